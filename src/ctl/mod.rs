@@ -1,0 +1,1 @@
+//! The control client: supervisorctl commands and their exact output.

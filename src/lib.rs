@@ -1,0 +1,8 @@
+//! sluice: a supervisord-compatible process supervisor with a Flume-style
+//! event pipeline engine. See docs/ARCHITECTURE.md for the map.
+
+pub mod config;
+pub mod ctl;
+pub mod logs;
+pub mod rpc;
+pub mod supervisor;

@@ -1,0 +1,1 @@
+//! Rotating log writers, output capture and tail readers.

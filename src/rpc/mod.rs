@@ -1,0 +1,20 @@
+//! The control protocol: XML-RPC over HTTP on a unix socket and TCP.
+
+pub mod value;
+
+pub use value::{Fault, Value, faults};
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future returned by a dispatcher.
+pub type CallFuture = Pin<Box<dyn Future<Output = Result<Value, Fault>> + Send>>;
+
+/// What the HTTP server hands each XML-RPC call to (the daemon's API).
+pub trait Dispatch: Send + Sync + 'static {
+    /// Run one method; `Err` becomes an XML-RPC fault response.
+    fn call(&self, method: String, params: Vec<Value>) -> CallFuture;
+    /// The log file behind `GET /logtail/<name>/<stdout|stderr>`, or behind
+    /// `/mainlogtail` when `name` is `None`. `Err` is the fault to report.
+    fn log_path(&self, name: Option<&str>, channel: &str) -> Result<std::path::PathBuf, Fault>;
+}

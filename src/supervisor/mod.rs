@@ -1,0 +1,1 @@
+//! Process supervision: the state machine, spawning, the manager.

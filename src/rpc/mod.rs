@@ -18,3 +18,4 @@ pub trait Dispatch: Send + Sync + 'static {
     /// `/mainlogtail` when `name` is `None`. `Err` is the fault to report.
     fn log_path(&self, name: Option<&str>, channel: &str) -> Result<std::path::PathBuf, Fault>;
 }
+pub mod api;

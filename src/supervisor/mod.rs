@@ -1,1 +1,9 @@
 //! Process supervision: the state machine, spawning, the manager.
+
+pub mod info;
+pub mod manager;
+pub mod output;
+pub mod spawn;
+pub mod state;
+
+pub use manager::{Exit, Handle, Manager, Mood, Request, Snapshot};

@@ -1,0 +1,557 @@
+//! The manager: owns every process, runs the state machine's actions, and
+//! answers requests from the control server.
+//!
+//! One task, no polling: requests arrive on a channel, child exits arrive as
+//! SIGCHLD (then `waitpid(-1)` until nothing is left, which also reaps the
+//! orphans the daemon adopts as a subreaper), and the only timers are the
+//! state machine's own (startsecs, backoff, stopwaitsecs). After each change
+//! it publishes a snapshot of every process on a `watch` channel, which is
+//! what status queries read and what `wait=true` calls wait on.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::info::{ProcessInfo, unix_time};
+use super::output::Output;
+use super::spawn;
+use super::state::{Action, Event, ExitStatus, Level, Proc, Rules, State};
+use crate::config::{Config, ProcessSpec};
+use crate::rpc::{Fault, faults};
+
+/// The daemon's mood, as `getState` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mood {
+    Running,
+    Restarting,
+    ShuttingDown,
+}
+
+impl Mood {
+    pub fn code(self) -> i64 {
+        match self {
+            Mood::Running => 1,
+            Mood::Restarting => 0,
+            Mood::ShuttingDown => -1,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Mood::Running => "RUNNING",
+            Mood::Restarting => "RESTARTING",
+            Mood::ShuttingDown => "SHUTDOWN",
+        }
+    }
+}
+
+/// Every process and the daemon's mood, after the latest change.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub mood: Mood,
+    /// In start order (group priority, then process priority).
+    pub processes: Vec<ProcessInfo>,
+}
+
+impl Snapshot {
+    pub fn find(&self, group: &str, name: &str) -> Option<&ProcessInfo> {
+        self.processes
+            .iter()
+            .find(|p| p.group == group && p.name == name)
+    }
+}
+
+/// How the manager's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Shutdown,
+    /// Re-read the config and start again (SIGHUP, `supervisor.restart`).
+    Restart,
+}
+
+type Reply = oneshot::Sender<Result<(), Fault>>;
+
+/// What the control server asks of the manager.
+#[derive(Debug)]
+pub enum Request {
+    Start {
+        group: String,
+        name: String,
+        reply: Reply,
+    },
+    Stop {
+        group: String,
+        name: String,
+        reply: Reply,
+    },
+    Shutdown,
+    Restart,
+    ReopenLogs,
+}
+
+/// A cheap handle on the manager for the control server.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Request>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl Handle {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver that wakes on every published change.
+    pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    pub fn send(&self, req: Request) -> Result<(), Fault> {
+        self.tx
+            .send(req)
+            .map_err(|_| Fault::new(faults::SHUTDOWN_STATE, ""))
+    }
+
+    /// Ask for a start or stop and wait for the manager's answer.
+    pub async fn ask(&self, make: impl FnOnce(Reply) -> Request) -> Result<(), Fault> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx))?;
+        rx.await
+            .unwrap_or_else(|_| Err(Fault::new(faults::SHUTDOWN_STATE, "")))
+    }
+}
+
+struct Record {
+    spec: ProcessSpec,
+    rules: Rules,
+    proc: Proc,
+    timer: Option<Instant>,
+    group_priority: i32,
+    started_at: Option<SystemTime>,
+    stopped_at: Option<SystemTime>,
+    /// Write end of the child's stdin (for sendProcessStdin).
+    stdin: Option<OwnedFd>,
+    output: Option<Output>,
+}
+
+/// Owns the processes; see the module comment.
+pub struct Manager {
+    records: Vec<Record>,
+    by_pid: HashMap<i32, usize>,
+    rx: mpsc::UnboundedReceiver<Request>,
+    snap_tx: watch::Sender<Arc<Snapshot>>,
+    /// The base environment of children.
+    env: Vec<(String, String)>,
+    server_url: Option<String>,
+    mood: Mood,
+    /// Set once a shutdown or restart began: what to return when all stopped.
+    exit: Option<Exit>,
+    /// Groups still to stop, highest priority last.
+    stop_queue: Vec<Vec<usize>>,
+}
+
+fn rules_of(spec: &ProcessSpec) -> Rules {
+    Rules {
+        startsecs: spec.startsecs,
+        startretries: spec.startretries,
+        autorestart: spec.autorestart,
+        exitcodes: spec.exitcodes.clone(),
+        stopsignal: spec.stopsignal,
+        stopwaitsecs: spec.stopwaitsecs,
+        stopasgroup: spec.stopasgroup,
+        killasgroup: spec.killasgroup,
+    }
+}
+
+impl Manager {
+    /// A manager for `config`'s processes; nothing runs until `run`.
+    pub fn new(config: &Config, server_url: Option<String>) -> (Manager, Handle) {
+        let mut records = Vec::new();
+        for group in &config.groups {
+            let mut procs: Vec<&ProcessSpec> = group.processes.iter().collect();
+            procs.sort_by_key(|p| p.priority);
+            for spec in procs {
+                records.push(Record {
+                    rules: rules_of(spec),
+                    proc: Proc::new(spec.name.clone()),
+                    spec: spec.clone(),
+                    timer: None,
+                    group_priority: group.priority,
+                    started_at: None,
+                    stopped_at: None,
+                    stdin: None,
+                    output: None,
+                });
+            }
+        }
+        let mut env: Vec<(String, String)> = std::env::vars().collect();
+        for (k, v) in &config.supervisord.environment {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.clone(), v.clone()));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot {
+            mood: Mood::Running,
+            processes: Vec::new(),
+        }));
+        let manager = Manager {
+            records,
+            by_pid: HashMap::new(),
+            rx,
+            snap_tx,
+            env,
+            server_url,
+            mood: Mood::Running,
+            exit: None,
+            stop_queue: Vec::new(),
+        };
+        manager.publish();
+        (
+            manager,
+            Handle {
+                tx,
+                snapshot: snap_rx,
+            },
+        )
+    }
+
+    /// Start the autostart processes, then serve until shut down.
+    pub async fn run(mut self) -> std::io::Result<Exit> {
+        // Register for SIGCHLD before the first spawn, so no exit is missed.
+        let mut sigchld = signal(SignalKind::child())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigquit = signal(SignalKind::quit())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        let mut sigusr2 = signal(SignalKind::user_defined2())?;
+
+        for idx in 0..self.records.len() {
+            if self.records[idx].spec.autostart {
+                self.feed(idx, Event::Start);
+            }
+        }
+        self.publish();
+
+        loop {
+            if let Some(exit) = self.exit
+                && self.stop_queue.is_empty()
+            {
+                return Ok(exit);
+            }
+            let deadline = self.records.iter().filter_map(|r| r.timer).min();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                req = self.rx.recv() => match req {
+                    Some(req) => self.handle(req),
+                    None => self.begin_stop_all(Exit::Shutdown),
+                },
+                _ = sigchld.recv() => self.reap(),
+                _ = sleep => self.fire_timers(),
+                _ = sigterm.recv() => self.on_signal("SIGTERM", Exit::Shutdown),
+                _ = sigint.recv() => self.on_signal("SIGINT", Exit::Shutdown),
+                _ = sigquit.recv() => self.on_signal("SIGQUIT", Exit::Shutdown),
+                _ = sighup.recv() => self.on_signal("SIGHUP", Exit::Restart),
+                _ = sigusr2.recv() => {
+                    tracing::info!("received SIGUSR2 indicating log reopen request");
+                    self.reopen_logs();
+                }
+            }
+            self.advance_stop_queue();
+            self.publish();
+        }
+    }
+
+    fn on_signal(&mut self, name: &str, exit: Exit) {
+        match exit {
+            Exit::Shutdown => tracing::warn!("received {name} indicating exit request"),
+            Exit::Restart => tracing::warn!("received {name} indicating restart request"),
+        }
+        self.begin_stop_all(exit);
+    }
+
+    fn handle(&mut self, req: Request) {
+        match req {
+            // Publish before answering, so a caller that waits on the
+            // snapshot sees the state its request produced.
+            Request::Start { group, name, reply } => {
+                let result = self.start(&group, &name);
+                self.publish();
+                let _ = reply.send(result);
+            }
+            Request::Stop { group, name, reply } => {
+                let result = self.stop(&group, &name);
+                self.publish();
+                let _ = reply.send(result);
+            }
+            Request::Shutdown => self.begin_stop_all(Exit::Shutdown),
+            Request::Restart => self.begin_stop_all(Exit::Restart),
+            Request::ReopenLogs => self.reopen_logs(),
+        }
+    }
+
+    fn find(&self, group: &str, name: &str) -> Option<usize> {
+        self.records
+            .iter()
+            .position(|r| r.spec.group == group && r.spec.name == name)
+    }
+
+    /// supervisord's `startProcess` checks, without the wait.
+    fn start(&mut self, group: &str, name: &str) -> Result<(), Fault> {
+        let namespec = format!("{group}:{name}");
+        if self.exit.is_some() {
+            return Err(Fault::new(faults::SHUTDOWN_STATE, ""));
+        }
+        let idx = self
+            .find(group, name)
+            .ok_or_else(|| Fault::new(faults::BAD_NAME, &namespec))?;
+        let state = self.records[idx].proc.state;
+        if state.is_running() {
+            return Err(Fault::new(faults::ALREADY_STARTED, &namespec));
+        }
+        if state == State::Unknown {
+            return Err(Fault::new(
+                faults::FAILED,
+                format!("{namespec} is in an unknown process state"),
+            ));
+        }
+        if state == State::Stopping {
+            return Err(Fault::new(faults::FAILED, format!("{namespec} is stopping")));
+        }
+        // A user's start begins a fresh round of retries.
+        self.records[idx].proc.backoff = 0;
+        self.feed(idx, Event::Start);
+        let rec = &self.records[idx];
+        if rec.proc.state != State::Starting && !rec.proc.spawnerr.is_empty() {
+            return Err(Fault::new(faults::SPAWN_ERROR, &namespec));
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self, group: &str, name: &str) -> Result<(), Fault> {
+        let namespec = format!("{group}:{name}");
+        let idx = self
+            .find(group, name)
+            .ok_or_else(|| Fault::new(faults::BAD_NAME, &namespec))?;
+        if !self.records[idx].proc.state.is_running() {
+            return Err(Fault::new(faults::NOT_RUNNING, &namespec));
+        }
+        self.feed(idx, Event::Stop);
+        Ok(())
+    }
+
+    /// Stop every group, highest priority first, one group at a time.
+    fn begin_stop_all(&mut self, exit: Exit) {
+        if self.exit.is_some() {
+            return;
+        }
+        self.exit = Some(exit);
+        self.mood = match exit {
+            Exit::Shutdown => Mood::ShuttingDown,
+            Exit::Restart => Mood::Restarting,
+        };
+        for rec in &mut self.records {
+            rec.proc.shutting_down = true;
+        }
+        // Records are in start order; groups are runs of the same group name.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (idx, rec) in self.records.iter().enumerate() {
+            match groups.last_mut() {
+                Some(g) if self.records[g[0]].spec.group == rec.spec.group => g.push(idx),
+                _ => groups.push(vec![idx]),
+            }
+        }
+        groups.sort_by_key(|g| self.records[g[0]].group_priority);
+        self.stop_queue = groups;
+        self.advance_stop_queue();
+    }
+
+    /// Stop the last group of the queue; pop it once all its processes are down.
+    fn advance_stop_queue(&mut self) {
+        while let Some(group) = self.stop_queue.last().cloned() {
+            for &idx in group.iter().rev() {
+                let state = self.records[idx].proc.state;
+                if matches!(state, State::Running | State::Starting | State::Backoff) {
+                    self.feed(idx, Event::Stop);
+                }
+            }
+            let unstopped = group
+                .iter()
+                .any(|&idx| !self.records[idx].proc.state.is_stopped());
+            if unstopped {
+                return;
+            }
+            self.stop_queue.pop();
+        }
+    }
+
+    /// Feed one event to a process and carry out what follows.
+    fn feed(&mut self, idx: usize, event: Event) {
+        let mut queue = vec![event];
+        while let Some(event) = queue.pop() {
+            let now = Instant::now();
+            let rec = &mut self.records[idx];
+            let actions = rec.proc.step(&rec.rules, event, now);
+            for action in actions {
+                if let Some(next) = self.act(idx, action) {
+                    queue.push(next);
+                }
+            }
+        }
+    }
+
+    /// Carry out one action; a spawn answers with an event to feed back.
+    fn act(&mut self, idx: usize, action: Action) -> Option<Event> {
+        let rec = &mut self.records[idx];
+        match action {
+            Action::Spawn => {
+                rec.output = None;
+                rec.stdin = None;
+                rec.started_at = Some(SystemTime::now());
+                let spawned = spawn::spawn(&rec.spec, &self.env, self.server_url.as_deref())
+                    .and_then(|s| {
+                        // Open the logs before counting the spawn a success,
+                        // as supervisord makes its dispatchers first.
+                        match Output::start(&rec.spec, s.stdout, s.stderr) {
+                            Ok(out) => Ok((s.pid, s.stdin, out)),
+                            Err(e) => {
+                                let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+                                Err(e)
+                            }
+                        }
+                    });
+                match spawned {
+                    Ok((pid, stdin, output)) => {
+                        rec.stdin = stdin;
+                        rec.output = Some(output);
+                        self.by_pid.insert(pid, idx);
+                        Some(Event::Spawned { pid })
+                    }
+                    Err(error) => Some(Event::SpawnFailed { error }),
+                }
+            }
+            Action::Signal { signal, group } => {
+                let pid = rec.proc.pid;
+                if pid > 0 {
+                    let sig = Signal::try_from(signal).unwrap_or(Signal::SIGTERM);
+                    let result = if group {
+                        killpg(Pid::from_raw(pid), sig)
+                    } else {
+                        kill(Pid::from_raw(pid), sig)
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!("signal {sig} to {pid}: {e}");
+                    }
+                }
+                None
+            }
+            Action::ArmTimer(at) => {
+                rec.timer = Some(at);
+                None
+            }
+            Action::CancelTimer => {
+                rec.timer = None;
+                None
+            }
+            Action::Log(level, msg) => {
+                match level {
+                    Level::Debug => tracing::debug!("{msg}"),
+                    Level::Info => tracing::info!("{msg}"),
+                    Level::Warn => tracing::warn!("{msg}"),
+                }
+                None
+            }
+        }
+    }
+
+    /// Collect every exited child: ours get their state machine event, adopted
+    /// orphans are just reaped.
+    fn reap(&mut self) {
+        loop {
+            let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(s) => s,
+            };
+            let (pid, exit) = match status {
+                WaitStatus::Exited(pid, code) => (pid, ExitStatus::Code(code)),
+                WaitStatus::Signaled(pid, sig, core) => (
+                    pid,
+                    ExitStatus::Signal {
+                        signal: sig as i32,
+                        core_dumped: core,
+                    },
+                ),
+                _ => continue,
+            };
+            match self.by_pid.remove(&pid.as_raw()) {
+                Some(idx) => {
+                    self.records[idx].stopped_at = Some(SystemTime::now());
+                    self.records[idx].stdin = None;
+                    self.feed(idx, Event::Exited { status: exit });
+                }
+                None => tracing::debug!("reaped unknown pid {pid} ({})", exit.describe()),
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        for idx in 0..self.records.len() {
+            if let Some(at) = self.records[idx].timer
+                && at <= now
+            {
+                self.records[idx].timer = None;
+                self.feed(idx, Event::Timer);
+            }
+        }
+    }
+
+    fn reopen_logs(&mut self) {
+        for rec in &self.records {
+            if let Some(out) = &rec.output {
+                out.reopen();
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let processes = self
+            .records
+            .iter()
+            .map(|r| ProcessInfo {
+                name: r.spec.name.clone(),
+                group: r.spec.group.clone(),
+                state: r.proc.state,
+                start: r.started_at.map(unix_time).unwrap_or(0),
+                stop: r.stopped_at.map(unix_time).unwrap_or(0),
+                spawnerr: r.proc.spawnerr.clone(),
+                exitstatus: r.proc.exitstatus.unwrap_or(0),
+                stdout_logfile: path_string(&r.spec.stdout.path),
+                stderr_logfile: path_string(&r.spec.stderr.path),
+                pid: r.proc.pid,
+                priority: (r.group_priority, r.spec.priority),
+                startsecs: r.spec.startsecs,
+            })
+            .collect();
+        self.snap_tx.send_replace(Arc::new(Snapshot {
+            mood: self.mood,
+            processes,
+        }));
+    }
+}
+
+fn path_string(p: &Option<std::path::PathBuf>) -> String {
+    p.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}

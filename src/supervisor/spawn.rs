@@ -1,0 +1,220 @@
+//! Starting one child process the way supervisord does.
+//!
+//! The command is split shell-style and looked up on PATH; what would make
+//! the exec fail (no such file, a directory, not executable) is found here,
+//! before forking, and reported as supervisord's spawn error text. The child
+//! gets its own process group, the user/umask/directory/environment of its
+//! spec, supervisord's SUPERVISOR_* variables, and a parent-death signal so
+//! that a `kill -9` of the daemon does not leave it running as an orphan.
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::unistd::{Gid, Uid, User};
+
+use crate::config::ProcessSpec;
+
+/// A running child and the daemon's ends of its pipes.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: i32,
+    /// Write end of the child's stdin.
+    pub stdin: Option<OwnedFd>,
+    /// Read end of the child's stdout (and stderr, when redirected).
+    pub stdout: OwnedFd,
+    /// Read end of the child's stderr; `None` when redirect_stderr.
+    pub stderr: Option<OwnedFd>,
+}
+
+/// The user a child switches to, resolved before forking.
+struct SwitchUser {
+    uid: Uid,
+    gid: Gid,
+    groups: Vec<Gid>,
+}
+
+/// Split `command`, find the program, and check it can be run.
+/// Errors are supervisord's spawnerr texts.
+pub fn resolve_command(command: &str, directory: Option<&Path>) -> Result<Vec<String>, String> {
+    let args = shlex::split(command).ok_or_else(|| format!("can't parse command {command:?}"))?;
+    let Some(program) = args.first() else {
+        return Err(format!("can't parse command {command:?}"));
+    };
+    let path = if program.contains('/') {
+        let p = PathBuf::from(program);
+        match directory {
+            // Nicer than supervisord, which checks a relative path against the
+            // daemon's own directory: the child will run in `directory`.
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p,
+        }
+    } else {
+        let search = std::env::var("PATH").unwrap_or_else(|_| "/bin:/usr/bin:/usr/local/bin".into());
+        search
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(program))
+            .find(|p| p.exists())
+            .ok_or_else(|| format!("can't find command '{program}'"))?
+    };
+    let meta = std::fs::metadata(&path).map_err(|_| format!("can't find command '{program}'"))?;
+    if meta.is_dir() {
+        return Err(format!("command at '{}' is a directory", path.display()));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!("command at '{}' is not executable", path.display()));
+    }
+    if nix::unistd::access(&path, nix::unistd::AccessFlags::X_OK).is_err() {
+        return Err(format!("no permission to run command '{}'", path.display()));
+    }
+    let mut args = args;
+    args[0] = path.to_string_lossy().into_owned();
+    Ok(args)
+}
+
+fn resolve_user(name: &str) -> Result<SwitchUser, String> {
+    let user = User::from_name(name)
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("Invalid user name {name}"))?;
+    let euid = Uid::effective();
+    if !euid.is_root() && euid != user.uid {
+        return Err("Can't drop privilege as nonroot user".to_string());
+    }
+    let cname = CString::new(name).map_err(|_| format!("Invalid user name {name}"))?;
+    let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
+    Ok(SwitchUser {
+        uid: user.uid,
+        gid: user.gid,
+        groups,
+    })
+}
+
+/// Fork and exec the process of `spec`.
+///
+/// `env` is the base environment (the daemon's, with `[supervisord]
+/// environment` applied); `server_url` goes into SUPERVISOR_SERVER_URL.
+pub fn spawn(spec: &ProcessSpec, env: &[(String, String)], server_url: Option<&str>) -> Result<Spawned, String> {
+    let args = resolve_command(&spec.command, spec.directory.as_deref())?;
+    let switch = match &spec.user {
+        Some(name) => Some(resolve_user(name)?),
+        None => None,
+    };
+    let directory = match &spec.directory {
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(format!("couldn't chdir to {}: ENOENT", dir.display()));
+            }
+            Some(CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|_| "bad directory".to_string())?)
+        }
+        None => None,
+    };
+
+    let mut cmd = Command::new(&args[0]);
+    cmd.args(&args[1..]);
+    cmd.env_clear();
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd.env("SUPERVISOR_ENABLED", "1");
+    let url = spec.serverurl.as_deref().or(server_url);
+    if let Some(url) = url {
+        cmd.env("SUPERVISOR_SERVER_URL", url);
+    }
+    cmd.env("SUPERVISOR_PROCESS_NAME", &spec.name);
+    cmd.env("SUPERVISOR_GROUP_NAME", &spec.group);
+    cmd.envs(spec.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (err_r, err_w) = if spec.redirect_stderr {
+        let dup = out_w.try_clone().map_err(|e| format!("pipe: {e}"))?;
+        (None, dup)
+    } else {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        (Some(r), w)
+    };
+    cmd.stdin(Stdio::piped());
+    cmd.stdout(Stdio::from(out_w));
+    cmd.stderr(Stdio::from(err_w));
+    // Its own process group, so stopasgroup/killasgroup reach its children.
+    cmd.process_group(0);
+
+    let umask = spec.umask;
+    let stopsignal = spec.stopsignal.number;
+    let parent = nix::unistd::getpid().as_raw();
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only async-signal-safe functions on data prepared above.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(mask) = umask {
+                libc::umask(mask as libc::mode_t);
+            }
+            if let Some(u) = &switch {
+                let raw: Vec<libc::gid_t> = u.groups.iter().map(|g| g.as_raw()).collect();
+                if libc::setgroups(raw.len(), raw.as_ptr()) != 0
+                    || libc::setgid(u.gid.as_raw()) != 0
+                    || libc::setuid(u.uid.as_raw()) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if let Some(dir) = &directory
+                && libc::chdir(dir.as_ptr()) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Set after the uid change, which would clear it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, stopsignal as libc::c_ulong);
+            if libc::getppid() != parent {
+                // The daemon died between fork and prctl.
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+
+    let mut child = cmd.spawn().map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENOENT) {
+            format!("can't find command '{}'", args[0])
+        } else {
+            format!("couldn't exec {}: {e}", args[0])
+        }
+    })?;
+    // `cmd` holds the write ends; drop them so EOF comes when the child exits.
+    drop(cmd);
+    let pid = child.id() as i32;
+    let stdin = child.stdin.take().map(OwnedFd::from);
+    Ok(Spawned {
+        pid,
+        stdin,
+        stdout: out_r,
+        stderr: err_r,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_programs_and_reports_supervisord_errors() {
+        let args = resolve_command("sh -c 'echo hi there'", None).expect("sh resolves");
+        assert!(args[0].ends_with("/sh"));
+        assert_eq!(args[2], "echo hi there");
+        assert_eq!(
+            resolve_command("no-such-program-xyz", None).unwrap_err(),
+            "can't find command 'no-such-program-xyz'"
+        );
+        assert_eq!(
+            resolve_command("/tmp", None).unwrap_err(),
+            "command at '/tmp' is a directory"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("plain");
+        std::fs::write(&f, "x").expect("write");
+        let err = resolve_command(&f.display().to_string(), None).unwrap_err();
+        assert_eq!(err, format!("command at '{}' is not executable", f.display()));
+    }
+}

@@ -16,7 +16,10 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-pub(super) fn render(source: &ConfigSource, result: Result<Loaded, Vec<Diagnostic>>) -> (String, i32) {
+pub(super) fn render(
+    source: &ConfigSource,
+    result: Result<Loaded, Vec<Diagnostic>>,
+) -> (String, i32) {
     let name = match source {
         ConfigSource::File(p) => p.display().to_string(),
         ConfigSource::Embedded(dir) => format!("{EMBEDDED_NAME} in {}", dir.display()),

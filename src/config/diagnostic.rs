@@ -162,9 +162,6 @@ mod tests {
             .iter()
             .map(|d| (d.message.clone(), d.line.unwrap_or(0)))
             .collect();
-        assert_eq!(
-            got,
-            vec![("z".into(), 2), ("y".into(), 5), ("x".into(), 1)]
-        );
+        assert_eq!(got, vec![("z".into(), 2), ("y".into(), 5), ("x".into(), 1)]);
     }
 }

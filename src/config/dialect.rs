@@ -249,7 +249,10 @@ pub fn parse(text: &str) -> Document {
                 line: lineno,
                 section: section_name,
                 key: None,
-                message: format!("a key is missing before the '=' or ':': '{}'", shorten(&value)),
+                message: format!(
+                    "a key is missing before the '=' or ':': '{}'",
+                    shorten(&value)
+                ),
             }),
             None => doc.errors.push(SyntaxError {
                 line: lineno,
@@ -268,7 +271,13 @@ pub fn parse(text: &str) -> Document {
     doc
 }
 
-fn push_entry(doc: &mut Document, discard: &mut Section, target: &Target, key: String, line: usize) {
+fn push_entry(
+    doc: &mut Document,
+    discard: &mut Section,
+    target: &Target,
+    key: String,
+    line: usize,
+) {
     let entry = Entry {
         key,
         value: String::new(),
@@ -361,7 +370,8 @@ mod tests {
 
     #[test]
     fn inline_comments_need_whitespace_before() {
-        let s = one("[a]\nx = 1 ; comment\ny = a;b\nz = a#b\nw = a\t# tab comment\nv = \"a ; b\"\n");
+        let s =
+            one("[a]\nx = 1 ; comment\ny = a;b\nz = a#b\nw = a\t# tab comment\nv = \"a ; b\"\n");
         assert_eq!(val(&s, "x"), "1");
         assert_eq!(val(&s, "y"), "a;b");
         assert_eq!(val(&s, "z"), "a#b");
@@ -416,7 +426,10 @@ mod tests {
         assert_eq!(doc.errors[0].line, 3);
         assert_eq!(doc.errors[0].section.as_deref(), Some("a"));
         // Reading went on.
-        assert_eq!(doc.sections[0].get("y").map(|e| e.value.as_str()), Some("2"));
+        assert_eq!(
+            doc.sections[0].get("y").map(|e| e.value.as_str()),
+            Some("2")
+        );
     }
 
     #[test]
@@ -433,7 +446,10 @@ mod tests {
         // The repeated section's own repeated key is reported too.
         assert_eq!(lines, vec![3, 5, 7]);
         assert_eq!(doc.sections.len(), 2);
-        assert_eq!(doc.sections[0].get("x").map(|e| e.value.as_str()), Some("1"));
+        assert_eq!(
+            doc.sections[0].get("x").map(|e| e.value.as_str()),
+            Some("1")
+        );
     }
 
     #[test]

@@ -16,12 +16,8 @@
 /// Pairs, and warnings about tokens skipped as separators.
 pub type Pairs = (Vec<(String, String)>, Vec<String>);
 
-/// Parse `KEY=val,KEY2="v, 2"` into ordered pairs.
-pub fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
-    parse_pairs_warn(s).map(|(pairs, _)| pairs)
-}
-
-/// As `parse_pairs`, also returning a warning for each skipped non-comma.
+/// Parse `KEY=val,KEY2="v, 2"` into ordered pairs, with a warning for
+/// each skipped separator that is not a comma.
 pub fn parse_pairs_warn(s: &str) -> Result<Pairs, String> {
     let tokens = tokenize(s)?;
     let mut pairs: Vec<(String, String)> = Vec::new();
@@ -121,7 +117,10 @@ fn tokenize(s: &str) -> Result<Vec<String>, String> {
         }
     }
     match state {
-        State::Quoted(q) => Err(format!("'{}' has a {q} quote that is never closed", s.trim())),
+        State::Quoted(q) => Err(format!(
+            "'{}' has a {q} quote that is never closed",
+            s.trim()
+        )),
         State::Word => {
             tokens.push(token);
             Ok(tokens)
@@ -141,6 +140,10 @@ fn skip_line(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
+        parse_pairs_warn(s).map(|(pairs, _)| pairs)
+    }
 
     fn pairs(s: &str) -> Vec<(String, String)> {
         parse_pairs(s).expect("parses")
@@ -164,7 +167,10 @@ mod tests {
     fn quoted_values_keep_commas_and_spaces() {
         assert_eq!(pairs("A=\"x, y\",B=2"), p(&[("A", "x, y"), ("B", "2")]));
         assert_eq!(pairs("A='a=b c'"), p(&[("A", "a=b c")]));
-        assert_eq!(pairs("JAVA_HOME=\"/usr/local/java\""), p(&[("JAVA_HOME", "/usr/local/java")]));
+        assert_eq!(
+            pairs("JAVA_HOME=\"/usr/local/java\""),
+            p(&[("JAVA_HOME", "/usr/local/java")])
+        );
         assert_eq!(pairs("A=\"\""), p(&[("A", "")]));
     }
 
@@ -193,7 +199,16 @@ mod tests {
 
     #[test]
     fn unquoted_punctuation_is_an_error() {
-        for bad in ["A=x y z", "A=a@b", "A=", "A", "A=b=c", "=1", "A=中文字", "A=\"open"] {
+        for bad in [
+            "A=x y z",
+            "A=a@b",
+            "A=",
+            "A",
+            "A=b=c",
+            "=1",
+            "A=中文字",
+            "A=\"open",
+        ] {
             assert!(parse_pairs(bad).is_err(), "{bad}");
         }
         assert_eq!(pairs("A=\"中文\""), p(&[("A", "中文")]));

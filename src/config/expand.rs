@@ -326,7 +326,10 @@ mod tests {
 
     #[test]
     fn names_and_percent() {
-        assert_eq!(ok("%(here)s/logs/%(program_name)s.log"), "/etc/sluice/logs/web.log");
+        assert_eq!(
+            ok("%(here)s/logs/%(program_name)s.log"),
+            "/etc/sluice/logs/web.log"
+        );
         assert_eq!(ok("%(ENV_HOME)s/x"), "/home/u/x");
         assert_eq!(ok("100%% sure"), "100% sure");
         assert_eq!(ok("%%(here)s"), "%(here)s");

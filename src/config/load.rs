@@ -147,11 +147,20 @@ fn other_sections(sources: &Sources, diags: &mut Diags) {
         if name.starts_with("agent:") {
             agent::read_agent(loc, diags);
         } else if name.starts_with("eventlistener:") {
-            diags.warn(at, "event listeners are not supported yet (section ignored)");
+            diags.warn(
+                at,
+                "event listeners are not supported yet (section ignored)",
+            );
         } else if name.starts_with("fcgi-program:") {
-            diags.warn(at, "FastCGI programs are not supported yet (section ignored)");
+            diags.warn(
+                at,
+                "FastCGI programs are not supported yet (section ignored)",
+            );
         } else if name.starts_with("ctlplugin:") {
-            diags.warn(at, "supervisorctl plugins are not supported (section ignored)");
+            diags.warn(
+                at,
+                "supervisorctl plugins are not supported (section ignored)",
+            );
         } else {
             diags.warn(at, "unknown section (ignored)");
         }

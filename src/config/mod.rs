@@ -8,7 +8,7 @@
 //! (assembles `spec::Config`). `check` renders a report for `sluice check`.
 
 mod agent;
-mod check;
+pub(crate) mod check;
 mod diagnostic;
 mod dialect;
 mod embedded;

@@ -71,9 +71,15 @@ mod tests {
     #[test]
     fn normalizing() {
         let cwd = Path::new("/work/dir");
-        assert_eq!(normalize(Path::new("a/./b/../c"), cwd), PathBuf::from("/work/dir/a/c"));
+        assert_eq!(
+            normalize(Path::new("a/./b/../c"), cwd),
+            PathBuf::from("/work/dir/a/c")
+        );
         assert_eq!(normalize(Path::new("/x/../../y"), cwd), PathBuf::from("/y"));
-        assert_eq!(normalize(Path::new("../up"), cwd), PathBuf::from("/work/up"));
+        assert_eq!(
+            normalize(Path::new("../up"), cwd),
+            PathBuf::from("/work/up")
+        );
     }
 
     #[test]

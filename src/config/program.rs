@@ -141,7 +141,13 @@ pub fn read_groups(
             continue;
         }
         let vars = program_vars(ctx, loc, name, name);
-        let priority = Reader::new(loc).parse("priority", &vars, &mut Diags::default(), 999, values::int_i32);
+        let priority = Reader::new(loc).parse(
+            "priority",
+            &vars,
+            &mut Diags::default(),
+            999,
+            values::int_i32,
+        );
         let processes = program_processes(loc, name, name, ctx, daemon, diags);
         groups.push((
             GroupSpec {
@@ -259,10 +265,34 @@ fn program_processes(
     let redirect_stderr = r.parse("redirect_stderr", &vars, diags, false, values::boolean);
     let numprocs = r.parse("numprocs", &vars, diags, 1, values::non_negative);
     let numprocs_start = r.parse("numprocs_start", &vars, diags, 0, values::non_negative);
-    let stdout_capture = r.parse("stdout_capture_maxbytes", &vars, diags, 0, values::byte_size);
-    let stdout_events = r.parse("stdout_events_enabled", &vars, diags, false, values::boolean);
-    let stderr_capture = r.parse("stderr_capture_maxbytes", &vars, diags, 0, values::byte_size);
-    let stderr_events = r.parse("stderr_events_enabled", &vars, diags, false, values::boolean);
+    let stdout_capture = r.parse(
+        "stdout_capture_maxbytes",
+        &vars,
+        diags,
+        0,
+        values::byte_size,
+    );
+    let stdout_events = r.parse(
+        "stdout_events_enabled",
+        &vars,
+        diags,
+        false,
+        values::boolean,
+    );
+    let stderr_capture = r.parse(
+        "stderr_capture_maxbytes",
+        &vars,
+        diags,
+        0,
+        values::byte_size,
+    );
+    let stderr_events = r.parse(
+        "stderr_events_enabled",
+        &vars,
+        diags,
+        false,
+        values::boolean,
+    );
     let serverurl = match r.text("serverurl", &vars, diags) {
         Some(Ok(v)) if !v.trim().eq_ignore_ascii_case("auto") && !v.is_empty() => Some(v),
         _ => None,

@@ -54,11 +54,9 @@ impl<'a> Reader<'a> {
     /// `Some(Err(()))` if expansion failed (already reported).
     pub fn text(&self, key: &'a str, vars: &Vars, diags: &mut Diags) -> Option<Result<String, ()>> {
         let entry = self.entry(key)?;
-        Some(
-            expand::expand(&entry.value, vars).map_err(|e| {
-                diags.error(self.at(key), expand_message(&e, &entry.value, vars));
-            }),
-        )
+        Some(expand::expand(&entry.value, vars).map_err(|e| {
+            diags.error(self.at(key), expand_message(&e, &entry.value, vars));
+        }))
     }
 
     /// Expand and parse; absent gives `None`; a bad value is reported and

@@ -96,7 +96,10 @@ fn read_text(path: &Path, diags: &mut Diags) -> Option<String> {
             Err(e) => {
                 diags.error(
                     Place::file(path),
-                    format!("the file is not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
+                    format!(
+                        "the file is not valid UTF-8 (at byte {})",
+                        e.utf8_error().valid_up_to()
+                    ),
                 );
                 None
             }
@@ -106,7 +109,10 @@ fn read_text(path: &Path, diags: &mut Diags) -> Option<String> {
             None
         }
         Err(e) => {
-            diags.error(Place::file(path), format!("could not read config file: {e}"));
+            diags.error(
+                Place::file(path),
+                format!("could not read config file: {e}"),
+            );
             None
         }
     }

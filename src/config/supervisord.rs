@@ -12,7 +12,7 @@ use super::paths;
 use super::section::Reader;
 use super::sources::{Located, Sources};
 use super::spec::{
-    CtlSection, Credentials, InetHttpServer, LogLevel, SupervisordSection, UnixHttpServer,
+    Credentials, CtlSection, InetHttpServer, LogLevel, SupervisordSection, UnixHttpServer,
 };
 use super::values;
 
@@ -42,10 +42,7 @@ fn find<'a>(sources: &'a Sources, name: &str) -> Option<&'a Located> {
 
 /// `~` expanded, made absolute against the working directory, normalised.
 fn normalized(s: &str, ctx: &Ctx) -> PathBuf {
-    paths::normalize(
-        Path::new(&paths::expand_user(s, ctx.home())),
-        &ctx.host.cwd,
-    )
+    paths::normalize(Path::new(&paths::expand_user(s, ctx.home())), &ctx.host.cwd)
 }
 
 /// Report (at `at`) a file path whose directory does not exist.
@@ -117,8 +114,20 @@ pub fn read_supervisord(sources: &Sources, ctx: &Ctx, diags: &mut Diags) -> Supe
             }
         }
     }
-    s.logfile_maxbytes = r.parse("logfile_maxbytes", &vars, diags, s.logfile_maxbytes, values::byte_size);
-    s.logfile_backups = r.parse("logfile_backups", &vars, diags, s.logfile_backups, values::count_u32);
+    s.logfile_maxbytes = r.parse(
+        "logfile_maxbytes",
+        &vars,
+        diags,
+        s.logfile_maxbytes,
+        values::byte_size,
+    );
+    s.logfile_backups = r.parse(
+        "logfile_backups",
+        &vars,
+        diags,
+        s.logfile_backups,
+        values::count_u32,
+    );
     s.loglevel = r.parse("loglevel", &vars, diags, s.loglevel, values::loglevel);
     if let Some(Ok(v)) = r.text("pidfile", &vars, diags) {
         let p = normalized(&v, ctx);
@@ -186,7 +195,11 @@ fn credentials(r: &Reader, vars: &Vars, diags: &mut Diags) -> Option<Credentials
     }
 }
 
-pub fn read_unix_http_server(sources: &Sources, ctx: &Ctx, diags: &mut Diags) -> Option<UnixHttpServer> {
+pub fn read_unix_http_server(
+    sources: &Sources,
+    ctx: &Ctx,
+    diags: &mut Diags,
+) -> Option<UnixHttpServer> {
     let loc = find(sources, "unix_http_server")?;
     let r = Reader::new(loc);
     r.warn_unknown(&["file", "chmod", "chown", "username", "password"], diags);
@@ -195,7 +208,10 @@ pub fn read_unix_http_server(sources: &Sources, ctx: &Ctx, diags: &mut Diags) ->
         Some(Ok(v)) => normalized(v.trim(), ctx),
         Some(Err(())) => PathBuf::new(),
         None => {
-            diags.error(r.header(), "file= is missing (the socket's path, e.g. file=%(here)s/sluice.sock)");
+            diags.error(
+                r.header(),
+                "file= is missing (the socket's path, e.g. file=%(here)s/sluice.sock)",
+            );
             PathBuf::new()
         }
     };
@@ -214,7 +230,11 @@ pub fn read_unix_http_server(sources: &Sources, ctx: &Ctx, diags: &mut Diags) ->
     })
 }
 
-pub fn read_inet_http_server(sources: &Sources, ctx: &Ctx, diags: &mut Diags) -> Option<InetHttpServer> {
+pub fn read_inet_http_server(
+    sources: &Sources,
+    ctx: &Ctx,
+    diags: &mut Diags,
+) -> Option<InetHttpServer> {
     let loc = find(sources, "inet_http_server")?;
     let r = Reader::new(loc);
     r.warn_unknown(&["port", "username", "password"], diags);
@@ -257,7 +277,16 @@ pub fn read_supervisorctl(
         return ctl;
     };
     let r = Reader::new(loc);
-    r.warn_unknown(&["serverurl", "username", "password", "prompt", "history_file"], diags);
+    r.warn_unknown(
+        &[
+            "serverurl",
+            "username",
+            "password",
+            "prompt",
+            "history_file",
+        ],
+        diags,
+    );
     let vars = ctx.base_vars(&loc.here);
     if let Some(Ok(v)) = r.text("serverurl", &vars, diags) {
         ctl.serverurl = match v.strip_prefix("unix://") {

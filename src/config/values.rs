@@ -83,7 +83,8 @@ pub fn byte_size(s: &str) -> Result<u64, String> {
     };
     let n = parse_int(number, 10).ok_or_else(bad)?;
     let n = u64::try_from(n).map_err(|_| format!("'{s}' must be zero or more"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
 }
 
 /// An octal number such as `022` or `0o755` (Python's `int(s, 8)`).
@@ -194,7 +195,9 @@ pub fn signal(s: &str) -> Result<StopSignal, String> {
         .iter()
         .find(|(name, _)| *name == bare)
         .map(|&(name, number)| StopSignal { name, number })
-        .ok_or_else(|| format!("'{s}' is not a signal name (e.g. TERM, HUP, INT, QUIT, KILL, USR1, USR2)"))
+        .ok_or_else(|| {
+            format!("'{s}' is not a signal name (e.g. TERM, HUP, INT, QUIT, KILL, USR1, USR2)")
+        })
 }
 
 /// A `*_logfile` value after expansion.
@@ -242,9 +245,7 @@ pub fn process_or_group_name(s: &str) -> Result<String, String> {
         return Err("the name is empty".to_string());
     }
     if t.contains([' ', ':', '/']) {
-        return Err(format!(
-            "'{t}' is not a valid name (no spaces, ':' or '/')"
-        ));
+        return Err(format!("'{t}' is not a valid name (no spaces, ':' or '/')"));
     }
     Ok(t.to_string())
 }
@@ -270,7 +271,9 @@ pub fn existing_user(s: &str) -> Result<u32, String> {
         }
         None => match User::from_name(s) {
             Ok(Some(u)) => Ok(u.uid.as_raw()),
-            _ => Err(format!("invalid user name {s}: no such user on this system")),
+            _ => Err(format!(
+                "invalid user name {s}: no such user on this system"
+            )),
         },
     }
 }
@@ -283,12 +286,16 @@ pub fn existing_group(s: &str) -> Result<u32, String> {
             let gid = u32::try_from(n).map_err(|_| format!("invalid group id {s}"))?;
             match Group::from_gid(Gid::from_raw(gid)) {
                 Ok(Some(_)) => Ok(gid),
-                _ => Err(format!("invalid group id {s}: no such group on this system")),
+                _ => Err(format!(
+                    "invalid group id {s}: no such group on this system"
+                )),
             }
         }
         None => match Group::from_name(s) {
             Ok(Some(g)) => Ok(g.gid.as_raw()),
-            _ => Err(format!("invalid group name {s}: no such group on this system")),
+            _ => Err(format!(
+                "invalid group name {s}: no such group on this system"
+            )),
         },
     }
 }
@@ -421,7 +428,10 @@ mod tests {
 
     #[test]
     fn inet_addresses() {
-        assert_eq!(inet_address("127.0.0.1:9001"), Ok(("127.0.0.1".into(), 9001)));
+        assert_eq!(
+            inet_address("127.0.0.1:9001"),
+            Ok(("127.0.0.1".into(), 9001))
+        );
         assert_eq!(inet_address("*:9001"), Ok((String::new(), 9001)));
         assert_eq!(inet_address(":9001"), Ok((String::new(), 9001)));
         assert_eq!(inet_address("9001"), Ok((String::new(), 9001)));

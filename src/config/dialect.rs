@@ -260,8 +260,8 @@ pub fn parse(text: &str) -> Document {
                 key: None,
                 message: format!(
                     "not a 'key = value' line, a [section] header or a comment: '{}' \
-                     (a value continues on the next line only if that line is indented; \
-                     a comment needs ';' or '#' at its start)",
+                     (to continue a value, indent this line; to continue a comment, \
+                     start it with ';' or '#')",
                     shorten(&value)
                 ),
             }),

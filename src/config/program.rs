@@ -303,7 +303,10 @@ fn program_processes(
     let umask = r.parse_opt("umask", &vars, diags, values::octal);
 
     let process_name = r.raw("process_name").unwrap_or("%(program_name)s");
+    let mut count = numprocs;
     if numprocs > 1 && !process_name.contains("%(process_num)") {
+        // One process is enough to check the rest without repeating names.
+        count = 1;
         diags.error(
             r.at("process_name"),
             format!(
@@ -320,7 +323,7 @@ fn program_processes(
     }
 
     let mut out = Vec::new();
-    for num in numprocs_start..numprocs_start.saturating_add(numprocs) {
+    for num in numprocs_start..numprocs_start.saturating_add(count) {
         let mut vars = vars.clone();
         vars.set_int("process_num", i64::try_from(num).unwrap_or(i64::MAX));
         vars.set_int("numprocs", i64::try_from(numprocs).unwrap_or(i64::MAX));

@@ -530,6 +530,17 @@ fn numprocs_without_process_num_is_an_error() {
         "{}",
         render(&d)
     );
+    // Not followed by a "two processes named w" error.
+    assert_eq!(d.len(), 1, "{}", render(&d));
+}
+
+#[test]
+fn host_node_name_and_program_env() {
+    let (_dir, path) = conf(
+        "[supervisord]\n[program:n]\ncommand=/bin/n %(host_node_name)s %(ENV_MINE)s\nenvironment=MINE=m\n",
+    );
+    let c = ok(&path).config;
+    assert_eq!(process(&c, "n", "n").command, "/bin/n testnode m");
 }
 
 #[test]

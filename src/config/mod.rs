@@ -1,51 +1,35 @@
 //! The supervisord INI configuration: finding it, reading its dialect,
 //! expanding `%(name)s`, building validated process specs.
+//!
+//! Map: `dialect` (the INI text, with line numbers) -> `sources` (main file
+//! or `embedded` default, plus `[include]`s) -> `section` (typed access with
+//! `expand` and `values`/`environment` parsers) -> `supervisord` (daemon,
+//! server and ctl sections) and `program` (programs and groups) -> `load`
+//! (assembles `spec::Config`). `check` renders a report for `sluice check`.
 
+mod agent;
+pub(crate) mod check;
+mod diagnostic;
+mod dialect;
+mod embedded;
+mod environment;
+mod expand;
+mod load;
+mod paths;
+mod program;
+mod section;
+mod sources;
 pub mod spec;
+mod supervisord;
+mod values;
 
+pub use check::check;
+pub use diagnostic::{Diagnostic, Severity};
+pub use embedded::{EMBEDDED_CONFIG, EMBEDDED_NAME};
 pub use spec::*;
 
-use std::fmt;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-
-/// How bad a config problem is: warnings are printed and ignored, errors stop the load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    Warning,
-    Error,
-}
-
-/// One problem found in a config file, with where it is.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub section: Option<String>,
-    pub key: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        let level = match self.severity {
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        };
-        write!(f, ": {level}:")?;
-        if let Some(section) = &self.section {
-            write!(f, " [{section}]")?;
-        }
-        if let Some(key) = &self.key {
-            write!(f, " {key}:")?;
-        }
-        write!(f, " {}", self.message)
-    }
-}
 
 /// Where the configuration comes from (DESIGN.md §1, "Finding the config").
 #[derive(Debug, Clone, PartialEq)]
@@ -64,17 +48,28 @@ pub struct Loaded {
 
 /// `-c FILE`, else `$SLUICE_CONFIG`, else `./sluice.conf`, else the embedded default.
 pub fn discover(cli: Option<&Path>) -> ConfigSource {
-    todo_discover(cli)
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    discover_in(cli, std::env::var_os("SLUICE_CONFIG"), &cwd)
 }
 
-fn todo_discover(cli: Option<&Path>) -> ConfigSource {
+fn discover_in(cli: Option<&Path>, env: Option<OsString>, cwd: &Path) -> ConfigSource {
     if let Some(p) = cli {
         return ConfigSource::File(p.to_path_buf());
     }
-    ConfigSource::Embedded(std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
+    if let Some(p) = env.filter(|p| !p.is_empty()) {
+        return ConfigSource::File(PathBuf::from(p));
+    }
+    let local = cwd.join("sluice.conf");
+    if local.is_file() {
+        return ConfigSource::File(local);
+    }
+    ConfigSource::Embedded(cwd.to_path_buf())
 }
 
 /// Read and validate everything; on failure, every error found (and the warnings).
-pub fn load(_source: &ConfigSource) -> Result<Loaded, Vec<Diagnostic>> {
-    Err(vec![])
+pub fn load(source: &ConfigSource) -> Result<Loaded, Vec<Diagnostic>> {
+    load::load_with(source, &load::Host::current())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,495 @@
+//! `[program:x]` and `[group:g]` sections -> `GroupSpec`s of `ProcessSpec`s,
+//! every option with supervisord 4's default and expansion rules.
+//!
+//! As supervisord: keys read once per program are expanded with `here`,
+//! `program_name`, `group_name`, `host_node_name` and `ENV_*`; the keys
+//! read per process (`environment`, `directory`, the `*_logfile*` keys,
+//! `command`, `process_name`) may also use `process_num` and `numprocs`, and
+//! the `ENV_*` of the program's own `environment`. A program named in a
+//! `[group:g]` belongs to that group only; every other program is a group
+//! of its own name.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::diagnostic::{Diags, Place};
+use super::expand::Vars;
+use super::load::Ctx;
+use super::paths;
+use super::section::Reader;
+use super::sources::{Located, Sources};
+use super::spec::{
+    AutoRestart, GroupSpec, LogSpec, ProcessKind, ProcessSpec, StopSignal, SupervisordSection,
+};
+use super::values::{self, LogTarget};
+
+/// Every `[program:x]` key supervisord 4 knows.
+const PROGRAM_KEYS: &[&str] = &[
+    "command",
+    "process_name",
+    "numprocs",
+    "numprocs_start",
+    "priority",
+    "autostart",
+    "startsecs",
+    "startretries",
+    "autorestart",
+    "exitcodes",
+    "stopsignal",
+    "stopwaitsecs",
+    "stopasgroup",
+    "killasgroup",
+    "user",
+    "redirect_stderr",
+    "stdout_logfile",
+    "stdout_logfile_maxbytes",
+    "stdout_logfile_backups",
+    "stdout_capture_maxbytes",
+    "stdout_events_enabled",
+    "stdout_syslog",
+    "stderr_logfile",
+    "stderr_logfile_maxbytes",
+    "stderr_logfile_backups",
+    "stderr_capture_maxbytes",
+    "stderr_events_enabled",
+    "stderr_syslog",
+    "environment",
+    "directory",
+    "umask",
+    "serverurl",
+];
+
+const DEFAULT_MAXBYTES: u64 = 50 * 1024 * 1024;
+
+/// Build every group, sorted by priority then name.
+pub fn read_groups(
+    sources: &Sources,
+    ctx: &Ctx,
+    daemon: &SupervisordSection,
+    diags: &mut Diags,
+) -> Vec<GroupSpec> {
+    // Programs by name, in file order.
+    let mut programs: Vec<(String, &Located)> = Vec::new();
+    for loc in &sources.sections {
+        let Some(raw) = loc.section.name.strip_prefix("program:") else {
+            continue;
+        };
+        match values::process_or_group_name(raw) {
+            Ok(name) => programs.push((name, loc)),
+            Err(e) => diags.error(loc.at(None, None), format!("bad program name: {e}")),
+        }
+    }
+    let find_program = |name: &str| programs.iter().find(|(n, _)| n == name).map(|(_, l)| *l);
+
+    let mut groups: Vec<(GroupSpec, &Located)> = Vec::new();
+    let mut in_groups: HashSet<String> = HashSet::new();
+
+    for loc in &sources.sections {
+        let Some(raw) = loc.section.name.strip_prefix("group:") else {
+            continue;
+        };
+        let r = Reader::new(loc);
+        r.warn_unknown(&["programs", "priority"], diags);
+        let name = match values::process_or_group_name(raw) {
+            Ok(n) => n,
+            Err(e) => {
+                diags.error(r.header(), format!("bad group name: {e}"));
+                continue;
+            }
+        };
+        let vars = ctx.base_vars(&loc.here);
+        let members = match r.text("programs", &vars, diags) {
+            Some(Ok(v)) => values::list_of_strings(&v),
+            _ => Vec::new(),
+        };
+        let priority = r.parse("priority", &vars, diags, 999, values::int_i32);
+        let mut processes = Vec::new();
+        for member in members {
+            match find_program(&member) {
+                Some(ploc) => {
+                    in_groups.insert(member.clone());
+                    processes.extend(program_processes(ploc, &member, &name, ctx, daemon, diags));
+                }
+                None => {
+                    let fcgi = format!("fcgi-program:{member}");
+                    if sources.sections.iter().any(|l| l.section.name == fcgi) {
+                        diags.warn(
+                            r.at("programs"),
+                            format!("[{fcgi}] is not supported yet (left out of the group)"),
+                        );
+                    } else {
+                        diags.error(
+                            r.at("programs"),
+                            format!("names '{member}', but there is no [program:{member}]"),
+                        );
+                    }
+                }
+            }
+        }
+        groups.push((
+            GroupSpec {
+                name,
+                priority,
+                processes,
+            },
+            loc,
+        ));
+    }
+
+    for (name, loc) in &programs {
+        if in_groups.contains(name) {
+            continue;
+        }
+        let vars = program_vars(ctx, loc, name, name);
+        let priority = Reader::new(loc).parse(
+            "priority",
+            &vars,
+            &mut Diags::default(),
+            999,
+            values::int_i32,
+        );
+        let processes = program_processes(loc, name, name, ctx, daemon, diags);
+        groups.push((
+            GroupSpec {
+                name: name.clone(),
+                priority,
+                processes,
+            },
+            loc,
+        ));
+    }
+
+    check_unique(&groups, diags);
+    let mut groups: Vec<GroupSpec> = groups.into_iter().map(|(g, _)| g).collect();
+    groups.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+    groups
+}
+
+/// Group names are unique; process names are unique within their group.
+fn check_unique(groups: &[(GroupSpec, &Located)], diags: &mut Diags) {
+    for (i, (g, loc)) in groups.iter().enumerate() {
+        if let Some((_, first)) = groups[..i].iter().find(|(o, _)| o.name == g.name) {
+            diags.error(
+                loc.at(None, None),
+                format!(
+                    "the group name '{}' is already used by [{}] ({}:{})",
+                    g.name,
+                    first.section.name,
+                    first.file.display(),
+                    first.section.line
+                ),
+            );
+        }
+        let mut seen: BTreeMap<&str, &ProcessSpec> = BTreeMap::new();
+        for p in &g.processes {
+            if let Some(first) = seen.get(p.name.as_str()) {
+                let section = format!("program:{}", p.program_name);
+                diags.error(
+                    Place {
+                        file: &p.file,
+                        line: Some(p.line),
+                        section: Some(&section),
+                        key: Some("process_name"),
+                    },
+                    format!(
+                        "two processes named '{}' in group '{}' (from [program:{}] and [program:{}]); \
+                         set process_name so that each is unique",
+                        p.name, g.name, first.program_name, p.program_name
+                    ),
+                );
+            } else {
+                seen.insert(&p.name, p);
+            }
+        }
+    }
+}
+
+/// The names every key of a program section may use.
+fn program_vars(ctx: &Ctx, loc: &Located, program: &str, group: &str) -> Vars {
+    let mut vars = ctx.base_vars(&loc.here);
+    vars.set_str("program_name", program);
+    vars.set_str("group_name", group);
+    vars
+}
+
+/// One output stream's settings before AUTO is placed.
+struct Stream {
+    target: LogTarget,
+    spec: LogSpec,
+}
+
+/// The processes of one `[program:x]` in group `group`.
+fn program_processes(
+    loc: &Located,
+    program: &str,
+    group: &str,
+    ctx: &Ctx,
+    daemon: &SupervisordSection,
+    diags: &mut Diags,
+) -> Vec<ProcessSpec> {
+    let r = Reader::new(loc);
+    r.warn_unknown(PROGRAM_KEYS, diags);
+    let vars = program_vars(ctx, loc, program, group);
+
+    let priority = r.parse("priority", &vars, diags, 999, values::int_i32);
+    let autostart = r.parse("autostart", &vars, diags, true, values::boolean);
+    let autorestart = r.parse(
+        "autorestart",
+        &vars,
+        diags,
+        AutoRestart::Unexpected,
+        values::autorestart,
+    );
+    let startsecs = r.parse("startsecs", &vars, diags, 1, values::non_negative);
+    let startretries = r.parse("startretries", &vars, diags, 3, values::count_u32);
+    let stopsignal = r.parse(
+        "stopsignal",
+        &vars,
+        diags,
+        StopSignal {
+            name: "TERM",
+            number: libc::SIGTERM,
+        },
+        values::signal,
+    );
+    let stopwaitsecs = r.parse("stopwaitsecs", &vars, diags, 10, values::non_negative);
+    let stopasgroup = r.parse("stopasgroup", &vars, diags, false, values::boolean);
+    let killasgroup = r.parse("killasgroup", &vars, diags, stopasgroup, values::boolean);
+    if stopasgroup && !killasgroup {
+        diags.error(
+            r.at("killasgroup"),
+            "cannot be false when stopasgroup=true (a group stop needs a group kill)",
+        );
+    }
+    let exitcodes = r.parse("exitcodes", &vars, diags, vec![0], values::exitcodes);
+    let redirect_stderr = r.parse("redirect_stderr", &vars, diags, false, values::boolean);
+    let numprocs = r.parse("numprocs", &vars, diags, 1, values::non_negative);
+    let numprocs_start = r.parse("numprocs_start", &vars, diags, 0, values::non_negative);
+    let stdout_capture = r.parse(
+        "stdout_capture_maxbytes",
+        &vars,
+        diags,
+        0,
+        values::byte_size,
+    );
+    let stdout_events = r.parse(
+        "stdout_events_enabled",
+        &vars,
+        diags,
+        false,
+        values::boolean,
+    );
+    let stderr_capture = r.parse(
+        "stderr_capture_maxbytes",
+        &vars,
+        diags,
+        0,
+        values::byte_size,
+    );
+    let stderr_events = r.parse(
+        "stderr_events_enabled",
+        &vars,
+        diags,
+        false,
+        values::boolean,
+    );
+    let serverurl = match r.text("serverurl", &vars, diags) {
+        Some(Ok(v)) if !v.trim().eq_ignore_ascii_case("auto") && !v.is_empty() => Some(v),
+        _ => None,
+    };
+    let user = r.parse_opt("user", &vars, diags, |v| {
+        values::existing_user(v).map(|_| v.to_string())
+    });
+    let umask = r.parse_opt("umask", &vars, diags, values::octal);
+
+    let process_name = r.raw("process_name").unwrap_or("%(program_name)s");
+    let mut count = numprocs;
+    if numprocs > 1 && !process_name.contains("%(process_num)") {
+        // One process is enough to check the rest without repeating names.
+        count = 1;
+        diags.error(
+            r.at("process_name"),
+            format!(
+                "numprocs={numprocs} needs %(process_num) in process_name so that each process \
+                 has its own name, e.g. process_name=%(program_name)s_%(process_num)02d"
+            ),
+        );
+    }
+    if r.entry("command").is_none() {
+        diags.error(
+            r.header(),
+            "command= is missing (every [program:x] needs the command to run)",
+        );
+    }
+
+    let mut out = Vec::new();
+    for num in numprocs_start..numprocs_start.saturating_add(count) {
+        let mut vars = vars.clone();
+        vars.set_int("process_num", i64::try_from(num).unwrap_or(i64::MAX));
+        vars.set_int("numprocs", i64::try_from(numprocs).unwrap_or(i64::MAX));
+
+        let own_env = r.pairs("environment", &vars, diags);
+        vars.set_env(own_env.iter().map(|(k, v)| (k, v)));
+
+        let name = match r.text("process_name", &vars, diags) {
+            None => program.to_string(),
+            Some(Ok(n)) => match values::process_or_group_name(&n) {
+                Ok(n) => n,
+                Err(e) => {
+                    diags.error(r.at("process_name"), e);
+                    n
+                }
+            },
+            Some(Err(())) => program.to_string(),
+        };
+        let directory = match r.text("directory", &vars, diags) {
+            Some(Ok(d)) => Some(PathBuf::from(paths::expand_user(&d, ctx.home()))),
+            _ => None,
+        };
+        let mut stdout = stream(&r, "stdout", &vars, ctx, diags);
+        let mut stderr = stream(&r, "stderr", &vars, ctx, diags);
+        stdout.spec.capture_maxbytes = stdout_capture;
+        stdout.spec.events_enabled = stdout_events;
+        stderr.spec.capture_maxbytes = stderr_capture;
+        stderr.spec.events_enabled = stderr_events;
+        if redirect_stderr {
+            if let LogTarget::Path(_) = stderr.target {
+                diags.warn(
+                    r.at("stderr_logfile"),
+                    "ignored: redirect_stderr=true sends stderr to the stdout log",
+                );
+            }
+            stderr.target = LogTarget::Disabled;
+        }
+        let command = match r.text("command", &vars, diags) {
+            Some(Ok(c)) => {
+                if c.trim().is_empty() {
+                    diags.error(r.at("command"), "is empty");
+                }
+                c
+            }
+            _ => String::new(),
+        };
+
+        let mut environment = daemon.environment.clone();
+        for (k, v) in own_env {
+            match environment.iter_mut().find(|(ek, _)| *ek == k) {
+                Some(e) => e.1 = v,
+                None => environment.push((k, v)),
+            }
+        }
+
+        out.push(ProcessSpec {
+            stdout: place_log(stdout, &name, "stdout", daemon),
+            stderr: place_log(stderr, &name, "stderr", daemon),
+            name,
+            group: group.to_string(),
+            program_name: program.to_string(),
+            file: loc.file.clone(),
+            line: loc.section.line,
+            kind: ProcessKind::Command,
+            command,
+            priority,
+            autostart,
+            startsecs,
+            startretries,
+            autorestart,
+            exitcodes: exitcodes.clone(),
+            stopsignal,
+            stopwaitsecs,
+            stopasgroup,
+            killasgroup,
+            user: user.clone(),
+            redirect_stderr,
+            environment,
+            directory,
+            umask,
+            serverurl: serverurl.clone(),
+        });
+    }
+    // supervisord orders a program's processes by (priority, name).
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// `<which>_logfile`, `_logfile_maxbytes`, `_logfile_backups`, `_syslog`.
+fn stream(r: &Reader, which: &'static str, vars: &Vars, ctx: &Ctx, diags: &mut Diags) -> Stream {
+    let (lf_key, mb_key, bu_key, sy_key) = match which {
+        "stdout" => (
+            "stdout_logfile",
+            "stdout_logfile_maxbytes",
+            "stdout_logfile_backups",
+            "stdout_syslog",
+        ),
+        _ => (
+            "stderr_logfile",
+            "stderr_logfile_maxbytes",
+            "stderr_logfile_backups",
+            "stderr_syslog",
+        ),
+    };
+    let mut target = match r.text(lf_key, vars, diags) {
+        Some(Ok(v)) => values::logfile_name(&v),
+        Some(Err(())) => LogTarget::Disabled,
+        None => LogTarget::Auto,
+    };
+    let maxbytes = r.parse(mb_key, vars, diags, DEFAULT_MAXBYTES, values::byte_size);
+    let backups = r.parse(bu_key, vars, diags, 10, values::count_u32);
+    let mut syslog = r.parse(sy_key, vars, diags, false, values::boolean);
+    match &target {
+        LogTarget::Syslog => {
+            diags.warn(
+                r.at(lf_key),
+                format!("{lf_key}=syslog is deprecated: use {sy_key}=true instead"),
+            );
+            target = LogTarget::Disabled;
+            syslog = true;
+        }
+        LogTarget::Path(p) => {
+            let p = paths::expand_user(p, ctx.home());
+            if let Some(dir) = paths::parent_dir(Path::new(&p))
+                && !ctx.dir_ok(dir)
+            {
+                diags.error(
+                    r.at(lf_key),
+                    format!(
+                        "the directory {} does not exist (supervisord does not create it; \
+                         create it or choose another path)",
+                        dir.display()
+                    ),
+                );
+            }
+            target = LogTarget::Path(p);
+        }
+        LogTarget::Auto if maxbytes == 0 => diags.warn(
+            r.at(mb_key),
+            format!("AUTO {lf_key} without rollover (maxbytes=0) can fill the disk"),
+        ),
+        _ => {}
+    }
+    Stream {
+        target,
+        spec: LogSpec {
+            path: None,
+            maxbytes,
+            backups,
+            capture_maxbytes: 0,
+            events_enabled: false,
+            syslog,
+        },
+    }
+}
+
+/// Resolve AUTO to `<childlogdir>/<name>-<channel>---<identifier>.log`.
+fn place_log(s: Stream, name: &str, channel: &str, daemon: &SupervisordSection) -> LogSpec {
+    let path = match s.target {
+        LogTarget::Disabled | LogTarget::Syslog => None,
+        LogTarget::Auto => Some(
+            daemon
+                .childlogdir
+                .join(format!("{name}-{channel}---{}.log", daemon.identifier)),
+        ),
+        LogTarget::Path(p) => Some(PathBuf::from(p)),
+    };
+    LogSpec { path, ..s.spec }
+}

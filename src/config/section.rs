@@ -1,0 +1,118 @@
+//! Typed access to one section's keys: expand a value, parse it, and on a
+//! problem report it with file, line, section and key, then carry on with
+//! the default so that one load finds every error.
+
+use super::diagnostic::{Diags, Place};
+use super::dialect::Entry;
+use super::environment;
+use super::expand::{self, ExpandError, Vars};
+use super::sources::Located;
+
+/// The message for a value that could not be expanded.
+pub fn expand_message(e: &ExpandError, value: &str, vars: &Vars) -> String {
+    match e {
+        ExpandError::Unknown(name) => format!(
+            "unknown name %({name}) in '{value}'; available names: {}",
+            vars.describe()
+        ),
+        ExpandError::Malformed(_) => format!("cannot expand '{value}': {e}"),
+    }
+}
+
+/// One section being read.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    pub loc: &'a Located,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(loc: &'a Located) -> Reader<'a> {
+        Reader { loc }
+    }
+
+    pub fn entry(&self, key: &str) -> Option<&'a Entry> {
+        self.loc.section.get(key)
+    }
+
+    /// The key's line if it is set, else the section header's.
+    pub fn at(&self, key: &'a str) -> Place<'a> {
+        let line = self.entry(key).map(|e| e.line);
+        self.loc.at(Some(key), line)
+    }
+
+    /// The header (no key).
+    pub fn header(&self) -> Place<'a> {
+        self.loc.at(None, None)
+    }
+
+    /// The value unexpanded.
+    pub fn raw(&self, key: &str) -> Option<&'a str> {
+        self.entry(key).map(|e| e.value.as_str())
+    }
+
+    /// The value expanded with `vars`: `None` if the key is absent,
+    /// `Some(Err(()))` if expansion failed (already reported).
+    pub fn text(&self, key: &'a str, vars: &Vars, diags: &mut Diags) -> Option<Result<String, ()>> {
+        let entry = self.entry(key)?;
+        Some(expand::expand(&entry.value, vars).map_err(|e| {
+            diags.error(self.at(key), expand_message(&e, &entry.value, vars));
+        }))
+    }
+
+    /// Expand and parse; absent gives `None`; a bad value is reported and
+    /// gives `None`.
+    pub fn parse_opt<T>(
+        &self,
+        key: &'a str,
+        vars: &Vars,
+        diags: &mut Diags,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let text = self.text(key, vars, diags)?.ok()?;
+        match parse(&text) {
+            Ok(v) => Some(v),
+            Err(msg) => {
+                diags.error(self.at(key), msg);
+                None
+            }
+        }
+    }
+
+    /// Expand and parse, or `default` when absent or bad (bad is reported).
+    pub fn parse<T>(
+        &self,
+        key: &'a str,
+        vars: &Vars,
+        diags: &mut Diags,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
+        self.parse_opt(key, vars, diags, parse).unwrap_or(default)
+    }
+
+    /// An `environment=`-style list of pairs (empty when absent or bad;
+    /// skipped separators are warned about).
+    pub fn pairs(&self, key: &'a str, vars: &Vars, diags: &mut Diags) -> Vec<(String, String)> {
+        let Some((pairs, warnings)) =
+            self.parse_opt(key, vars, diags, environment::parse_pairs_warn)
+        else {
+            return Vec::new();
+        };
+        for w in warnings {
+            diags.warn(self.at(key), w);
+        }
+        pairs
+    }
+
+    /// Warn about every key not in `known`.
+    pub fn warn_unknown(&self, known: &[&str], diags: &mut Diags) {
+        for e in &self.loc.section.entries {
+            if !known.contains(&e.key.as_str()) {
+                diags.warn(
+                    self.loc.at(Some(&e.key), Some(e.line)),
+                    "unknown key (ignored)",
+                );
+            }
+        }
+    }
+}

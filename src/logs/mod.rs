@@ -1,5 +1,7 @@
 //! Rotating log writers, output capture and tail readers.
 
+pub mod capture;
 pub mod rotate;
 
+pub use capture::{CaptureStats, Destination, StreamStats, capture};
 pub use rotate::{RotatingFile, SharedRotatingFile, backup_path};

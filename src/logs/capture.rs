@@ -425,7 +425,7 @@ mod tests {
         let producer = format!("head -c {BYTES} /dev/zero");
 
         let mut results = Vec::new();
-        for round in 0..3 {
+        for round in 0..7 {
             // baseline: the same producer piped into cat
             let cat_path = dir.path().join("cat.out");
             let t = Instant::now();
@@ -482,5 +482,17 @@ mod tests {
             );
             results.push((cat, thr, asy));
         }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let cat = median(results.iter().map(|r| r.0).collect());
+        let thr = median(results.iter().map(|r| r.1).collect());
+        let asy = median(results.iter().map(|r| r.2).collect());
+        println!(
+            "median: cat {cat:.3}s  thread-pump {thr:.3}s ({:.2}x)  async-pump {asy:.3}s ({:.2}x)",
+            thr / cat,
+            asy / cat
+        );
     }
 }

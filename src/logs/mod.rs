@@ -1,1 +1,16 @@
 //! Rotating log writers, output capture and tail readers.
+//!
+//! - [`rotate`]: `RotatingFile`, supervisord's size-based rotation.
+//! - [`capture`]: draining a child's stdout/stderr pipes into log files.
+//! - [`tail`]: `readLog`/`tailProcessStdoutLog` semantics and a rotation-aware follower.
+//! - [`daemon_log`]: the daemon's own log as a `tracing` subscriber.
+
+pub mod capture;
+pub mod daemon_log;
+pub mod rotate;
+pub mod tail;
+
+pub use capture::{CaptureStats, Destination, StreamStats, capture};
+pub use daemon_log::{DaemonLogHandle, LogLevel};
+pub use rotate::{RotatingFile, SharedRotatingFile, backup_path};
+pub use tail::{Follower, ReadError, Start, read_log, tail_log};

@@ -18,19 +18,16 @@ impl FakeRpc {
     /// A daemon that answers the upcheck (`getVersion` = "3.0") and faults
     /// every method not scripted with `on`.
     pub fn new() -> FakeRpc {
-        let fake = FakeRpc {
+        FakeRpc {
             url: "unix:///tmp/sluice.sock".to_string(),
             calls: Mutex::new(Vec::new()),
             replies: Mutex::new(HashMap::new()),
-        };
-        fake.on("supervisor.getVersion", Ok(Value::from("3.0")))
+        }
     }
 
     /// A daemon that cannot be reached at all.
     pub fn unreachable(why: Unreachable) -> FakeRpc {
-        let fake = FakeRpc::new();
-        fake.replies.lock().unwrap().clear();
-        fake.on_all(Err(CallError::Unreachable(why)))
+        FakeRpc::new().on_all(Err(CallError::Unreachable(why)))
     }
 
     fn on_all(self, reply: Result<Value, CallError>) -> FakeRpc {
@@ -73,6 +70,7 @@ impl FakeRpc {
         match queue {
             Some(q) if q.len() > 1 => q.pop_front().unwrap(),
             Some(q) => q.front().cloned().unwrap(),
+            None if method == "supervisor.getVersion" => Ok(Value::from("3.0")),
             None => Err(CallError::Fault(Fault::new(faults::UNKNOWN_METHOD, ""))),
         }
     }
@@ -103,7 +101,10 @@ pub fn info(group: &str, name: &str, state: i64, statename: &str, desc: &str, pi
         ("name".into(), name.into()),
         ("group".into(), group.into()),
         ("description".into(), desc.into()),
-        ("start".into(), Value::Int(if pid > 0 { 1_700_000_000 } else { 0 })),
+        (
+            "start".into(),
+            Value::Int(if pid > 0 { 1_700_000_000 } else { 0 }),
+        ),
         ("stop".into(), Value::Int(0)),
         ("now".into(), Value::Int(1_700_000_005)),
         ("state".into(), Value::Int(state)),

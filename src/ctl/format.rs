@@ -131,7 +131,10 @@ pub fn int_field(v: &Value, key: &str) -> Result<i64, Abort> {
 fn missing(v: &Value, key: &str) -> Abort {
     match v {
         Value::Struct(_) => Abort::Malformed(format!("struct has no member '{key}'")),
-        other => Abort::Malformed(format!("expected a struct with '{key}', got {}", kind(other))),
+        other => Abort::Malformed(format!(
+            "expected a struct with '{key}', got {}",
+            kind(other)
+        )),
     }
 }
 

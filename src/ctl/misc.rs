@@ -42,10 +42,7 @@ async fn shutdown(ctl: &mut Ctl<'_>, _args: &[String]) -> CmdResult {
             } else {
                 "no such file"
             };
-            let msg = format!(
-                "ERROR: {} {what} (already shut down?)",
-                ctl.rpc.url()
-            );
+            let msg = format!("ERROR: {} {what} (already shut down?)", ctl.rpc.url());
             ctl.line(&msg)?;
             ctl.exit = exit::GENERIC;
         }

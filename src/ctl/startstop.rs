@@ -225,10 +225,7 @@ async fn act(ctl: &mut Ctl<'_>, args: &[String], action: Action, help: &str) -> 
         match process {
             None => {
                 let method = format!("supervisor.{verb}ProcessGroup");
-                match ctl
-                    .call(&method, vec![group.into(), wait.clone()])
-                    .await
-                {
+                match ctl.call(&method, vec![group.into(), wait.clone()]).await {
                     Ok(reply) => report_all(ctl, &reply, &method, action)?,
                     Err(CallError::Fault(f)) if f.code == faults::BAD_NAME => {
                         ctl.line(&format!("{group}: ERROR (no such group)"))?;

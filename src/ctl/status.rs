@@ -6,7 +6,6 @@
 //! structs as a JSON array instead of the table, with the same exit codes;
 //! its error lines go to stderr.
 
-
 use super::format::{self, ProcessInfo, split_namespec, states};
 use super::{Abort, CmdResult, Command, Ctl, exit};
 
@@ -50,9 +49,11 @@ async fn status(ctl: &mut Ctl<'_>, args: &[String]) -> CmdResult {
         for name in &names {
             let (group, process) = split_namespec(name);
             let before = shown.len();
-            shown.extend(all.iter().filter(|(info, _)| {
-                info.group == group && process.is_none_or(|p| info.name == p)
-            }));
+            shown.extend(
+                all.iter().filter(|(info, _)| {
+                    info.group == group && process.is_none_or(|p| info.name == p)
+                }),
+            );
             if shown.len() == before {
                 let msg = match process {
                     None => format!("{group}: ERROR (no such group)"),

@@ -1,7 +1,7 @@
 //! The control client: supervisorctl commands and their exact output.
 //!
 //! `sluice ctl CMD ARGS` runs one command through [`run`]. Each command is
-//! an async function in a table ([`COMMANDS`]); it talks to the daemon
+//! an async function in a table (`COMMANDS`); it talks to the daemon
 //! through the small [`Rpc`] trait (implemented by the XML-RPC client in
 //! `rpc::client`, and by a fake in the tests), writes what supervisorctl 4.x
 //! would write, and leaves the exit code supervisorctl would leave.
@@ -18,6 +18,10 @@
 //!   turns any such failure into 4;
 //! - an unexpected failure (a fault a command has no message for, a reply
 //!   of the wrong shape) prints one `error: ...` line and exits 1.
+//!
+//! Adding a command: write `async fn name(ctl: &mut Ctl<'_>, args: &[String])
+//! -> CmdResult` and a `Command` const (name, `help <name>` text, body) in a
+//! module here, and list the const in `COMMANDS`; `help` picks it up.
 
 mod format;
 mod misc;
@@ -103,7 +107,8 @@ pub trait Rpc {
     ) -> impl Future<Output = Result<Value, CallError>> + Send;
 }
 
-type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+/// A boxed future that need not be `Send` (commands hold `&mut dyn Write`).
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Object-safe view of an [`Rpc`], so the command table can hold plain
 /// function pointers.
@@ -286,7 +291,7 @@ pub(crate) struct Command {
     pub run: for<'a, 'b> fn(&'a mut Ctl<'b>, &'a [String]) -> LocalFuture<'a, CmdResult>,
 }
 
-/// Every command `sluice ctl` knows, in no particular order.
+/// Every command `sluice ctl` knows, in no particular order (`help` sorts).
 pub(crate) const COMMANDS: &[Command] = &[
     status::COMMAND,
     startstop::START,
@@ -325,7 +330,7 @@ pub async fn run_with<R: Rpc>(
     let Some(cmd) = find_command(name) else {
         let msg = format!("*** Unknown syntax: {}", args.join(" "));
         if ctl.line(&msg).is_err() {
-            return exit::GENERIC;
+            let _ = writeln!(ctl.err, "{msg}");
         }
         return exit::GENERIC;
     };

@@ -1,6 +1,7 @@
 //! The control protocol: XML-RPC over HTTP on a unix socket and TCP.
 
 pub mod value;
+pub mod xml;
 
 pub use value::{Fault, Value, faults};
 

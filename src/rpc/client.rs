@@ -277,13 +277,10 @@ impl LogStream {
     pub async fn next_chunk(&mut self) -> Option<Result<Bytes, ClientError>> {
         loop {
             match self.body.frame().await? {
-                Ok(frame) => {
-                    if let Ok(data) = frame.into_data() {
-                        if !data.is_empty() {
-                            return Some(Ok(data));
-                        }
-                    }
-                }
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => return Some(Ok(data)),
+                    _ => {}
+                },
                 Err(e) => return Some(Err(ClientError::Protocol(e.to_string()))),
             }
         }

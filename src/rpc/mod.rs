@@ -29,3 +29,6 @@ pub trait Dispatch: Send + Sync + 'static {
     /// `/mainlogtail` when `name` is `None`. `Err` is the fault to report.
     fn log_path(&self, name: Option<&str>, channel: &str) -> Result<std::path::PathBuf, Fault>;
 }
+
+#[cfg(test)]
+mod tests;

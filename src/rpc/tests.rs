@@ -375,3 +375,40 @@ print('ok')
     assert_eq!(stdout.trim(), "ok");
     srv.stop().await;
 }
+
+/// supervisorctl's `tail -f` client: HTTP/1.1, an empty `Host` over the unix
+/// socket, an extra CRLF after the headers, and it parses chunked bodies.
+#[tokio::test]
+async fn supervisorctl_style_tail_request() {
+    let srv = start(None, server::DEFAULT_MAX_BODY).await;
+    std::fs::write(srv.dir.path().join("prog.log"), b"hello\n").unwrap();
+    let mut s = tokio::net::UnixStream::connect(srv.dir.path().join("sluice.sock"))
+        .await
+        .unwrap();
+    s.write_all(
+        b"GET /logtail/prog/stdout HTTP/1.1\r\nHost: \r\nAccept-Encoding: chunked\r\n\
+          Accept: */*\r\nUser-agent: Supervisor HTTP Client\r\n\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("hello\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got).to_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("transfer-encoding: chunked"), "{text}");
+    assert!(
+        text.contains("content-type: text/plain;charset=utf-8"),
+        "{text}"
+    );
+    assert!(text.contains("last-modified: "), "{text}");
+    drop(s);
+    srv.stop().await;
+}

@@ -1,6 +1,17 @@
 //! The control protocol: XML-RPC over HTTP on a unix socket and TCP.
 
+pub mod auth;
+mod body;
+pub mod client;
+pub mod listen;
+pub mod server;
+mod tail;
 pub mod value;
+pub mod xml;
+
+pub use client::{Client, ClientError, LogStream};
+pub use listen::UnixListenSpec;
+pub use server::{Server, ServerConfig, bind};
 
 pub use value::{Fault, Value, faults};
 
@@ -18,4 +29,8 @@ pub trait Dispatch: Send + Sync + 'static {
     /// `/mainlogtail` when `name` is `None`. `Err` is the fault to report.
     fn log_path(&self, name: Option<&str>, channel: &str) -> Result<std::path::PathBuf, Fault>;
 }
+
 pub mod api;
+
+#[cfg(test)]
+mod tests;

@@ -18,34 +18,146 @@ pub const API_VERSION: &str = "3.0";
 
 /// (name, signature as return type then argument types, help)
 pub const METHODS: &[(&str, &[&str], &str)] = &[
-    ("supervisor.getAPIVersion", &["string"], "Return the version of the RPC API used by supervisord"),
-    ("supervisor.getVersion", &["string"], "Return the version of the RPC API used by supervisord (deprecated)"),
-    ("supervisor.getSupervisorVersion", &["string"], "Return the version of the supervisor package in use by supervisord"),
-    ("supervisor.getIdentification", &["string"], "Return identifying string of supervisord"),
-    ("supervisor.getState", &["struct"], "Return current state of supervisord as a struct"),
-    ("supervisor.getPID", &["int"], "Return the PID of supervisord"),
-    ("supervisor.readLog", &["string", "int", "int"], "Read length bytes from the main log starting at offset"),
-    ("supervisor.readMainLog", &["string", "int", "int"], "Read length bytes from the main log starting at offset"),
-    ("supervisor.shutdown", &["boolean"], "Shut down the supervisor process"),
-    ("supervisor.restart", &["boolean"], "Restart the supervisor process"),
-    ("supervisor.getProcessInfo", &["struct", "string"], "Get info about a process named name"),
-    ("supervisor.getAllProcessInfo", &["array"], "Get info about all processes"),
-    ("supervisor.startProcess", &["boolean", "string", "boolean"], "Start a process"),
-    ("supervisor.startProcessGroup", &["array", "string", "boolean"], "Start all processes in the group named 'name'"),
-    ("supervisor.startAllProcesses", &["array", "boolean"], "Start all processes listed in the configuration file"),
-    ("supervisor.stopProcess", &["boolean", "string", "boolean"], "Stop a process named by name"),
-    ("supervisor.stopProcessGroup", &["array", "string", "boolean"], "Stop all processes in the process group named 'name'"),
-    ("supervisor.stopAllProcesses", &["array", "boolean"], "Stop all processes in the process list"),
-    ("supervisor.readProcessStdoutLog", &["string", "string", "int", "int"], "Read length bytes from name's stdout log starting at offset"),
-    ("supervisor.readProcessLog", &["string", "string", "int", "int"], "Read length bytes from name's stdout log starting at offset"),
-    ("supervisor.readProcessStderrLog", &["string", "string", "int", "int"], "Read length bytes from name's stderr log starting at offset"),
-    ("supervisor.tailProcessStdoutLog", &["array", "string", "int", "int"], "Provides a more efficient way to tail the (stdout) log than readProcessStdoutLog"),
-    ("supervisor.tailProcessLog", &["array", "string", "int", "int"], "Provides a more efficient way to tail the (stdout) log than readProcessStdoutLog"),
-    ("supervisor.tailProcessStderrLog", &["array", "string", "int", "int"], "Provides a more efficient way to tail the (stderr) log than readProcessStderrLog"),
-    ("system.listMethods", &["array"], "Return an array listing the available method names"),
-    ("system.methodHelp", &["string", "string"], "Return a string showing the method's documentation"),
-    ("system.methodSignature", &["array", "string"], "Return an array describing the method signature"),
-    ("system.multicall", &["array", "array"], "Process an array of calls, and return an array of results"),
+    (
+        "supervisor.getAPIVersion",
+        &["string"],
+        "Return the version of the RPC API used by supervisord",
+    ),
+    (
+        "supervisor.getVersion",
+        &["string"],
+        "Return the version of the RPC API used by supervisord (deprecated)",
+    ),
+    (
+        "supervisor.getSupervisorVersion",
+        &["string"],
+        "Return the version of the supervisor package in use by supervisord",
+    ),
+    (
+        "supervisor.getIdentification",
+        &["string"],
+        "Return identifying string of supervisord",
+    ),
+    (
+        "supervisor.getState",
+        &["struct"],
+        "Return current state of supervisord as a struct",
+    ),
+    (
+        "supervisor.getPID",
+        &["int"],
+        "Return the PID of supervisord",
+    ),
+    (
+        "supervisor.readLog",
+        &["string", "int", "int"],
+        "Read length bytes from the main log starting at offset",
+    ),
+    (
+        "supervisor.readMainLog",
+        &["string", "int", "int"],
+        "Read length bytes from the main log starting at offset",
+    ),
+    (
+        "supervisor.shutdown",
+        &["boolean"],
+        "Shut down the supervisor process",
+    ),
+    (
+        "supervisor.restart",
+        &["boolean"],
+        "Restart the supervisor process",
+    ),
+    (
+        "supervisor.getProcessInfo",
+        &["struct", "string"],
+        "Get info about a process named name",
+    ),
+    (
+        "supervisor.getAllProcessInfo",
+        &["array"],
+        "Get info about all processes",
+    ),
+    (
+        "supervisor.startProcess",
+        &["boolean", "string", "boolean"],
+        "Start a process",
+    ),
+    (
+        "supervisor.startProcessGroup",
+        &["array", "string", "boolean"],
+        "Start all processes in the group named 'name'",
+    ),
+    (
+        "supervisor.startAllProcesses",
+        &["array", "boolean"],
+        "Start all processes listed in the configuration file",
+    ),
+    (
+        "supervisor.stopProcess",
+        &["boolean", "string", "boolean"],
+        "Stop a process named by name",
+    ),
+    (
+        "supervisor.stopProcessGroup",
+        &["array", "string", "boolean"],
+        "Stop all processes in the process group named 'name'",
+    ),
+    (
+        "supervisor.stopAllProcesses",
+        &["array", "boolean"],
+        "Stop all processes in the process list",
+    ),
+    (
+        "supervisor.readProcessStdoutLog",
+        &["string", "string", "int", "int"],
+        "Read length bytes from name's stdout log starting at offset",
+    ),
+    (
+        "supervisor.readProcessLog",
+        &["string", "string", "int", "int"],
+        "Read length bytes from name's stdout log starting at offset",
+    ),
+    (
+        "supervisor.readProcessStderrLog",
+        &["string", "string", "int", "int"],
+        "Read length bytes from name's stderr log starting at offset",
+    ),
+    (
+        "supervisor.tailProcessStdoutLog",
+        &["array", "string", "int", "int"],
+        "Provides a more efficient way to tail the (stdout) log than readProcessStdoutLog",
+    ),
+    (
+        "supervisor.tailProcessLog",
+        &["array", "string", "int", "int"],
+        "Provides a more efficient way to tail the (stdout) log than readProcessStdoutLog",
+    ),
+    (
+        "supervisor.tailProcessStderrLog",
+        &["array", "string", "int", "int"],
+        "Provides a more efficient way to tail the (stderr) log than readProcessStderrLog",
+    ),
+    (
+        "system.listMethods",
+        &["array"],
+        "Return an array listing the available method names",
+    ),
+    (
+        "system.methodHelp",
+        &["string", "string"],
+        "Return a string showing the method's documentation",
+    ),
+    (
+        "system.methodSignature",
+        &["array", "string"],
+        "Return an array describing the method signature",
+    ),
+    (
+        "system.multicall",
+        &["array", "array"],
+        "Process an array of calls, and return an array of results",
+    ),
 ];
 
 /// The API served by the daemon.
@@ -356,12 +468,11 @@ impl Api {
                             faults::INCORRECT_PARAMETERS,
                             "Recursive system.multicall forbidden",
                         )),
-                        (Some(name), Some(args)) => Box::pin(self.dispatch(name, args.to_vec())).await,
+                        (Some(name), Some(args)) => {
+                            Box::pin(self.dispatch(name, args.to_vec())).await
+                        }
                         (Some(name), None) => Box::pin(self.dispatch(name, Vec::new())).await,
-                        (None, _) => Err(Fault::new(
-                            faults::INCORRECT_PARAMETERS,
-                            "No methodName",
-                        )),
+                        (None, _) => Err(Fault::new(faults::INCORRECT_PARAMETERS, "No methodName")),
                     };
                     results.push(match result {
                         Ok(v) => Value::Array(vec![v]),

@@ -39,7 +39,11 @@ impl ProcessInfo {
     pub fn description(&self, now: i64) -> String {
         match self.state {
             State::Running => {
-                format!("pid {}, uptime {}", self.pid, uptime((now - self.start).max(0)))
+                format!(
+                    "pid {}, uptime {}",
+                    self.pid,
+                    uptime((now - self.start).max(0))
+                )
             }
             State::Fatal | State::Backoff => {
                 if self.spawnerr.is_empty() {

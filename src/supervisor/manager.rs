@@ -326,7 +326,10 @@ impl Manager {
             ));
         }
         if state == State::Stopping {
-            return Err(Fault::new(faults::FAILED, format!("{namespec} is stopping")));
+            return Err(Fault::new(
+                faults::FAILED,
+                format!("{namespec} is stopping"),
+            ));
         }
         // A user's start begins a fresh round of retries.
         self.records[idx].proc.backoff = 0;

@@ -8,7 +8,11 @@ use crate::config::ProcessSpec;
 pub struct Output {}
 
 impl Output {
-    pub fn start(spec: &ProcessSpec, stdout: OwnedFd, stderr: Option<OwnedFd>) -> Result<Output, String> {
+    pub fn start(
+        spec: &ProcessSpec,
+        stdout: OwnedFd,
+        stderr: Option<OwnedFd>,
+    ) -> Result<Output, String> {
         let out_path = spec.stdout.path.clone();
         let err_path = spec.stderr.path.clone();
         drain(stdout, out_path)?;
@@ -27,7 +31,9 @@ fn drain(fd: OwnedFd, path: Option<std::path::PathBuf>) -> Result<(), String> {
                 .create(true)
                 .append(true)
                 .open(&p)
-                .map_err(|e| format!("unknown error making dispatchers for {}: {e}", p.display()))?,
+                .map_err(|e| {
+                    format!("unknown error making dispatchers for {}: {e}", p.display())
+                })?,
         ),
         None => Box::new(std::io::sink()),
     };

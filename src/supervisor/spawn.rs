@@ -53,7 +53,8 @@ pub fn resolve_command(command: &str, directory: Option<&Path>) -> Result<Vec<St
             _ => p,
         }
     } else {
-        let search = std::env::var("PATH").unwrap_or_else(|_| "/bin:/usr/bin:/usr/local/bin".into());
+        let search =
+            std::env::var("PATH").unwrap_or_else(|_| "/bin:/usr/bin:/usr/local/bin".into());
         search
             .split(':')
             .filter(|d| !d.is_empty())
@@ -98,7 +99,11 @@ fn resolve_user(name: &str) -> Result<SwitchUser, String> {
 ///
 /// `env` is the base environment (the daemon's, with `[supervisord]
 /// environment` applied); `server_url` goes into SUPERVISOR_SERVER_URL.
-pub fn spawn(spec: &ProcessSpec, env: &[(String, String)], server_url: Option<&str>) -> Result<Spawned, String> {
+pub fn spawn(
+    spec: &ProcessSpec,
+    env: &[(String, String)],
+    server_url: Option<&str>,
+) -> Result<Spawned, String> {
     let args = resolve_command(&spec.command, spec.directory.as_deref())?;
     let switch = match &spec.user {
         Some(name) => Some(resolve_user(name)?),
@@ -109,7 +114,10 @@ pub fn spawn(spec: &ProcessSpec, env: &[(String, String)], server_url: Option<&s
             if !dir.is_dir() {
                 return Err(format!("couldn't chdir to {}: ENOENT", dir.display()));
             }
-            Some(CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|_| "bad directory".to_string())?)
+            Some(
+                CString::new(dir.as_os_str().as_encoded_bytes())
+                    .map_err(|_| "bad directory".to_string())?,
+            )
         }
         None => None,
     };
@@ -125,14 +133,20 @@ pub fn spawn(spec: &ProcessSpec, env: &[(String, String)], server_url: Option<&s
     }
     cmd.env("SUPERVISOR_PROCESS_NAME", &spec.name);
     cmd.env("SUPERVISOR_GROUP_NAME", &spec.group);
-    cmd.envs(spec.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd.envs(
+        spec.environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
 
-    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (out_r, out_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) = if spec.redirect_stderr {
         let dup = out_w.try_clone().map_err(|e| format!("pipe: {e}"))?;
         (None, dup)
     } else {
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let (r, w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         (Some(r), w)
     };
     cmd.stdin(Stdio::piped());
@@ -215,6 +229,9 @@ mod tests {
         let f = dir.path().join("plain");
         std::fs::write(&f, "x").expect("write");
         let err = resolve_command(&f.display().to_string(), None).unwrap_err();
-        assert_eq!(err, format!("command at '{}' is not executable", f.display()));
+        assert_eq!(
+            err,
+            format!("command at '{}' is not executable", f.display())
+        );
     }
 }

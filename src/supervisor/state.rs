@@ -356,7 +356,10 @@ impl Proc {
             self.pid = 0;
             self.state = State::Stopped;
             let level = if expected { Level::Info } else { Level::Warn };
-            out.push(Action::Log(level, format!("stopped: {} ({how})", self.name)));
+            out.push(Action::Log(
+                level,
+                format!("stopped: {} ({how})", self.name),
+            ));
         } else if too_quickly && self.state == State::Starting {
             self.exitstatus = None;
             self.spawnerr = "Exited too quickly (process log may have details)".to_string();
@@ -426,10 +429,7 @@ mod tests {
         assert!(has_spawn(&p.step(&r, Event::Start, t0)));
         assert_eq!(p.state, State::Starting);
         let a = p.step(&r, Event::Spawned { pid: 42 }, t0);
-        assert!(a.contains(&Action::Log(
-            Level::Info,
-            "spawned: 'x' with pid 42".into()
-        )));
+        assert!(a.contains(&Action::Log(Level::Info, "spawned: 'x' with pid 42".into())));
         assert!(matches!(a.last(), Some(Action::ArmTimer(_))));
         let a = p.step(&r, Event::Timer, t0 + Duration::from_secs(2));
         assert_eq!(p.state, State::Running);

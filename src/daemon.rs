@@ -1,0 +1,127 @@
+//! `sluice daemon`: load the config, become a daemon if asked, then run the
+//! control server and the manager until shutdown; SIGHUP and
+//! `supervisor.restart` start the whole cycle again with a fresh config.
+
+use std::path::PathBuf;
+
+use crate::config::{self, Config, ConfigSource};
+use crate::rpc::api::Api;
+use crate::supervisor::{Exit, Manager};
+
+/// What `sluice daemon` was asked on its command line.
+pub struct Options {
+    pub config: Option<PathBuf>,
+    pub daemonize: bool,
+    pub nodaemon: bool,
+}
+
+fn load(source: &ConfigSource) -> Result<Config, i32> {
+    match config::load(source) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            Ok(loaded.config)
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("Error: the configuration has errors; nothing was started (see `sluice check`)");
+            Err(2)
+        }
+    }
+}
+
+/// Run the daemon; returns the process exit code.
+pub fn main(opts: Options) -> i32 {
+    let source = config::discover(opts.config.as_deref());
+    let mut config = match load(&source) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let background = !opts.nodaemon && (opts.daemonize || config.supervisord.nodaemon == Some(false));
+    if background {
+        // Detach before any thread exists: fork, setsid, stdio to /dev/null.
+        if let Err(e) = nix::unistd::daemon(true, false) {
+            eprintln!("Error: could not daemonize: {e}");
+            return 1;
+        }
+    }
+    // Adopt orphaned grandchildren so they are reaped, not left as zombies.
+    // SAFETY: a plain prctl on our own process.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+    if let Err(e) = crate::logs::init_daemon_log(&config.supervisord, !background) {
+        eprintln!("Error: {e}");
+        return 2;
+    }
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    loop {
+        let exit = runtime.block_on(run_once(&config));
+        match exit {
+            Ok(Exit::Shutdown) => return 0,
+            Ok(Exit::Restart) => match load(&source) {
+                Ok(c) => {
+                    tracing::info!("reloaded configuration");
+                    config = c
+                }
+                Err(_) => {
+                    tracing::error!("the configuration has errors; keeping the previous one");
+                }
+            },
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("Error: {e}");
+                return 2;
+            }
+        }
+    }
+}
+
+fn write_pidfile(config: &Config) -> Result<(), String> {
+    let path = &config.supervisord.pidfile;
+    std::fs::write(path, format!("{}\n", std::process::id()))
+        .map_err(|e| format!("could not write pidfile {}: {e}", path.display()))
+}
+
+/// One life of the daemon with one config.
+async fn run_once(config: &Config) -> Result<Exit, String> {
+    // SAFETY: umask only changes our own file creation mask.
+    unsafe {
+        libc::umask(config.supervisord.umask as libc::mode_t);
+    }
+    if let Some(dir) = &config.supervisord.directory {
+        std::env::set_current_dir(dir)
+            .map_err(|e| format!("could not chdir to {}: {e}", dir.display()))?;
+    }
+    let server = crate::rpc::server::bind(&crate::rpc::server::ServerConfig::from_config(config))
+        .await
+        .map_err(|e| e.to_string())?;
+    write_pidfile(config)?;
+    let (manager, handle) = Manager::new(config, server.url());
+    let api = Api::new(
+        handle,
+        config.supervisord.identifier.clone(),
+        config.supervisord.logfile.clone(),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn(server.serve(std::sync::Arc::new(api), stop_rx));
+    tracing::info!("sluice {} started with pid {}", env!("CARGO_PKG_VERSION"), std::process::id());
+    let exit = manager.run().await.map_err(|e| e.to_string())?;
+    let _ = stop_tx.send(true);
+    let _ = serving.await;
+    let _ = std::fs::remove_file(&config.supervisord.pidfile);
+    Ok(exit)
+}

@@ -4,7 +4,11 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use crate::config::{self, Config, ConfigSource};
+use crate::logs::DaemonLogHandle;
+use crate::rpc::{self, ServerConfig};
 use crate::rpc::api::Api;
 use crate::supervisor::{Exit, Manager};
 
@@ -36,6 +40,14 @@ fn load(source: &ConfigSource) -> Result<Config, i32> {
 /// Run the daemon; returns the process exit code.
 pub fn main(opts: Options) -> i32 {
     let source = config::discover(opts.config.as_deref());
+    if let ConfigSource::Embedded(here) = &source {
+        // The embedded default keeps its logs under ./logs; make it on first run
+        // (before loading: the example programs log there).
+        if let Err(e) = std::fs::create_dir_all(here.join("logs")) {
+            eprintln!("Error: could not create {}: {e}", here.join("logs").display());
+            return 2;
+        }
+    }
     let mut config = match load(&source) {
         Ok(c) => c,
         Err(code) => return code,
@@ -53,10 +65,20 @@ pub fn main(opts: Options) -> i32 {
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
     }
-    if let Err(e) = crate::logs::init_daemon_log(&config.supervisord, !background) {
-        eprintln!("Error: {e}");
-        return 2;
-    }
+    let s = &config.supervisord;
+    let daemon_log = match crate::logs::daemon_log::install(
+        s.logfile.as_deref(),
+        s.logfile_maxbytes,
+        s.logfile_backups,
+        s.loglevel,
+        !background,
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 2;
+        }
+    };
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,7 +91,7 @@ pub fn main(opts: Options) -> i32 {
         }
     };
     loop {
-        let exit = runtime.block_on(run_once(&config));
+        let exit = runtime.block_on(run_once(&config, &daemon_log));
         match exit {
             Ok(Exit::Shutdown) => return 0,
             Ok(Exit::Restart) => match load(&source) {
@@ -97,7 +119,7 @@ fn write_pidfile(config: &Config) -> Result<(), String> {
 }
 
 /// One life of the daemon with one config.
-async fn run_once(config: &Config) -> Result<Exit, String> {
+async fn run_once(config: &Config, daemon_log: &DaemonLogHandle) -> Result<Exit, String> {
     // SAFETY: umask only changes our own file creation mask.
     unsafe {
         libc::umask(config.supervisord.umask as libc::mode_t);
@@ -106,21 +128,24 @@ async fn run_once(config: &Config) -> Result<Exit, String> {
         std::env::set_current_dir(dir)
             .map_err(|e| format!("could not chdir to {}: {e}", dir.display()))?;
     }
-    let server = crate::rpc::server::bind(&crate::rpc::server::ServerConfig::from_config(config))
+    let server = rpc::bind(ServerConfig::from_config(config))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("could not start the control server: {e}"))?;
     write_pidfile(config)?;
-    let (manager, handle) = Manager::new(config, server.url());
+    let (manager, handle) = Manager::new(config, server.urls().into_iter().next());
+    let manager = manager.with_daemon_log(daemon_log.clone());
     let api = Api::new(
         handle,
         config.supervisord.identifier.clone(),
         config.supervisord.logfile.clone(),
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let serving = tokio::spawn(server.serve(std::sync::Arc::new(api), stop_rx));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve(Arc::new(api), async {
+        let _ = stop_rx.await;
+    }));
     tracing::info!("sluice {} started with pid {}", env!("CARGO_PKG_VERSION"), std::process::id());
     let exit = manager.run().await.map_err(|e| e.to_string())?;
-    let _ = stop_tx.send(true);
+    let _ = stop_tx.send(());
     let _ = serving.await;
     let _ = std::fs::remove_file(&config.supervisord.pidfile);
     Ok(exit)

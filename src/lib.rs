@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod ctl;
+pub mod daemon;
 pub mod logs;
 pub mod rpc;
 pub mod supervisor;

@@ -46,16 +46,8 @@ pub struct SupervisordSection {
     pub identifier: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Blather,
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-    Critical,
-}
+/// One level type for config and the daemon log.
+pub use crate::logs::LogLevel;
 
 /// `[unix_http_server]`.
 #[derive(Debug, Clone, PartialEq)]

@@ -124,18 +124,9 @@ pub fn autorestart(s: &str) -> Result<AutoRestart, String> {
 
 /// supervisord's level names (`warn`, not `warning`).
 pub fn loglevel(s: &str) -> Result<LogLevel, String> {
-    match s.to_lowercase().as_str() {
-        "critical" => Ok(LogLevel::Critical),
-        "error" => Ok(LogLevel::Error),
-        "warn" => Ok(LogLevel::Warn),
-        "info" => Ok(LogLevel::Info),
-        "debug" => Ok(LogLevel::Debug),
-        "trace" => Ok(LogLevel::Trace),
-        "blather" => Ok(LogLevel::Blather),
-        _ => Err(format!(
-            "'{s}' is not a log level (critical, error, warn, info, debug, trace, blather)"
-        )),
-    }
+    LogLevel::parse(s).ok_or_else(|| {
+        format!("'{s}' is not a log level (critical, error, warn, info, debug, trace, blather)")
+    })
 }
 
 /// The signals a name or number may denote (the platform's numbers).

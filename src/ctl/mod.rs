@@ -23,6 +23,7 @@
 //! -> CmdResult` and a `Command` const (name, `help <name>` text, body) in a
 //! module here, and list the const in `COMMANDS`; `help` picks it up.
 
+mod connect;
 mod format;
 mod misc;
 mod pid;
@@ -35,6 +36,7 @@ mod fake;
 #[cfg(test)]
 mod tests;
 
+pub use connect::{MainOptions, main};
 pub use format::{ProcessInfo, make_namespec, split_namespec, states, status_lines};
 
 use std::future::Future;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{CallFuture, Dispatch, Fault, Value, faults};
+use crate::logs::{self, ReadError};
 use crate::supervisor::info::{ProcessInfo, unix_now};
 use crate::supervisor::state::State;
 use crate::supervisor::{Handle, Request};
@@ -402,7 +403,7 @@ impl Api {
             "supervisor.readLog" | "supervisor.readMainLog" => {
                 check_arity(p, 2, 2)?;
                 let path = self.log_path(None, "stdout")?;
-                read_log(&path, arg_int(p, 0)?, arg_int(p, 1)?)
+                read_log(&path, arg_int(p, 0)?, arg_int(p, 1)?).await
             }
             "supervisor.readProcessStdoutLog"
             | "supervisor.readProcessLog"
@@ -415,7 +416,7 @@ impl Api {
                     "stdout"
                 };
                 let path = self.log_path(Some(&name), channel)?;
-                read_log(&path, arg_int(p, 1)?, arg_int(p, 2)?)
+                read_log(&path, arg_int(p, 1)?, arg_int(p, 2)?).await
             }
             "supervisor.tailProcessStdoutLog"
             | "supervisor.tailProcessLog"
@@ -428,7 +429,7 @@ impl Api {
                     "stdout"
                 };
                 let path = self.log_path(Some(&name), channel)?;
-                tail_log(&path, arg_int(p, 1)?, arg_int(p, 2)?)
+                tail_log(&path, arg_int(p, 1)?, arg_int(p, 2)?).await
             }
             "system.listMethods" => {
                 check_arity(p, 0, 0)?;
@@ -630,14 +631,33 @@ fn rename_fault(f: Fault, name: &str) -> Fault {
     }
 }
 
-fn read_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Value, Fault> {
-    let _ = (path, offset, length);
-    Err(Fault::new(faults::FAILED, "log reading not wired yet"))
+/// supervisord's log reads: the bytes as text (invalid UTF-8 replaced, as
+/// supervisord decodes them). File reads run off the event loop.
+async fn read_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Value, Fault> {
+    let owned = path.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || logs::read_log(Some(&owned), offset, length))
+        .await
+        .map_err(|e| Fault::new(faults::FAILED, e.to_string()))?;
+    match result {
+        Ok(bytes) => Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(ReadError::NoFile) => Err(Fault::new(faults::NO_FILE, path.display().to_string())),
+        Err(ReadError::BadArguments) => Err(Fault::new(faults::BAD_ARGUMENTS, "")),
+        Err(e @ ReadError::Failed(_)) => Err(Fault::new(e.fault_code(), e.to_string())),
+    }
 }
 
-fn tail_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Value, Fault> {
-    let _ = (path, offset, length);
-    Err(Fault::new(faults::FAILED, "log reading not wired yet"))
+/// supervisord's `tailProcess*Log`: `[text, new offset, overflow]`.
+async fn tail_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Value, Fault> {
+    let owned = path.to_path_buf();
+    let (bytes, offset, overflow) =
+        tokio::task::spawn_blocking(move || logs::tail_log(Some(&owned), offset, length))
+            .await
+            .map_err(|e| Fault::new(faults::FAILED, e.to_string()))?;
+    Ok(Value::Array(vec![
+        Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+        Value::Int(offset),
+        Value::Bool(overflow),
+    ]))
 }
 
 #[cfg(test)]

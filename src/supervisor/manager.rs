@@ -24,6 +24,7 @@ use super::output::Output;
 use super::spawn;
 use super::state::{Action, Event, ExitStatus, Level, Proc, Rules, State};
 use crate::config::{Config, ProcessSpec};
+use crate::logs::DaemonLogHandle;
 use crate::rpc::{Fault, faults};
 
 /// The daemon's mood, as `getState` reports it.
@@ -154,6 +155,8 @@ pub struct Manager {
     exit: Option<Exit>,
     /// Groups still to stop, highest priority last.
     stop_queue: Vec<Vec<usize>>,
+    /// The daemon's own log, reopened with the children's on SIGUSR2.
+    daemon_log: Option<DaemonLogHandle>,
 }
 
 fn rules_of(spec: &ProcessSpec) -> Rules {
@@ -210,6 +213,7 @@ impl Manager {
             mood: Mood::Running,
             exit: None,
             stop_queue: Vec::new(),
+            daemon_log: None,
         };
         manager.publish();
         (
@@ -219,6 +223,12 @@ impl Manager {
                 snapshot: snap_rx,
             },
         )
+    }
+
+    /// Also reopen the daemon's own log when asked to reopen logs.
+    pub fn with_daemon_log(mut self, handle: DaemonLogHandle) -> Manager {
+        self.daemon_log = Some(handle);
+        self
     }
 
     /// Start the autostart processes, then serve until shut down.
@@ -520,6 +530,11 @@ impl Manager {
     }
 
     fn reopen_logs(&mut self) {
+        if let Some(log) = &self.daemon_log
+            && let Err(e) = log.reopen()
+        {
+            tracing::error!("could not reopen the daemon log: {e}");
+        }
         for rec in &self.records {
             if let Some(out) = &rec.output {
                 out.reopen();

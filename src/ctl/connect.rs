@@ -1,0 +1,97 @@
+//! `sluice ctl` as a program: find the server from the flags and the
+//! config's `[supervisorctl]` section, connect with the XML-RPC client, run
+//! one command.
+
+use std::io::ErrorKind;
+use std::path::PathBuf;
+
+use super::{CallError, Rpc, Unreachable};
+use crate::config::{self, ConfigSource};
+use crate::rpc::{Client, ClientError, Value};
+
+/// What `sluice ctl` was given on its command line.
+pub struct MainOptions {
+    pub config: Option<PathBuf>,
+    pub serverurl: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub args: Vec<String>,
+}
+
+/// The real transport: [`Client`] behind the [`Rpc`] trait.
+struct ClientRpc(Client);
+
+impl Rpc for ClientRpc {
+    fn server_url(&self) -> &str {
+        self.0.url()
+    }
+    async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, CallError> {
+        self.0.call(method, params).await.map_err(call_error)
+    }
+}
+
+fn call_error(e: ClientError) -> CallError {
+    match e {
+        ClientError::Fault(f) => CallError::Fault(f),
+        ClientError::Connect { error, .. } => CallError::Unreachable(match error.kind() {
+            ErrorKind::ConnectionRefused => Unreachable::Refused,
+            ErrorKind::NotFound => Unreachable::NoSuchFile,
+            _ => Unreachable::Other(error.to_string()),
+        }),
+        ClientError::Unauthorized => CallError::Auth,
+        other => CallError::Protocol(other.to_string()),
+    }
+}
+
+/// Run `sluice ctl`; returns the exit code.
+pub fn main(opts: MainOptions) -> i32 {
+    // Flags win over the config file; the config is only needed for what
+    // the flags leave out.
+    let (mut url, mut user, mut pass) = (opts.serverurl, opts.username, opts.password);
+    if url.is_none() || user.is_none() {
+        let source = config::discover(opts.config.as_deref());
+        match config::load(&source) {
+            Ok(loaded) => {
+                let ctl = loaded.config.supervisorctl;
+                url = url.or(Some(ctl.serverurl));
+                user = user.or(ctl.username);
+                pass = pass.or(ctl.password);
+            }
+            // Without a config file the socket's place is known anyway.
+            Err(_) if url.is_none() && matches!(source, ConfigSource::Embedded(_)) => {
+                if let ConfigSource::Embedded(here) = &source {
+                    url = Some(format!("unix://{}", here.join("sluice.sock").display()));
+                }
+            }
+            Err(errors) if url.is_none() => {
+                for e in &errors {
+                    println!("{e}");
+                }
+                return super::exit::INVALID_ARGS;
+            }
+            Err(_) => {}
+        }
+    }
+    let url = url.unwrap_or_default();
+    let client = match Client::new(&url, user, pass) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("error: {e}");
+            return super::exit::INVALID_ARGS;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            println!("error: cannot start the runtime: {e}");
+            return super::exit::GENERIC;
+        }
+    };
+    let rpc = ClientRpc(client);
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    runtime.block_on(super::run(&rpc, &opts.args, &mut out, &mut err))
+}

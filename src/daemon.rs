@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::config::{self, Config, ConfigSource};
 use crate::logs::DaemonLogHandle;
-use crate::rpc::{self, ServerConfig};
 use crate::rpc::api::Api;
+use crate::rpc::{self, ServerConfig};
 use crate::supervisor::{Exit, Manager};
 
 /// What `sluice daemon` was asked on its command line.
@@ -31,7 +31,9 @@ fn load(source: &ConfigSource) -> Result<Config, i32> {
             for e in &errors {
                 eprintln!("{e}");
             }
-            eprintln!("Error: the configuration has errors; nothing was started (see `sluice check`)");
+            eprintln!(
+                "Error: the configuration has errors; nothing was started (see `sluice check`)"
+            );
             Err(2)
         }
     }
@@ -44,7 +46,10 @@ pub fn main(opts: Options) -> i32 {
         // The embedded default keeps its logs under ./logs; make it on first run
         // (before loading: the example programs log there).
         if let Err(e) = std::fs::create_dir_all(here.join("logs")) {
-            eprintln!("Error: could not create {}: {e}", here.join("logs").display());
+            eprintln!(
+                "Error: could not create {}: {e}",
+                here.join("logs").display()
+            );
             return 2;
         }
     }
@@ -52,7 +57,8 @@ pub fn main(opts: Options) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let background = !opts.nodaemon && (opts.daemonize || config.supervisord.nodaemon == Some(false));
+    let background =
+        !opts.nodaemon && (opts.daemonize || config.supervisord.nodaemon == Some(false));
     if background {
         // Detach before any thread exists: fork, setsid, stdio to /dev/null.
         if let Err(e) = nix::unistd::daemon(true, false) {
@@ -143,7 +149,11 @@ async fn run_once(config: &Config, daemon_log: &DaemonLogHandle) -> Result<Exit,
     let serving = tokio::spawn(server.serve(Arc::new(api), async {
         let _ = stop_rx.await;
     }));
-    tracing::info!("sluice {} started with pid {}", env!("CARGO_PKG_VERSION"), std::process::id());
+    tracing::info!(
+        "sluice {} started with pid {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
     let exit = manager.run().await.map_err(|e| e.to_string())?;
     let _ = stop_tx.send(());
     let _ = serving.await;

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Process supervisor and event pipeline daemon")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Process supervisor and event pipeline daemon"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

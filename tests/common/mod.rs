@@ -1,0 +1,191 @@
+//! Shared harness for the integration tests: a real `sluice daemon` in a
+//! temp dir, driven over its real unix socket with the real `sluice ctl`.
+//! Nothing here sleeps a fixed time to assert something: [`wait_for`]
+//! polls a condition until a generous deadline.
+
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any condition may take on a loaded, shared machine.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The binary under test.
+pub fn sluice() -> &'static str {
+    env!("CARGO_BIN_EXE_sluice")
+}
+
+/// Poll `cond` every 20 ms until it holds; panic with `what` after `DEADLINE`.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > DEADLINE {
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state letter follows the ")" closing the command name.
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+/// The config header every test daemon uses: everything inside `dir`.
+pub fn base_config(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "[supervisord]\n\
+         logfile = {d}/sluice.log\n\
+         pidfile = {d}/sluice.pid\n\
+         childlogdir = {d}\n\
+         loglevel = debug\n\
+         \n\
+         [unix_http_server]\n\
+         file = {d}/sluice.sock\n\
+         \n\
+         [supervisorctl]\n\
+         serverurl = unix://{d}/sluice.sock\n\n"
+    )
+}
+
+/// A running daemon in its own temp dir; killed (TERM, then KILL) on drop.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+}
+
+impl Daemon {
+    /// Start `sluice daemon` with [`base_config`] followed by `programs`
+    /// (`%(here)s` and `{dir}` both name the temp dir) and wait until it
+    /// answers `ctl status`.
+    pub fn start(programs: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text =
+            base_config(dir.path()) + &programs.replace("{dir}", &dir.path().display().to_string());
+        std::fs::write(dir.path().join("sluice.conf"), text).expect("write config");
+        let mut d = Daemon { dir, child: None };
+        d.spawn();
+        d
+    }
+
+    /// (Re)start the daemon process on the existing config.
+    pub fn spawn(&mut self) {
+        let child = Command::new(sluice())
+            .args(["daemon", "-c"])
+            .arg(self.conf())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(self.path("daemon.stderr")).expect("stderr file"),
+            ))
+            .spawn()
+            .expect("start sluice daemon");
+        self.child = Some(child);
+        wait_for("the daemon to answer", || {
+            let code = self.ctl(&["status"]).status.code();
+            // 0 or 3 (something not running): the daemon answered.
+            matches!(code, Some(0) | Some(3))
+        });
+    }
+
+    pub fn conf(&self) -> PathBuf {
+        self.path("sluice.conf")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// Run `sluice ctl -c <conf> args...`.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(sluice())
+            .arg("ctl")
+            .arg("-c")
+            .arg(self.conf())
+            .args(args)
+            .output()
+            .expect("run sluice ctl")
+    }
+
+    /// `ctl` and its stdout as text.
+    pub fn ctl_out(&self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.ctl(args).stdout).into_owned()
+    }
+
+    /// The state word `ctl status name` shows (RUNNING, FATAL, ...).
+    pub fn state(&self, name: &str) -> String {
+        let out = self.ctl_out(&["status", name]);
+        out.split_whitespace().nth(1).unwrap_or("").to_string()
+    }
+
+    pub fn wait_state(&self, name: &str, state: &str) {
+        wait_for(&format!("{name} to be {state}"), || {
+            self.state(name) == state
+        });
+    }
+
+    /// The pid `ctl pid name` reports (0 when not running).
+    pub fn child_pid(&self, name: &str) -> i32 {
+        self.ctl_out(&["pid", name]).trim().parse().unwrap_or(0)
+    }
+
+    /// The daemon's own log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("sluice.log")).unwrap_or_default()
+    }
+
+    /// Send a signal to the daemon process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+    }
+
+    /// Wait for the daemon process to exit; its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("daemon running");
+        let mut status = None;
+        wait_for("the daemon to exit", || {
+            status = child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        self.child = None;
+        status.expect("exit status")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let start = Instant::now();
+            while start.elapsed() < DEADLINE {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -10,7 +10,8 @@ use crate::config::{self, Config, ConfigSource};
 use crate::logs::DaemonLogHandle;
 use crate::rpc::api::Api;
 use crate::rpc::{self, ServerConfig};
-use crate::supervisor::{Exit, Manager};
+use crate::supervisor::identity::SwitchUser;
+use crate::supervisor::{Exit, Manager, limits};
 
 /// What `sluice daemon` was asked on its command line.
 pub struct Options {
@@ -65,6 +66,18 @@ pub fn main(opts: Options) -> i32 {
             eprintln!("Error: could not daemonize: {e}");
             return 1;
         }
+    }
+    if let Err(e) = limits::apply(config.supervisord.minfds, config.supervisord.minprocs) {
+        eprintln!("Error: {e}");
+        return 2;
+    }
+    // `[supervisord] user`: drop root before opening the socket and the logs,
+    // so they belong to that user.
+    if let Some(user) = &config.supervisord.user
+        && let Err(e) = SwitchUser::resolve(user).and_then(|u| u.apply().map_err(|e| e.to_string()))
+    {
+        eprintln!("Error: could not switch to user {user}: {e}");
+        return 2;
     }
     // Adopt orphaned grandchildren so they are reaped, not left as zombies.
     // SAFETY: a plain prctl on our own process.

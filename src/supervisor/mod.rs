@@ -1,6 +1,8 @@
 //! Process supervision: the state machine, spawning, the manager.
 
+pub mod identity;
 pub mod info;
+pub mod limits;
 pub mod manager;
 pub mod output;
 pub mod spawn;

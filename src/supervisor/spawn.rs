@@ -14,7 +14,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nix::unistd::{Gid, Uid, User};
+use super::identity::SwitchUser;
 
 use crate::config::ProcessSpec;
 
@@ -28,13 +28,6 @@ pub struct Spawned {
     pub stdout: OwnedFd,
     /// Read end of the child's stderr; `None` when redirect_stderr.
     pub stderr: Option<OwnedFd>,
-}
-
-/// The user a child switches to, resolved before forking.
-struct SwitchUser {
-    uid: Uid,
-    gid: Gid,
-    groups: Vec<Gid>,
 }
 
 /// Split `command`, find the program, and check it can be run.
@@ -77,24 +70,6 @@ pub fn resolve_command(command: &str, directory: Option<&Path>) -> Result<Vec<St
     Ok(args)
 }
 
-fn resolve_user(name: &str) -> Result<SwitchUser, String> {
-    let user = User::from_name(name)
-        .ok()
-        .flatten()
-        .ok_or_else(|| format!("Invalid user name {name}"))?;
-    let euid = Uid::effective();
-    if !euid.is_root() && euid != user.uid {
-        return Err("Can't drop privilege as nonroot user".to_string());
-    }
-    let cname = CString::new(name).map_err(|_| format!("Invalid user name {name}"))?;
-    let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
-    Ok(SwitchUser {
-        uid: user.uid,
-        gid: user.gid,
-        groups,
-    })
-}
-
 /// Fork and exec the process of `spec`.
 ///
 /// `env` is the base environment (the daemon's, with `[supervisord]
@@ -106,7 +81,7 @@ pub fn spawn(
 ) -> Result<Spawned, String> {
     let args = resolve_command(&spec.command, spec.directory.as_deref())?;
     let switch = match &spec.user {
-        Some(name) => Some(resolve_user(name)?),
+        Some(name) => Some(SwitchUser::resolve(name)?),
         None => None,
     };
     let directory = match &spec.directory {
@@ -166,13 +141,7 @@ pub fn spawn(
                 libc::umask(mask as libc::mode_t);
             }
             if let Some(u) = &switch {
-                let raw: Vec<libc::gid_t> = u.groups.iter().map(|g| g.as_raw()).collect();
-                if libc::setgroups(raw.len(), raw.as_ptr()) != 0
-                    || libc::setgid(u.gid.as_raw()) != 0
-                    || libc::setuid(u.uid.as_raw()) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
+                u.apply()?;
             }
             if let Some(dir) = &directory
                 && libc::chdir(dir.as_ptr()) != 0

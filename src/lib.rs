@@ -4,6 +4,7 @@
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod engine;
 pub mod logs;
 pub mod rpc;
 pub mod supervisor;

@@ -1,0 +1,297 @@
+//! A component's properties with typed getters. Every getter reports a bad
+//! value as an error naming file, line, component and property, into a
+//! shared list, and returns the default, so one pass finds every problem.
+//! Properties no getter asked for are reported as unknown (a warning).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::properties::Entry;
+use crate::config::{Diagnostic, Severity};
+
+/// Problems found while building an agent.
+#[derive(Debug, Default)]
+pub struct Diags {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diags {
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.is_error())
+    }
+}
+
+/// The properties of one component (`a1.sources.r1.*`, the prefix removed).
+#[derive(Debug)]
+pub struct Props {
+    file: Arc<PathBuf>,
+    /// `a1.sources.r1`: how messages name the component.
+    label: String,
+    /// Where the component is first mentioned.
+    line: usize,
+    entries: BTreeMap<String, Entry>,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl Props {
+    pub fn new(
+        file: Arc<PathBuf>,
+        label: String,
+        line: usize,
+        entries: BTreeMap<String, Entry>,
+    ) -> Props {
+        Props {
+            file,
+            label,
+            line,
+            entries,
+            used: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    /// `a1.sources.r1`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn file(&self) -> &std::path::Path {
+        &self.file
+    }
+
+    /// The line where the component is first mentioned.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    fn diag(&self, severity: Severity, key: Option<&str>, message: String) -> Diagnostic {
+        let line = key
+            .and_then(|k| self.entries.get(k))
+            .map(|e| e.line)
+            .unwrap_or(self.line);
+        Diagnostic {
+            severity,
+            file: self.file.as_ref().clone(),
+            line: Some(line),
+            section: Some(self.label.clone()),
+            key: key.map(str::to_string),
+            message,
+        }
+    }
+
+    /// An error about property `key` (or the component when `None`).
+    pub fn error(&self, diags: &mut Diags, key: Option<&str>, message: impl Into<String>) {
+        diags
+            .items
+            .push(self.diag(Severity::Error, key, message.into()));
+    }
+
+    pub fn warn(&self, diags: &mut Diags, key: Option<&str>, message: impl Into<String>) {
+        diags
+            .items
+            .push(self.diag(Severity::Warning, key, message.into()));
+    }
+
+    /// The raw value, marking the key as known.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.used.borrow_mut().insert(key.to_string());
+        self.entries.get(key).map(|e| e.value.as_str())
+    }
+
+    /// A string; empty values count as unset.
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.get(key).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+
+    /// A required string: missing is an error.
+    pub fn required(&self, diags: &mut Diags, key: &str) -> Option<String> {
+        let v = self.string(key);
+        if v.is_none() {
+            self.error(diags, Some(key), "is required");
+        }
+        v
+    }
+
+    /// A whitespace-separated list (`channels = c1 c2`).
+    pub fn list(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(|v| v.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    fn parsed<T: std::str::FromStr>(
+        &self,
+        diags: &mut Diags,
+        key: &str,
+        default: T,
+        what: &str,
+    ) -> T {
+        match self.get(key).filter(|v| !v.is_empty()) {
+            None => default,
+            Some(v) => match v.parse() {
+                Ok(x) => x,
+                Err(_) => {
+                    self.error(diags, Some(key), format!("'{v}' is not {what}"));
+                    default
+                }
+            },
+        }
+    }
+
+    pub fn u64(&self, diags: &mut Diags, key: &str, default: u64) -> u64 {
+        self.parsed(diags, key, default, "a whole number")
+    }
+
+    pub fn i64(&self, diags: &mut Diags, key: &str, default: i64) -> i64 {
+        self.parsed(diags, key, default, "a whole number")
+    }
+
+    /// A count that must be at least 1 (batch sizes, capacities).
+    pub fn positive(&self, diags: &mut Diags, key: &str, default: usize) -> usize {
+        let v = self.u64(diags, key, default as u64);
+        if v == 0 {
+            self.error(diags, Some(key), "must be at least 1");
+            return default;
+        }
+        usize::try_from(v).unwrap_or(usize::MAX)
+    }
+
+    pub fn port(&self, diags: &mut Diags, key: &str) -> Option<u16> {
+        let v = self.required(diags, key)?;
+        match v.parse::<u16>() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.error(
+                    diags,
+                    Some(key),
+                    format!("'{v}' is not a port number (0-65535)"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Java's `Boolean.parseBoolean` is lenient (anything but "true" is
+    /// false); we accept true/false only and call the rest an error.
+    pub fn bool(&self, diags: &mut Diags, key: &str, default: bool) -> bool {
+        match self.get(key).map(str::trim).filter(|v| !v.is_empty()) {
+            None => default,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                self.error(diags, Some(key), format!("'{v}' is not true or false"));
+                default
+            }
+        }
+    }
+
+    /// A duration given in milliseconds (Flume's `*Interval`, `*Timeout`).
+    pub fn millis(&self, diags: &mut Diags, key: &str, default_ms: u64) -> Duration {
+        Duration::from_millis(self.u64(diags, key, default_ms))
+    }
+
+    /// A duration given in seconds (`keep-alive`, `rollInterval`).
+    pub fn secs(&self, diags: &mut Diags, key: &str, default_s: u64) -> Duration {
+        Duration::from_secs(self.u64(diags, key, default_s))
+    }
+
+    /// The properties under `prefix.` (e.g. `selector`, `interceptors.i1`)
+    /// as their own set; the parent treats them as known.
+    pub fn sub(&self, prefix: &str) -> Props {
+        let dotted = format!("{prefix}.");
+        let entries: BTreeMap<String, Entry> = self
+            .entries
+            .iter()
+            .filter_map(|(k, e)| {
+                k.strip_prefix(&dotted)
+                    .map(|rest| (rest.to_string(), e.clone()))
+            })
+            .collect();
+        let mut used = self.used.borrow_mut();
+        for k in self.entries.keys().filter(|k| k.starts_with(&dotted)) {
+            used.insert(k.clone());
+        }
+        let line = entries.values().map(|e| e.line).min().unwrap_or(self.line);
+        Props::new(
+            self.file.clone(),
+            format!("{}.{prefix}", self.label),
+            line,
+            entries,
+        )
+    }
+
+    /// Warn about every property no getter asked for.
+    pub fn warn_unknown(&self, diags: &mut Diags) {
+        let used = self.used.borrow();
+        for key in self.entries.keys().filter(|k| !used.contains(*k)) {
+            diags.items.push(self.diag(
+                Severity::Warning,
+                Some(key),
+                "unknown property (ignored)".to_string(),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> Props {
+        let entries = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| {
+                (
+                    k.to_string(),
+                    Entry {
+                        value: v.to_string(),
+                        line: i + 10,
+                    },
+                )
+            })
+            .collect();
+        Props::new(
+            Arc::new("a.conf".into()),
+            "a1.sources.r1".into(),
+            9,
+            entries,
+        )
+    }
+
+    #[test]
+    fn bad_numbers_name_file_line_component_and_property() {
+        let p = props(&[("port", "44x"), ("batchSize", "0")]);
+        let mut d = Diags::default();
+        assert_eq!(p.port(&mut d, "port"), None);
+        assert_eq!(p.positive(&mut d, "batchSize", 20), 20);
+        let text: Vec<String> = d.items.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            text,
+            vec![
+                "a.conf:10: error: [a1.sources.r1] port: '44x' is not a port number (0-65535)",
+                "a.conf:11: error: [a1.sources.r1] batchSize: must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_properties_are_warnings_and_sub_sets_count_as_known() {
+        let p = props(&[
+            ("bind", "x"),
+            ("selector.type", "replicating"),
+            ("typo", "1"),
+        ]);
+        let mut d = Diags::default();
+        p.get("bind");
+        let s = p.sub("selector");
+        assert_eq!(s.get("type"), Some("replicating"));
+        assert_eq!(s.label(), "a1.sources.r1.selector");
+        p.warn_unknown(&mut d);
+        assert_eq!(d.items.len(), 1);
+        assert!(!d.has_errors());
+        assert_eq!(d.items[0].key.as_deref(), Some("typo"));
+    }
+}

@@ -2,6 +2,7 @@
 //! sinks) running in-process. It knows nothing of the supervisor; the
 //! supervisor runs an agent through `agent::Agent` (start, wait, stop).
 
+pub mod channel;
 pub mod config;
 pub mod event;
 

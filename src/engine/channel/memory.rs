@@ -1,0 +1,376 @@
+//! Flume's `memory` channel: a bounded in-memory queue. Fast, and lost
+//! with the process (the agent reports what it held at shutdown).
+//!
+//! Capacity counts events in the queue plus events taken but not yet
+//! committed, as Flume's does: a sink that rolls back always finds room.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::{Channel, ChannelError, Take, TakeTransaction};
+use crate::engine::config::{Diags, Props};
+use crate::engine::event::Event;
+
+pub const DEFAULT_CAPACITY: usize = 100;
+pub const DEFAULT_TRANSACTION_CAPACITY: usize = 100;
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(3);
+
+/// The memory channel's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub capacity: usize,
+    pub transaction_capacity: usize,
+    /// Body bytes allowed in the channel (after the buffer percentage).
+    /// Flume defaults to 80% of the JVM heap; sluice has no heap, so unset
+    /// means no byte limit (capacity still bounds the channel).
+    pub byte_capacity: Option<u64>,
+    pub keep_alive: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            capacity: DEFAULT_CAPACITY,
+            transaction_capacity: DEFAULT_TRANSACTION_CAPACITY,
+            byte_capacity: None,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+        }
+    }
+}
+
+impl Settings {
+    /// Read Flume's properties: capacity, transactionCapacity, byteCapacity,
+    /// byteCapacityBufferPercentage, keep-alive.
+    pub fn from_props(props: &Props, diags: &mut Diags) -> Settings {
+        let capacity = props.positive(diags, "capacity", DEFAULT_CAPACITY);
+        let transaction_capacity =
+            props.positive(diags, "transactionCapacity", DEFAULT_TRANSACTION_CAPACITY);
+        if transaction_capacity > capacity {
+            props.error(
+                diags,
+                Some("transactionCapacity"),
+                format!("{transaction_capacity} is higher than the capacity ({capacity})"),
+            );
+        }
+        let percent = props.u64(diags, "byteCapacityBufferPercentage", 20);
+        if percent > 100 {
+            props.error(
+                diags,
+                Some("byteCapacityBufferPercentage"),
+                "must be 0 to 100",
+            );
+        }
+        let byte_capacity = props
+            .get("byteCapacity")
+            .filter(|v| !v.is_empty())
+            .map(|_| props.u64(diags, "byteCapacity", 0))
+            .map(|b| b.saturating_mul(100 - percent.min(100)) / 100);
+        let keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs());
+        Settings {
+            capacity,
+            transaction_capacity,
+            byte_capacity,
+            keep_alive,
+        }
+    }
+}
+
+/// Flume counts an event's body; an empty body still takes a byte.
+fn weight(e: &Event) -> u64 {
+    e.size().max(1) as u64
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Event>,
+    queued_bytes: u64,
+    /// Taken, not yet committed.
+    inflight: usize,
+    inflight_bytes: u64,
+}
+
+struct Inner {
+    name: String,
+    settings: Settings,
+    state: Mutex<State>,
+    /// Woken when events arrive (put, rollback).
+    data: Notify,
+    /// Woken when room frees up (take commit).
+    space: Notify,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the queue consistent (every
+        // update is a few plain field writes), so a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub struct MemoryChannel {
+    inner: Arc<Inner>,
+}
+
+impl MemoryChannel {
+    pub fn new(name: impl Into<String>, settings: Settings) -> MemoryChannel {
+        MemoryChannel {
+            inner: Arc::new(Inner {
+                name: name.into(),
+                settings,
+                state: Mutex::new(State::default()),
+                data: Notify::new(),
+                space: Notify::new(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Channel for MemoryChannel {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn put(&self, events: Vec<Event>) -> Result<(), ChannelError> {
+        let inner = &self.inner;
+        let s = &inner.settings;
+        if events.len() > s.transaction_capacity {
+            return Err(ChannelError::TooBig(format!(
+                "channel {}: a put of {} events is more than transactionCapacity {}",
+                inner.name,
+                events.len(),
+                s.transaction_capacity
+            )));
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        let bytes: u64 = events.iter().map(weight).sum();
+        let deadline = tokio::time::Instant::now() + s.keep_alive;
+        let mut events = Some(events);
+        loop {
+            let notified = inner.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = inner.lock();
+                let count = st.queue.len() + st.inflight;
+                let room = count + events.as_ref().map_or(0, Vec::len) <= s.capacity;
+                let byte_room = s
+                    .byte_capacity
+                    .is_none_or(|cap| st.queued_bytes + st.inflight_bytes + bytes <= cap);
+                if room && byte_room {
+                    if let Some(batch) = events.take() {
+                        st.queue.extend(batch);
+                    }
+                    st.queued_bytes += bytes;
+                    drop(st);
+                    inner.data.notify_waiters();
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    let why = if room {
+                        format!(
+                            "channel {}: byteCapacity reached; the sinks are not keeping up with the sources",
+                            inner.name
+                        )
+                    } else {
+                        format!(
+                            "channel {}: full ({} events); the sinks are not keeping up with the sources, or the capacity is too small",
+                            inner.name, s.capacity
+                        )
+                    };
+                    return Err(ChannelError::Full(why));
+                }
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    async fn take(&self, max: usize) -> Result<Take, ChannelError> {
+        let inner = &self.inner;
+        let max = max.clamp(1, inner.settings.transaction_capacity);
+        loop {
+            let notified = inner.data.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = inner.lock();
+                if !st.queue.is_empty() {
+                    let n = max.min(st.queue.len());
+                    let events: Vec<Event> = st.queue.drain(..n).collect();
+                    let bytes: u64 = events.iter().map(weight).sum();
+                    st.queued_bytes -= bytes;
+                    st.inflight += n;
+                    st.inflight_bytes += bytes;
+                    let tx = MemoryTake {
+                        inner: inner.clone(),
+                        count: n,
+                        bytes,
+                    };
+                    return Ok(Take::new(events, Box::new(tx)));
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn len(&self) -> usize {
+        let st = self.inner.lock();
+        st.queue.len() + st.inflight
+    }
+}
+
+struct MemoryTake {
+    inner: Arc<Inner>,
+    count: usize,
+    bytes: u64,
+}
+
+#[async_trait]
+impl TakeTransaction for MemoryTake {
+    async fn commit(self: Box<Self>) -> Result<(), ChannelError> {
+        {
+            let mut st = self.inner.lock();
+            st.inflight -= self.count;
+            st.inflight_bytes -= self.bytes;
+        }
+        self.inner.space.notify_waiters();
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>, events: Vec<Event>) {
+        {
+            let mut st = self.inner.lock();
+            st.inflight -= self.count;
+            st.inflight_bytes -= self.bytes;
+            st.queued_bytes += self.bytes;
+            for e in events.into_iter().rev() {
+                st.queue.push_front(e);
+            }
+        }
+        self.inner.data.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(s: &str) -> Event {
+        Event::new(s.as_bytes().to_vec())
+    }
+
+    fn bodies(t: &Take) -> Vec<String> {
+        t.events()
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+            .collect()
+    }
+
+    fn small(capacity: usize, tx: usize) -> MemoryChannel {
+        MemoryChannel::new(
+            "c1",
+            Settings {
+                capacity,
+                transaction_capacity: tx,
+                byte_capacity: None,
+                keep_alive: Duration::from_millis(50),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn rollback_puts_events_back_at_the_head_in_order() {
+        let c = small(10, 10);
+        c.put(vec![ev("a"), ev("b"), ev("c")]).await.unwrap();
+        let t = c.take(2).await.unwrap();
+        assert_eq!(bodies(&t), ["a", "b"]);
+        t.rollback();
+        c.put(vec![ev("d")]).await.unwrap();
+        let t = c.take(10).await.unwrap();
+        assert_eq!(bodies(&t), ["a", "b", "c", "d"]);
+        t.commit().await.unwrap();
+        assert_eq!(c.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_take_gives_its_events_back() {
+        let c = small(10, 10);
+        c.put(vec![ev("a")]).await.unwrap();
+        drop(c.take(5).await.unwrap());
+        assert_eq!(bodies(&c.take(5).await.unwrap()), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_fails_the_put_after_keep_alive_and_keeps_inflight_counted() {
+        let c = small(3, 3);
+        c.put(vec![ev("a"), ev("b"), ev("c")]).await.unwrap();
+        let t = c.take(3).await.unwrap();
+        // Taken but uncommitted events still occupy the channel.
+        assert!(matches!(
+            c.put(vec![ev("d")]).await,
+            Err(ChannelError::Full(_))
+        ));
+        t.commit().await.unwrap();
+        c.put(vec![ev("d")]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_waiting_put_goes_in_when_a_take_commits() {
+        let c = Arc::new(MemoryChannel::new(
+            "c1",
+            Settings {
+                capacity: 1,
+                transaction_capacity: 1,
+                byte_capacity: None,
+                keep_alive: Duration::from_secs(30),
+            },
+        ));
+        c.put(vec![ev("a")]).await.unwrap();
+        let c2 = c.clone();
+        let waiting = tokio::spawn(async move { c2.put(vec![ev("b")]).await });
+        let t = c.take(1).await.unwrap();
+        t.commit().await.unwrap();
+        waiting.await.unwrap().unwrap();
+        assert_eq!(bodies(&c.take(1).await.unwrap()), ["b"]);
+    }
+
+    #[tokio::test]
+    async fn transaction_capacity_and_byte_capacity_are_enforced() {
+        let c = small(10, 2);
+        assert!(matches!(
+            c.put(vec![ev("a"), ev("b"), ev("c")]).await,
+            Err(ChannelError::TooBig(_))
+        ));
+        let c = MemoryChannel::new(
+            "c1",
+            Settings {
+                capacity: 100,
+                transaction_capacity: 100,
+                byte_capacity: Some(5),
+                keep_alive: Duration::from_millis(10),
+            },
+        );
+        c.put(vec![ev("abc")]).await.unwrap();
+        assert!(matches!(
+            c.put(vec![ev("def")]).await,
+            Err(ChannelError::Full(_))
+        ));
+        c.put(vec![ev("de")]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn take_waits_for_data() {
+        let c = Arc::new(small(10, 10));
+        let c2 = c.clone();
+        let taker = tokio::spawn(async move { bodies(&c2.take(10).await.unwrap()) });
+        tokio::task::yield_now().await;
+        c.put(vec![ev("x")]).await.unwrap();
+        assert_eq!(taker.await.unwrap(), ["x"]);
+    }
+}

@@ -1,0 +1,120 @@
+//! Channels: where events wait between sources and sinks, moved in
+//! transactions (Flume's contract).
+//!
+//! - A put is one transaction: the whole batch is committed or none of it.
+//!   A channel may wait for room (memory: up to keep-alive) and then fails
+//!   with [`ChannelError::Full`]; the caller keeps the batch and retries.
+//! - A take begins a transaction holding up to `max` events ([`Take`]);
+//!   `commit` removes them for good, `rollback` (or dropping the `Take`)
+//!   puts them back at the head of the channel, in order.
+//!
+//! Adding a channel type: one file here implementing [`Channel`], plus its
+//! entry in `engine::registry`.
+
+pub mod memory;
+
+use async_trait::async_trait;
+
+use super::event::Event;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelError {
+    /// No room within the wait (the message says which limit).
+    Full(String),
+    /// More events in one transaction than transactionCapacity.
+    TooBig(String),
+    /// The channel is closed (agent shutting down) or broken.
+    Failed(String),
+}
+
+impl std::fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChannelError::Full(m) | ChannelError::TooBig(m) | ChannelError::Failed(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+impl std::error::Error for ChannelError {}
+
+#[async_trait]
+pub trait Channel: Send + Sync {
+    fn name(&self) -> &str;
+    /// One put transaction (see the module comment).
+    async fn put(&self, events: Vec<Event>) -> Result<(), ChannelError>;
+    /// Begin a take of up to `max` events; waits until at least one is
+    /// there. Cancel-safe: dropping the future takes nothing.
+    async fn take(&self, max: usize) -> Result<Take, ChannelError>;
+    /// Events in the channel, taken-but-uncommitted ones included.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Whether what the channel holds survives the process (file channel).
+    fn durable(&self) -> bool {
+        false
+    }
+}
+
+/// The channel side of an open take transaction.
+#[async_trait]
+pub trait TakeTransaction: Send {
+    /// The events are delivered: forget them (durably, for a file channel).
+    async fn commit(self: Box<Self>) -> Result<(), ChannelError>;
+    /// Not delivered: put `events` back at the head, in order.
+    fn rollback(self: Box<Self>, events: Vec<Event>);
+}
+
+/// Events taken from a channel, pending commit or rollback.
+pub struct Take {
+    events: Vec<Event>,
+    tx: Option<Box<dyn TakeTransaction>>,
+}
+
+impl Take {
+    pub fn new(events: Vec<Event>, tx: Box<dyn TakeTransaction>) -> Take {
+        Take {
+            events,
+            tx: Some(tx),
+        }
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub async fn commit(mut self) -> Result<(), ChannelError> {
+        match self.tx.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
+    }
+
+    pub fn rollback(mut self) {
+        self.give_back();
+    }
+
+    fn give_back(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            tx.rollback(std::mem::take(&mut self.events));
+        }
+    }
+}
+
+impl Drop for Take {
+    /// A take neither committed nor rolled back (a sink task cancelled
+    /// mid-delivery) gives its events back: nothing is lost.
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}

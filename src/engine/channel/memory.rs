@@ -14,6 +14,18 @@ use tokio::sync::Notify;
 use super::{Channel, ChannelError, Take, TakeTransaction};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
+use crate::engine::registry::ChannelType;
+
+pub const TYPE: ChannelType = ChannelType {
+    name: "memory",
+    aliases: &["org.apache.flume.channel.MemoryChannel"],
+    build,
+};
+
+fn build(name: &str, props: &Props, diags: &mut Diags) -> Option<Arc<dyn Channel>> {
+    let settings = Settings::from_props(props, diags);
+    Some(Arc::new(MemoryChannel::new(name, settings)))
+}
 
 pub const DEFAULT_CAPACITY: usize = 100;
 pub const DEFAULT_TRANSACTION_CAPACITY: usize = 100;
@@ -135,7 +147,7 @@ impl Channel for MemoryChannel {
         &self.inner.name
     }
 
-    async fn put(&self, events: Vec<Event>) -> Result<(), ChannelError> {
+    async fn put(&self, events: &mut Vec<Event>) -> Result<(), ChannelError> {
         let inner = &self.inner;
         let s = &inner.settings;
         if events.len() > s.transaction_capacity {
@@ -151,7 +163,6 @@ impl Channel for MemoryChannel {
         }
         let bytes: u64 = events.iter().map(weight).sum();
         let deadline = tokio::time::Instant::now() + s.keep_alive;
-        let mut events = Some(events);
         loop {
             let notified = inner.space.notified();
             tokio::pin!(notified);
@@ -159,14 +170,12 @@ impl Channel for MemoryChannel {
             {
                 let mut st = inner.lock();
                 let count = st.queue.len() + st.inflight;
-                let room = count + events.as_ref().map_or(0, Vec::len) <= s.capacity;
+                let room = count + events.len() <= s.capacity;
                 let byte_room = s
                     .byte_capacity
                     .is_none_or(|cap| st.queued_bytes + st.inflight_bytes + bytes <= cap);
                 if room && byte_room {
-                    if let Some(batch) = events.take() {
-                        st.queue.extend(batch);
-                    }
+                    st.queue.extend(events.drain(..));
                     st.queued_bytes += bytes;
                     drop(st);
                     inner.data.notify_waiters();
@@ -219,9 +228,25 @@ impl Channel for MemoryChannel {
         }
     }
 
+    fn transaction_capacity(&self) -> usize {
+        self.inner.settings.transaction_capacity
+    }
+
     fn len(&self) -> usize {
         let st = self.inner.lock();
         st.queue.len() + st.inflight
+    }
+
+    async fn wait_empty(&self) {
+        loop {
+            let notified = self.inner.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.len() == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -287,11 +312,11 @@ mod tests {
     #[tokio::test]
     async fn rollback_puts_events_back_at_the_head_in_order() {
         let c = small(10, 10);
-        c.put(vec![ev("a"), ev("b"), ev("c")]).await.unwrap();
+        c.put(&mut vec![ev("a"), ev("b"), ev("c")]).await.unwrap();
         let t = c.take(2).await.unwrap();
         assert_eq!(bodies(&t), ["a", "b"]);
         t.rollback();
-        c.put(vec![ev("d")]).await.unwrap();
+        c.put(&mut vec![ev("d")]).await.unwrap();
         let t = c.take(10).await.unwrap();
         assert_eq!(bodies(&t), ["a", "b", "c", "d"]);
         t.commit().await.unwrap();
@@ -301,7 +326,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_take_gives_its_events_back() {
         let c = small(10, 10);
-        c.put(vec![ev("a")]).await.unwrap();
+        c.put(&mut vec![ev("a")]).await.unwrap();
         drop(c.take(5).await.unwrap());
         assert_eq!(bodies(&c.take(5).await.unwrap()), ["a"]);
     }
@@ -309,15 +334,15 @@ mod tests {
     #[tokio::test]
     async fn a_full_channel_fails_the_put_after_keep_alive_and_keeps_inflight_counted() {
         let c = small(3, 3);
-        c.put(vec![ev("a"), ev("b"), ev("c")]).await.unwrap();
+        c.put(&mut vec![ev("a"), ev("b"), ev("c")]).await.unwrap();
         let t = c.take(3).await.unwrap();
         // Taken but uncommitted events still occupy the channel.
         assert!(matches!(
-            c.put(vec![ev("d")]).await,
+            c.put(&mut vec![ev("d")]).await,
             Err(ChannelError::Full(_))
         ));
         t.commit().await.unwrap();
-        c.put(vec![ev("d")]).await.unwrap();
+        c.put(&mut vec![ev("d")]).await.unwrap();
     }
 
     #[tokio::test]
@@ -331,9 +356,9 @@ mod tests {
                 keep_alive: Duration::from_secs(30),
             },
         ));
-        c.put(vec![ev("a")]).await.unwrap();
+        c.put(&mut vec![ev("a")]).await.unwrap();
         let c2 = c.clone();
-        let waiting = tokio::spawn(async move { c2.put(vec![ev("b")]).await });
+        let waiting = tokio::spawn(async move { c2.put(&mut vec![ev("b")]).await });
         let t = c.take(1).await.unwrap();
         t.commit().await.unwrap();
         waiting.await.unwrap().unwrap();
@@ -344,7 +369,7 @@ mod tests {
     async fn transaction_capacity_and_byte_capacity_are_enforced() {
         let c = small(10, 2);
         assert!(matches!(
-            c.put(vec![ev("a"), ev("b"), ev("c")]).await,
+            c.put(&mut vec![ev("a"), ev("b"), ev("c")]).await,
             Err(ChannelError::TooBig(_))
         ));
         let c = MemoryChannel::new(
@@ -356,12 +381,12 @@ mod tests {
                 keep_alive: Duration::from_millis(10),
             },
         );
-        c.put(vec![ev("abc")]).await.unwrap();
+        c.put(&mut vec![ev("abc")]).await.unwrap();
         assert!(matches!(
-            c.put(vec![ev("def")]).await,
+            c.put(&mut vec![ev("def")]).await,
             Err(ChannelError::Full(_))
         ));
-        c.put(vec![ev("de")]).await.unwrap();
+        c.put(&mut vec![ev("de")]).await.unwrap();
     }
 
     #[tokio::test]
@@ -370,7 +395,7 @@ mod tests {
         let c2 = c.clone();
         let taker = tokio::spawn(async move { bodies(&c2.take(10).await.unwrap()) });
         tokio::task::yield_now().await;
-        c.put(vec![ev("x")]).await.unwrap();
+        c.put(&mut vec![ev("x")]).await.unwrap();
         assert_eq!(taker.await.unwrap(), ["x"]);
     }
 }

@@ -42,8 +42,11 @@ impl std::error::Error for ChannelError {}
 #[async_trait]
 pub trait Channel: Send + Sync {
     fn name(&self) -> &str;
-    /// One put transaction (see the module comment).
-    async fn put(&self, events: Vec<Event>) -> Result<(), ChannelError>;
+    /// One put transaction (see the module comment). On success `events`
+    /// is left empty; on failure it is untouched, for the caller to retry.
+    async fn put(&self, events: &mut Vec<Event>) -> Result<(), ChannelError>;
+    /// The most events one transaction may hold.
+    fn transaction_capacity(&self) -> usize;
     /// Begin a take of up to `max` events; waits until at least one is
     /// there. Cancel-safe: dropping the future takes nothing.
     async fn take(&self, max: usize) -> Result<Take, ChannelError>;
@@ -52,6 +55,8 @@ pub trait Channel: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Resolves once the channel holds nothing (every take committed).
+    async fn wait_empty(&self);
     /// Whether what the channel holds survives the process (file channel).
     fn durable(&self) -> bool {
         false

@@ -222,6 +222,14 @@ impl Props {
         )
     }
 
+    /// The keys of this set (for maps like `selector.mapping.*`), all
+    /// marked as known.
+    pub fn keys(&self) -> Vec<String> {
+        let keys: Vec<String> = self.entries.keys().cloned().collect();
+        self.used.borrow_mut().extend(keys.iter().cloned());
+        keys
+    }
+
     /// Warn about every property no getter asked for.
     pub fn warn_unknown(&self, diags: &mut Diags) {
         let used = self.used.borrow();

@@ -1,0 +1,234 @@
+//! One agent, built from its config and run: the topology (which source
+//! feeds which channels, which sink drains which channel), start in order,
+//! and an orderly stop.
+//!
+//! Start: sinks first, then sources (so nothing is accepted that could not
+//! flow). Any `start` error fails the whole agent. Stop: sources stop
+//! accepting; sinks keep draining the channels for up to [`DRAIN`]; then
+//! sinks stop, and whatever a memory channel still holds is reported lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::channel::Channel;
+use super::config::{AgentConfig, Diags};
+use super::log::AgentLog;
+use super::processor::ChannelProcessor;
+use super::registry;
+use super::selector::Selector;
+use super::sink::{self, Sink, SinkContext};
+use super::source::{Source, SourceContext};
+
+/// How long sinks may keep draining after the sources stopped.
+pub const DRAIN: Duration = Duration::from_secs(3);
+
+/// A sink, the channel it drains, and its context.
+type BuiltSink = (Box<dyn Sink>, Arc<dyn Channel>, SinkContext);
+
+pub struct Agent {
+    name: String,
+    sources: Vec<(Box<dyn Source>, SourceContext)>,
+    sinks: Vec<BuiltSink>,
+    channels: Vec<Arc<dyn Channel>>,
+    log: AgentLog,
+    sources_cancel: CancellationToken,
+}
+
+/// Build every component of `config`. On success, the agent and the
+/// warnings; otherwise every problem found.
+pub fn build(config: AgentConfig, log: AgentLog) -> Result<(Agent, Diags), Diags> {
+    let mut diags = Diags::default();
+    let agent = config.agent.clone();
+
+    let mut channels: Vec<(String, Arc<dyn Channel>)> = Vec::new();
+    for c in &config.channels {
+        if let Some(ch) = registry::channel(&c.type_name, &c.name, &c.props, &mut diags) {
+            channels.push((c.name.clone(), ch));
+        }
+        c.props.warn_unknown(&mut diags);
+    }
+    let channel = |name: &str| -> Option<Arc<dyn Channel>> {
+        channels
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+    };
+
+    let sources_cancel = CancellationToken::new();
+    let mut sources = Vec::new();
+    for s in &config.sources {
+        let props = &s.component.props;
+        let label = props.label().to_string();
+        let selector = Selector::from_props(props, &s.channels, &mut diags);
+        let mut interceptors = Vec::new();
+        for name in props.list("interceptors") {
+            let sub = props.sub(&format!("interceptors.{name}"));
+            match sub.string("type") {
+                Some(t) => {
+                    if let Some(i) = registry::interceptor(&t, &sub, &mut diags) {
+                        interceptors.push(i);
+                    }
+                }
+                None => sub.error(&mut diags, Some("type"), "is required"),
+            }
+            sub.warn_unknown(&mut diags);
+        }
+        let built = registry::source(&s.component.type_name, props, &mut diags);
+        let chans: Option<Vec<Arc<dyn Channel>>> = s.channels.iter().map(|c| channel(c)).collect();
+        props.warn_unknown(&mut diags);
+        if let (Some(source), Some(chans)) = (built, chans) {
+            let processor =
+                ChannelProcessor::new(label.clone(), interceptors, selector, chans, log.clone());
+            sources.push((
+                source,
+                SourceContext {
+                    label,
+                    processor: Arc::new(processor),
+                    cancel: sources_cancel.clone(),
+                    log: log.clone(),
+                },
+            ));
+        }
+    }
+
+    let mut sinks = Vec::new();
+    for k in &config.sinks {
+        let props = &k.component.props;
+        let built = registry::sink(&k.component.type_name, props, &mut diags);
+        props.warn_unknown(&mut diags);
+        if let (Some(sink), Some(ch)) = (built, channel(&k.channel)) {
+            sinks.push((
+                sink,
+                ch,
+                SinkContext {
+                    label: props.label().to_string(),
+                    log: log.clone(),
+                },
+            ));
+        }
+    }
+    for g in &config.sinkgroups {
+        // Sink processors (failover, load_balance) arrive in a later issue;
+        // the default one runs each sink on its own, which is what we do.
+        let kind = g.props.sub("processor").string("type");
+        if let Some(kind) = kind.filter(|k| k != "default") {
+            g.props.error(
+                &mut diags,
+                Some("processor.type"),
+                format!("sink processor '{kind}' is not supported yet (known: default)"),
+            );
+        }
+        g.props.get("sinks");
+        g.props.warn_unknown(&mut diags);
+    }
+
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok((
+        Agent {
+            name: agent,
+            sources,
+            sinks,
+            channels: channels.into_iter().map(|(_, c)| c).collect(),
+            log,
+            sources_cancel,
+        },
+        diags,
+    ))
+}
+
+impl Agent {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Start every component, run until `stop` fires, then stop in order.
+    /// An error means the agent could not start (the message says why).
+    pub async fn run(self, stop: CancellationToken) -> Result<(), String> {
+        let Agent {
+            name,
+            sources,
+            sinks,
+            channels,
+            log,
+            sources_cancel,
+        } = self;
+        let sinks_cancel = CancellationToken::new();
+        let mut started_sinks: Vec<BuiltSink> = Vec::new();
+        for (mut sink, ch, ctx) in sinks {
+            if let Err(e) = sink.start(&ctx).await {
+                let msg = format!("{}: cannot start: {e}", ctx.label);
+                log.error(&ctx.label, &format!("cannot start: {e}"));
+                for (mut s, _, _) in started_sinks {
+                    s.stop().await;
+                }
+                return Err(msg);
+            }
+            started_sinks.push((sink, ch, ctx));
+        }
+        let mut started_sources = Vec::new();
+        for (mut source, ctx) in sources {
+            if let Err(e) = source.start(&ctx).await {
+                let msg = format!("{}: cannot start: {e}", ctx.label);
+                log.error(&ctx.label, &format!("cannot start: {e}"));
+                for (mut s, _, _) in started_sinks {
+                    s.stop().await;
+                }
+                return Err(msg);
+            }
+            started_sources.push((source, ctx));
+        }
+
+        let mut sink_tasks = tokio::task::JoinSet::new();
+        for (sink, ch, ctx) in started_sinks {
+            sink_tasks.spawn(sink::run(sink, ch, ctx, sinks_cancel.clone()));
+        }
+        let mut source_tasks = tokio::task::JoinSet::new();
+        for (source, ctx) in started_sources {
+            let label = ctx.label.clone();
+            let log = log.clone();
+            source_tasks.spawn(async move {
+                if let Err(e) = source.run(ctx).await {
+                    log.error(&label, &e);
+                }
+            });
+        }
+        log.info(&name, "agent started");
+
+        stop.cancelled().await;
+        log.info(&name, "stopping: sources first, then draining the channels");
+        sources_cancel.cancel();
+        while source_tasks.join_next().await.is_some() {}
+        let drained = tokio::time::timeout(DRAIN, async {
+            for c in &channels {
+                c.wait_empty().await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            log.warn(
+                &name,
+                &format!("the sinks did not drain the channels within {DRAIN:?}"),
+            );
+        }
+        sinks_cancel.cancel();
+        while sink_tasks.join_next().await.is_some() {}
+        for c in &channels {
+            let left = c.len();
+            if left > 0 && !c.durable() {
+                log.warn(
+                    &name,
+                    &format!(
+                        "channel {}: {left} events were still in this memory channel and are lost",
+                        c.name()
+                    ),
+                );
+            }
+        }
+        log.info(&name, "agent stopped");
+        Ok(())
+    }
+}

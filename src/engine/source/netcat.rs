@@ -1,0 +1,20 @@
+//! `netcat` (placeholder: not implemented yet).
+
+use super::Source;
+use crate::engine::config::{Diags, Props};
+use crate::engine::registry::SourceType;
+
+pub const TYPE: SourceType = SourceType {
+    name: "netcat",
+    aliases: &[],
+    build,
+};
+
+fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Source>> {
+    props.error(
+        diags,
+        Some("type"),
+        "the netcat source is not implemented yet",
+    );
+    None
+}

@@ -7,4 +7,5 @@ pub mod daemon;
 pub mod engine;
 pub mod logs;
 pub mod rpc;
+pub mod standalone;
 pub mod supervisor;

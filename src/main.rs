@@ -48,6 +48,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run one Flume agent in the foreground (flume-ng agent's options).
+    Agent(sluice::engine::flume_ng::AgentArgs),
     /// Validate the configuration; print every problem; exit 1 if any.
     Check {
         #[arg(short = 'c', long = "configuration")]
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
             password,
             args,
         }),
+        Command::Agent(args) => sluice::standalone::main(args),
         Command::Check { config } => {
             let source = sluice::config::discover(config.as_deref());
             let (report, code) = sluice::config::check(&source);

@@ -12,6 +12,8 @@ pub mod agent;
 pub mod channel;
 pub mod config;
 pub mod event;
+pub mod flume_ng;
+pub mod host;
 pub mod interceptor;
 pub mod log;
 pub mod processor;

@@ -8,7 +8,7 @@ use super::diagnostic::{Diagnostic, Diags};
 use super::expand::Vars;
 use super::sources::{self, Sources};
 use super::spec::Config;
-use super::{ConfigSource, Loaded, agent, program, supervisord};
+use super::{ConfigSource, Loaded, program, supervisord};
 
 /// What the loader takes from the machine it runs on; tests make their own.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ impl Ctx<'_> {
 }
 
 /// Sections read by someone other than the parts below.
-const HANDLED_PREFIXES: &[&str] = &["program:", "group:", "rpcinterface:"];
+const HANDLED_PREFIXES: &[&str] = &["program:", "agent:", "group:", "rpcinterface:"];
 const HANDLED_NAMES: &[&str] = &[
     "supervisord",
     "unix_http_server",
@@ -144,9 +144,7 @@ fn other_sections(sources: &Sources, diags: &mut Diags) {
             continue;
         }
         let at = loc.at(None, None);
-        if name.starts_with("agent:") {
-            agent::read_agent(loc, diags);
-        } else if name.starts_with("eventlistener:") {
+        if name.starts_with("eventlistener:") {
             diags.warn(
                 at,
                 "event listeners are not supported yet (section ignored)",

@@ -7,7 +7,6 @@
 //! server and ctl sections) and `program` (programs and groups) -> `load`
 //! (assembles `spec::Config`). `check` renders a report for `sluice check`.
 
-mod agent;
 pub(crate) mod check;
 mod diagnostic;
 mod dialect;

@@ -19,7 +19,8 @@ use super::paths;
 use super::section::Reader;
 use super::sources::{Located, Sources};
 use super::spec::{
-    AutoRestart, GroupSpec, LogSpec, ProcessKind, ProcessSpec, StopSignal, SupervisordSection,
+    AgentSpec, AutoRestart, GroupSpec, Isolation, LogSpec, ProcessKind, ProcessSpec, StopSignal,
+    SupervisordSection,
 };
 use super::values::{self, LogTarget};
 
@@ -59,6 +60,9 @@ const PROGRAM_KEYS: &[&str] = &[
     "serverurl",
 ];
 
+/// What `[agent:x]` adds to the program keys (`command` is made for it).
+const AGENT_KEYS: &[&str] = &["conf_file", "agent_name", "isolation"];
+
 const DEFAULT_MAXBYTES: u64 = 50 * 1024 * 1024;
 
 /// Build every group, sorted by priority then name.
@@ -71,7 +75,11 @@ pub fn read_groups(
     // Programs by name, in file order.
     let mut programs: Vec<(String, &Located)> = Vec::new();
     for loc in &sources.sections {
-        let Some(raw) = loc.section.name.strip_prefix("program:") else {
+        let name = &loc.section.name;
+        let Some(raw) = name
+            .strip_prefix("program:")
+            .or_else(|| name.strip_prefix("agent:"))
+        else {
             continue;
         };
         match values::process_or_group_name(raw) {
@@ -120,7 +128,9 @@ pub fn read_groups(
                     } else {
                         diags.error(
                             r.at("programs"),
-                            format!("names '{member}', but there is no [program:{member}]"),
+                            format!(
+                                "names '{member}', but there is no [program:{member}] or [agent:{member}]"
+                            ),
                         );
                     }
                 }
@@ -228,8 +238,26 @@ fn program_processes(
     diags: &mut Diags,
 ) -> Vec<ProcessSpec> {
     let r = Reader::new(loc);
-    r.warn_unknown(PROGRAM_KEYS, diags);
+    let is_agent_section = loc.section.name.starts_with("agent:");
+    let known: Vec<&str> = PROGRAM_KEYS
+        .iter()
+        .chain(if is_agent_section {
+            AGENT_KEYS
+        } else {
+            &["isolation"]
+        })
+        .copied()
+        .filter(|k| !(is_agent_section && *k == "command"))
+        .collect();
+    r.warn_unknown(&known, diags);
     let vars = program_vars(ctx, loc, program, group);
+    let isolation = r.parse(
+        "isolation",
+        &vars,
+        diags,
+        Isolation::InProcess,
+        values::isolation,
+    );
 
     let priority = r.parse("priority", &vars, diags, 999, values::int_i32);
     let autostart = r.parse("autostart", &vars, diags, true, values::boolean);
@@ -315,7 +343,7 @@ fn program_processes(
             ),
         );
     }
-    if r.entry("command").is_none() {
+    if r.entry("command").is_none() && !is_agent_section {
         diags.error(
             r.header(),
             "command= is missing (every [program:x] needs the command to run)",
@@ -361,14 +389,19 @@ fn program_processes(
             }
             stderr.target = LogTarget::Disabled;
         }
-        let command = match r.text("command", &vars, diags) {
-            Some(Ok(c)) => {
-                if c.trim().is_empty() {
-                    diags.error(r.at("command"), "is empty");
+        let (kind, command) = if is_agent_section {
+            agent_section(&r, &vars, isolation, directory.as_deref(), diags)
+        } else {
+            let command = match r.text("command", &vars, diags) {
+                Some(Ok(c)) => {
+                    if c.trim().is_empty() {
+                        diags.error(r.at("command"), "is empty");
+                    }
+                    c
                 }
-                c
-            }
-            _ => String::new(),
+                _ => String::new(),
+            };
+            flume_ng_command(&r, command, isolation, directory.as_deref(), diags)
         };
 
         let mut environment = daemon.environment.clone();
@@ -387,7 +420,7 @@ fn program_processes(
             program_name: program.to_string(),
             file: loc.file.clone(),
             line: loc.section.line,
-            kind: ProcessKind::Command,
+            kind,
             command,
             priority,
             autostart,
@@ -410,6 +443,93 @@ fn program_processes(
     // supervisord orders a program's processes by (priority, name).
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// `[agent:x]`: the agent from `conf_file` and `agent_name`.
+fn agent_section(
+    r: &Reader,
+    vars: &Vars,
+    isolation: Isolation,
+    directory: Option<&Path>,
+    diags: &mut Diags,
+) -> (ProcessKind, String) {
+    let mut text = |key: &'static str| match r.text(key, vars, diags) {
+        Some(Ok(v)) if !v.trim().is_empty() => Some(v.trim().to_string()),
+        Some(Ok(_)) => {
+            diags.error(r.at(key), "is empty");
+            None
+        }
+        Some(Err(())) => None,
+        None => {
+            diags.error(
+                r.header(),
+                format!("{key}= is missing (an [agent:x] needs conf_file and agent_name)"),
+            );
+            None
+        }
+    };
+    let conf_file = text("conf_file").unwrap_or_default();
+    let agent_name = text("agent_name").unwrap_or_default();
+    agent_kind(PathBuf::from(conf_file), agent_name, isolation, directory)
+}
+
+/// A `[program:x]` whose command runs `flume-ng agent ...` becomes an agent
+/// sluice runs itself; any other command stays a command.
+fn flume_ng_command(
+    r: &Reader,
+    command: String,
+    isolation: Isolation,
+    directory: Option<&Path>,
+    diags: &mut Diags,
+) -> (ProcessKind, String) {
+    match crate::engine::flume_ng::recognise(&command) {
+        None => {
+            if r.entry("isolation").is_some() {
+                diags.warn(
+                    r.at("isolation"),
+                    "ignored: only an agent (a flume-ng agent command) has an isolation",
+                );
+            }
+            (ProcessKind::Command, command)
+        }
+        Some(Err(e)) => {
+            diags.error(r.at("command"), e);
+            (ProcessKind::Command, command)
+        }
+        Some(Ok(args)) => agent_kind(args.conf_file, args.name, isolation, directory),
+    }
+}
+
+/// The agent kind, and the command that runs it as a child process when
+/// isolation=process (also what status shows as its command).
+fn agent_kind(
+    conf_file: PathBuf,
+    agent_name: String,
+    isolation: Isolation,
+    directory: Option<&Path>,
+) -> (ProcessKind, String) {
+    let conf_file = match directory {
+        Some(dir) if conf_file.is_relative() => dir.join(conf_file),
+        _ => conf_file,
+    };
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sluice"));
+    let words = [
+        exe.display().to_string(),
+        "agent".to_string(),
+        "--conf-file".to_string(),
+        conf_file.display().to_string(),
+        "--name".to_string(),
+        agent_name.clone(),
+    ];
+    let command = shlex::try_join(words.iter().map(String::as_str)).unwrap_or_default();
+    (
+        ProcessKind::Agent(AgentSpec {
+            conf_file,
+            agent_name,
+            isolation,
+        }),
+        command,
+    )
 }
 
 /// `<which>_logfile`, `_logfile_maxbytes`, `_logfile_backups`, `_syslog`.

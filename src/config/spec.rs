@@ -95,11 +95,33 @@ pub struct GroupSpec {
     pub processes: Vec<ProcessSpec>,
 }
 
-/// What a process runs. Agents (in-process Flume pipelines) join in a later step.
+/// What a process runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProcessKind {
     /// `command=`: an executable with arguments, split shell-style at spawn.
     Command,
+    /// A Flume agent: `[agent:x]`, or a `[program:x]` running `flume-ng agent`.
+    Agent(AgentSpec),
+}
+
+/// Which agent of which file, and where it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    /// The properties file (relative paths are relative to `directory`, or
+    /// to the daemon's working directory, as for a command).
+    pub conf_file: PathBuf,
+    /// The agent's name inside that file.
+    pub agent_name: String,
+    pub isolation: Isolation,
+}
+
+/// `isolation = inprocess | process`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// On a thread of the daemon (the default).
+    InProcess,
+    /// As a child process running `sluice agent` (then `command` is that).
+    Process,
 }
 
 /// One process (a `[program:x]` with numprocs=N gives N of these).

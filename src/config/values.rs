@@ -5,7 +5,7 @@
 //!
 //! Each returns `Err(message)`; the caller adds file, line, section and key.
 
-use super::spec::{AutoRestart, LogLevel, StopSignal};
+use super::spec::{AutoRestart, Isolation, LogLevel, StopSignal};
 
 /// `true/yes/on/1` and `false/no/off/0`, any case.
 pub fn boolean(s: &str) -> Result<bool, String> {
@@ -119,6 +119,15 @@ pub fn autorestart(s: &str) -> Result<AutoRestart, String> {
         "false" | "no" | "off" | "0" => Ok(AutoRestart::Never),
         "unexpected" => Ok(AutoRestart::Unexpected),
         _ => Err(format!("'{s}' is not valid: use true, false or unexpected")),
+    }
+}
+
+/// An agent's `isolation`.
+pub fn isolation(s: &str) -> Result<Isolation, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "inprocess" | "in-process" => Ok(Isolation::InProcess),
+        "process" => Ok(Isolation::Process),
+        _ => Err(format!("'{s}' is not valid: use inprocess or process")),
     }
 }
 

@@ -20,10 +20,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::info::{ProcessInfo, unix_time};
+use super::inprocess::{ExitSender, InProcess};
 use super::output::Output;
 use super::spawn;
 use super::state::{Action, Event, ExitStatus, Level, Proc, Rules, State};
-use crate::config::{Config, ProcessSpec};
+use crate::config::{AgentSpec, Config, Isolation, ProcessKind, ProcessSpec};
 use crate::logs::DaemonLogHandle;
 use crate::rpc::{Fault, faults};
 
@@ -139,6 +140,8 @@ struct Record {
     /// Write end of the child's stdin (for sendProcessStdin).
     stdin: Option<OwnedFd>,
     output: Option<Output>,
+    /// Set while an in-process agent runs (instead of a child).
+    inproc: Option<InProcess>,
 }
 
 /// Owns the processes; see the module comment.
@@ -157,6 +160,11 @@ pub struct Manager {
     stop_queue: Vec<Vec<usize>>,
     /// The daemon's own log, reopened with the children's on SIGUSR2.
     daemon_log: Option<DaemonLogHandle>,
+    /// In-process agents by run key, and where their ends arrive.
+    by_key: HashMap<u64, usize>,
+    next_key: u64,
+    exits_tx: ExitSender,
+    exits_rx: mpsc::UnboundedReceiver<(u64, i32)>,
 }
 
 fn rules_of(spec: &ProcessSpec) -> Rules {
@@ -190,6 +198,7 @@ impl Manager {
                     stopped_at: None,
                     stdin: None,
                     output: None,
+                    inproc: None,
                 });
             }
         }
@@ -199,6 +208,7 @@ impl Manager {
             env.push((k.clone(), v.clone()));
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot {
             mood: Mood::Running,
             processes: Vec::new(),
@@ -214,6 +224,10 @@ impl Manager {
             exit: None,
             stop_queue: Vec::new(),
             daemon_log: None,
+            by_key: HashMap::new(),
+            next_key: 0,
+            exits_tx,
+            exits_rx,
         };
         manager.publish();
         (
@@ -267,6 +281,7 @@ impl Manager {
                     None => self.begin_stop_all(Exit::Shutdown),
                 },
                 _ = sigchld.recv() => self.reap(),
+                Some((key, code)) = self.exits_rx.recv() => self.agent_ended(key, code),
                 _ = sleep => self.fire_timers(),
                 _ = sigterm.recv() => self.on_signal("SIGTERM", Exit::Shutdown),
                 _ = sigint.recv() => self.on_signal("SIGINT", Exit::Shutdown),
@@ -431,6 +446,13 @@ impl Manager {
                 rec.output = None;
                 rec.stdin = None;
                 rec.started_at = Some(SystemTime::now());
+                if let ProcessKind::Agent(agent) = &rec.spec.kind
+                    && agent.isolation == Isolation::InProcess
+                {
+                    let agent = agent.clone();
+                    return Some(self.start_agent(idx, &agent));
+                }
+                let rec = &mut self.records[idx];
                 let spawned = spawn::spawn(&rec.spec, &self.env, self.server_url.as_deref())
                     .and_then(|s| {
                         // Open the logs before counting the spawn a success,
@@ -452,6 +474,29 @@ impl Manager {
                     }
                     Err(error) => Some(Event::SpawnFailed { error }),
                 }
+            }
+            Action::Signal { signal, .. } if rec.inproc.is_some() => {
+                if signal == libc::SIGKILL {
+                    // A thread cannot be killed: stop it, stop waiting for it.
+                    if let Some(agent) = rec.inproc.take() {
+                        agent.stop();
+                    }
+                    self.by_key.retain(|_, i| *i != idx);
+                    tracing::warn!(
+                        "{}: the in-process agent did not stop in time; left to finish on its own",
+                        rec.spec.name
+                    );
+                    return Some(Event::Exited {
+                        status: ExitStatus::Signal {
+                            signal: libc::SIGKILL,
+                            core_dumped: false,
+                        },
+                    });
+                }
+                if let Some(agent) = &rec.inproc {
+                    agent.stop();
+                }
+                None
             }
             Action::Signal { signal, group } => {
                 let pid = rec.proc.pid;
@@ -515,6 +560,50 @@ impl Manager {
                 None => tracing::debug!("reaped unknown pid {pid} ({})", exit.describe()),
             }
         }
+    }
+
+    /// Start an in-process agent for record `idx`; the event to feed back.
+    fn start_agent(&mut self, idx: usize, agent: &AgentSpec) -> Event {
+        let key = self.next_key;
+        self.next_key += 1;
+        let started = InProcess::start(agent, key, self.exits_tx.clone()).and_then(|(run, log)| {
+            let output = Output::start(&self.records[idx].spec, log, None);
+            match output {
+                Ok(out) => Ok((run, out)),
+                Err(e) => {
+                    run.stop();
+                    Err(e)
+                }
+            }
+        });
+        match started {
+            Ok((run, output)) => {
+                let rec = &mut self.records[idx];
+                rec.inproc = Some(run);
+                rec.output = Some(output);
+                self.by_key.insert(key, idx);
+                Event::Spawned {
+                    pid: std::process::id() as i32,
+                }
+            }
+            Err(error) => Event::SpawnFailed { error },
+        }
+    }
+
+    /// An in-process agent ended with `code`.
+    fn agent_ended(&mut self, key: u64, code: i32) {
+        let Some(idx) = self.by_key.remove(&key) else {
+            return; // abandoned after SIGKILL: already counted as exited
+        };
+        let rec = &mut self.records[idx];
+        rec.inproc = None;
+        rec.stopped_at = Some(SystemTime::now());
+        self.feed(
+            idx,
+            Event::Exited {
+                status: ExitStatus::Code(code),
+            },
+        );
     }
 
     fn fire_timers(&mut self) {

@@ -2,6 +2,7 @@
 
 pub mod identity;
 pub mod info;
+pub mod inprocess;
 pub mod limits;
 pub mod manager;
 pub mod output;

@@ -496,12 +496,16 @@ fn flume_ng_command(
             diags.error(r.at("command"), e);
             (ProcessKind::Command, command)
         }
-        Some(Ok(args)) => agent_kind(args.conf_file, args.name, isolation, directory),
+        Some(Ok(args)) => {
+            // Keep the user's command for status and config info.
+            let (kind, _) = agent_kind(args.conf_file, args.name, isolation, directory);
+            (kind, command)
+        }
     }
 }
 
-/// The agent kind, and the command that runs it as a child process when
-/// isolation=process (also what status shows as its command).
+/// The agent kind, and the `sluice agent` command that runs it as a child
+/// process (when isolation=process).
 fn agent_kind(
     conf_file: PathBuf,
     agent_name: String,
@@ -521,14 +525,15 @@ fn agent_kind(
         "--name".to_string(),
         agent_name.clone(),
     ];
-    let command = shlex::try_join(words.iter().map(String::as_str)).unwrap_or_default();
+    let child_command = shlex::try_join(words.iter().map(String::as_str)).unwrap_or_default();
     (
         ProcessKind::Agent(AgentSpec {
             conf_file,
             agent_name,
             isolation,
+            child_command: child_command.clone(),
         }),
-        command,
+        child_command,
     )
 }
 

@@ -113,6 +113,9 @@ pub struct AgentSpec {
     /// The agent's name inside that file.
     pub agent_name: String,
     pub isolation: Isolation,
+    /// `sluice agent --conf-file F --name N`: what runs as the child
+    /// process when isolation=process.
+    pub child_command: String,
 }
 
 /// `isolation = inprocess | process`.
@@ -162,6 +165,15 @@ pub struct ProcessSpec {
 impl ProcessSpec {
     /// `group:name`, or just `name` when the group has the process's name
     /// (supervisorctl's display name).
+    /// The command line to spawn: `command`, or for an agent run as a
+    /// child process, `sluice agent ...`.
+    pub fn command_to_run(&self) -> &str {
+        match &self.kind {
+            ProcessKind::Agent(a) if a.isolation == Isolation::Process => &a.child_command,
+            _ => &self.command,
+        }
+    }
+
     pub fn display_name(&self) -> String {
         if self.group == self.name {
             self.name.clone()

@@ -712,6 +712,7 @@ fn warnings_for_unknown_and_unsupported() {
          [fcgi-program:f]\n\
          [agent:netcat]\n\
          conf_file = x\n\
+         agent_name = a1\n\
          [rpcinterface:supervisor]\n\
          supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\
          [mystery]\n",
@@ -729,13 +730,13 @@ fn warnings_for_unknown_and_unsupported() {
             (5, Some("flavour")),
             (6, None),
             (8, None),
-            (9, None),
-            (13, None)
+            (14, None)
         ],
         "{}",
         render(&loaded.warnings)
     );
-    assert!(loaded.warnings[4].message.contains("pipeline engine"));
+    let agent = process(&loaded.config, "netcat", "netcat");
+    assert!(matches!(agent.kind, ProcessKind::Agent(_)));
 }
 
 #[test]
@@ -911,6 +912,18 @@ fn tutorial_block_fixed_loads() {
             .starts_with("/usr/local/flume/bin/flume-ng agent --conf")
     );
     assert!(p.command.ends_with("-Dflume.root.logger=INFO,console"));
+    // sluice runs the flume-ng agent itself, in-process.
+    match &p.kind {
+        ProcessKind::Agent(a) => {
+            assert_eq!(a.agent_name, "a1");
+            assert_eq!(
+                a.conf_file,
+                PathBuf::from("/usr/local/flume/config/example.conf")
+            );
+            assert_eq!(a.isolation, crate::config::Isolation::InProcess);
+        }
+        other => panic!("not recognised as an agent: {other:?}"),
+    }
     assert_eq!(p.directory, Some(PathBuf::from("/usr/local/flume/config")));
     assert!(!p.autostart);
     assert_eq!(p.startsecs, 10);

@@ -79,7 +79,7 @@ pub fn spawn(
     env: &[(String, String)],
     server_url: Option<&str>,
 ) -> Result<Spawned, String> {
-    let args = resolve_command(&spec.command, spec.directory.as_deref())?;
+    let args = resolve_command(spec.command_to_run(), spec.directory.as_deref())?;
     let switch = match &spec.user {
         Some(name) => Some(SwitchUser::resolve(name)?),
         None => None,

@@ -1,11 +1,32 @@
 //! `sluice check`'s report on the supervisor config: every problem on its
 //! own line, then a one-line summary; exit code 1 if there is any error.
 
-use super::{ConfigSource, Diagnostic, EMBEDDED_NAME, Loaded, load};
+use super::{ConfigSource, Diagnostic, EMBEDDED_NAME, Loaded, ProcessKind, load};
 
 /// The report text and the exit code (0 clean or warnings only, 1 errors).
 pub fn check(source: &ConfigSource) -> (String, i32) {
-    render(source, load(source))
+    render(source, load(source).and_then(check_agent_files))
+}
+
+/// Add the problems of every agent file the config runs (each file and
+/// agent once); any error makes the whole check fail.
+fn check_agent_files(mut loaded: Loaded) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut found = Vec::new();
+    for p in loaded.config.groups.iter().flat_map(|g| &g.processes) {
+        if let ProcessKind::Agent(a) = &p.kind
+            && seen.insert((a.conf_file.clone(), a.agent_name.clone()))
+        {
+            found.extend(crate::engine::host::validate(&a.conf_file, &a.agent_name));
+        }
+    }
+    if found.iter().any(Diagnostic::is_error) {
+        let mut all = loaded.warnings;
+        all.extend(found);
+        return Err(all);
+    }
+    loaded.warnings.extend(found);
+    Ok(loaded)
 }
 
 fn plural(n: usize, word: &str) -> String {

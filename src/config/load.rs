@@ -60,7 +60,8 @@ impl Ctx<'_> {
     /// A directory that must exist at config time (as supervisord checks).
     /// The embedded default's `<here>/logs` is exempt: the daemon creates it.
     pub fn dir_ok(&self, dir: &Path) -> bool {
-        dir.is_dir() || (self.embedded && dir == self.here.join("logs"))
+        dir.is_dir()
+            || (self.embedded && super::paths::normalize(dir, &self.here) == self.here.join("logs"))
     }
 
     /// The names every section may use: `here` (of that section's file),

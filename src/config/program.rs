@@ -513,7 +513,7 @@ fn agent_kind(
     directory: Option<&Path>,
 ) -> (ProcessKind, String) {
     let conf_file = match directory {
-        Some(dir) if conf_file.is_relative() => dir.join(conf_file),
+        Some(dir) if conf_file.is_relative() => paths::normalize(&conf_file, dir),
         _ => conf_file,
     };
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sluice"));

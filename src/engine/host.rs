@@ -35,6 +35,21 @@ pub fn load(
     Ok((agent, lines(&warnings)))
 }
 
+/// Every problem (errors and warnings) of agent `name` in `conf_file`, as
+/// `sluice check` reports them. Building acquires nothing (ports, files
+/// and processes are taken at start), so this has no side effects.
+pub fn validate(conf_file: &Path, name: &str) -> Vec<crate::config::Diagnostic> {
+    match config::read(conf_file, name) {
+        Err(d) => d.items,
+        Ok((config, mut warnings)) => {
+            match agent::build(config, AgentLog::discard()) {
+                Ok((_, more)) | Err(more) => warnings.items.extend(more.items),
+            }
+            warnings.items
+        }
+    }
+}
+
 /// Run a built agent until `cancel`; the exit code.
 pub async fn run(agent: Agent, log: &AgentLog, cancel: CancellationToken) -> i32 {
     let name = agent.name().to_string();

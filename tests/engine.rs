@@ -1,0 +1,220 @@
+//! The pipeline engine through the real binary: `sluice agent` in the
+//! foreground and agents inside the daemon (in-process and as a child),
+//! over real sockets.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Connect, retrying until the agent listens.
+fn connect(port: u16) -> TcpStream {
+    let mut stream = None;
+    wait_for(&format!("port {port} to accept"), || {
+        stream = TcpStream::connect(("127.0.0.1", port)).ok();
+        stream.is_some()
+    });
+    stream.expect("connected")
+}
+
+/// Send `lines` one at a time and collect the replies (ack-every-event).
+fn send_acked(port: u16, lines: &[&str]) -> Vec<String> {
+    let mut s = connect(port);
+    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+    let mut replies = Vec::new();
+    for l in lines {
+        s.write_all(format!("{l}\n").as_bytes()).expect("send");
+        let mut reply = String::new();
+        reader.read_line(&mut reply).expect("reply");
+        replies.push(reply.trim_end().to_string());
+    }
+    replies
+}
+
+/// `sluice agent` in the foreground, its stdout collected.
+struct ForegroundAgent {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl ForegroundAgent {
+    fn start(dir: &Path, conf: &str) -> ForegroundAgent {
+        let file = dir.join("agent.conf");
+        std::fs::write(&file, conf).expect("write agent file");
+        let mut child = Command::new(sluice())
+            .args(["agent", "--conf", "conf", "--conf-file"])
+            .arg(&file)
+            .args(["--name", "a1", "-Dflume.root.logger=INFO,console"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sluice agent");
+        let out = Arc::new(Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().expect("stdout");
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut o) = sink.lock() {
+                    o.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        ForegroundAgent { child, out }
+    }
+
+    fn output(&self) -> String {
+        self.out.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    fn wait_output(&self, what: &str) {
+        wait_for(&format!("agent output to contain {what:?}"), || {
+            self.output().contains(what)
+        });
+    }
+}
+
+impl Drop for ForegroundAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn netcat_logger(port: u16) -> String {
+    format!(
+        "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = netcat\n\
+         a1.sources.r1.bind = 127.0.0.1\n\
+         a1.sources.r1.port = {port}\n\
+         a1.sources.r1.max-line-length = 20\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = logger\n\
+         a1.sinks.k1.channel = c1\n"
+    )
+}
+
+#[test]
+fn netcat_lines_reach_the_logger_with_ok_replies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let agent = ForegroundAgent::start(dir.path(), &netcat_logger(port));
+    let replies = send_acked(port, &["Hello", "world"]);
+    assert_eq!(replies, ["OK", "OK"]);
+    agent.wait_output("body: 48 65 6C 6C 6F ");
+    agent.wait_output("Hello }");
+    agent.wait_output("world }");
+}
+
+#[test]
+fn an_over_long_line_gets_flumes_failed_reply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let _agent = ForegroundAgent::start(dir.path(), &netcat_logger(port));
+    let replies = send_acked(port, &["this line is longer than twenty bytes"]);
+    assert!(replies[0].starts_with("FAILED: "), "{replies:?}");
+}
+
+#[test]
+fn a_bad_agent_file_is_refused_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.conf");
+    let text = netcat_logger(1).replace("a1.sources.r1.port = 1", "a1.sources.r1.port = many")
+        + "a1.sinks.k1.type = loggr\n";
+    std::fs::write(&file, text).expect("write");
+    let out = Command::new(sluice())
+        .args(["agent", "-f"])
+        .arg(&file)
+        .args(["-n", "a1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let f = file.display();
+    assert!(
+        err.contains(&format!("{f}:6: error: [a1.sources.r1] port: 'many' is not a port number")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{f}:12: error: [a1.sinks.k1] type: unknown sink type 'loggr' (known: logger, null, file_roll)")),
+        "{err}"
+    );
+}
+
+/// The daemon config for one agent program, in-process or as a child.
+fn agent_program(name: &str, conf: &Path, isolation: &str) -> String {
+    format!(
+        "[program:{name}]\n\
+         command = flume-ng agent --conf conf --conf-file {} --name a1 -Dflume.root.logger=INFO,console\n\
+         isolation = {isolation}\n\
+         startsecs = 1\n\
+         startretries = 1\n\
+         stopwaitsecs = 5\n\
+         stdout_logfile = {{dir}}/{name}.log\n\
+         redirect_stderr = true\n",
+        conf.display()
+    )
+}
+
+fn daemon_agent_round_trip(isolation: &str) {
+    let conf_dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let conf = conf_dir.path().join("example.conf");
+    std::fs::write(&conf, netcat_logger(port)).expect("write");
+    let d = Daemon::start(&agent_program("flume", &conf, isolation));
+    d.wait_state("flume", "RUNNING");
+    assert_eq!(send_acked(port, &["Hello"]), ["OK"]);
+    wait_for("the event in the program's log", || {
+        d.ctl_out(&["tail", "flume"]).contains("Hello }")
+    });
+    let out = d.ctl_out(&["stop", "flume"]);
+    assert_eq!(out.trim(), "flume: stopped");
+    // The port is free again once the agent stopped.
+    wait_for("the port to be released", || {
+        TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+}
+
+#[test]
+fn an_in_process_agent_runs_in_the_daemon() {
+    daemon_agent_round_trip("inprocess");
+}
+
+#[test]
+fn an_agent_runs_as_a_child_process() {
+    daemon_agent_round_trip("process");
+}
+
+#[test]
+fn an_agent_whose_port_is_taken_goes_fatal_with_the_error_in_its_log() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let conf_dir = tempfile::tempdir().expect("tempdir");
+    let conf = conf_dir.path().join("example.conf");
+    std::fs::write(&conf, netcat_logger(port)).expect("write");
+    let d = Daemon::start(&agent_program("flume", &conf, "inprocess"));
+    d.wait_state("flume", "FATAL");
+    let log = std::fs::read_to_string(d.path("flume.log")).unwrap_or_default();
+    assert!(log.contains("cannot start"), "{log}");
+    assert!(log.contains(&port.to_string()), "{log}");
+    let daemon_log = d.log();
+    assert!(daemon_log.contains("gave up: flume entered FATAL state"), "{daemon_log}");
+}

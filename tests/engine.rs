@@ -150,7 +150,9 @@ fn a_bad_agent_file_is_refused_with_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     let f = file.display();
     assert!(
-        err.contains(&format!("{f}:6: error: [a1.sources.r1] port: 'many' is not a port number")),
+        err.contains(&format!(
+            "{f}:6: error: [a1.sources.r1] port: 'many' is not a port number"
+        )),
         "{err}"
     );
     assert!(
@@ -216,5 +218,8 @@ fn an_agent_whose_port_is_taken_goes_fatal_with_the_error_in_its_log() {
     assert!(log.contains("cannot start"), "{log}");
     assert!(log.contains(&port.to_string()), "{log}");
     let daemon_log = d.log();
-    assert!(daemon_log.contains("gave up: flume entered FATAL state"), "{daemon_log}");
+    assert!(
+        daemon_log.contains("gave up: flume entered FATAL state"),
+        "{daemon_log}"
+    );
 }

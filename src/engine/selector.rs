@@ -168,3 +168,93 @@ impl Selector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::config::properties::Entry;
+    use std::sync::Arc;
+
+    fn props(pairs: &[(&str, &str)]) -> Props {
+        let entries = pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    Entry {
+                        value: v.to_string(),
+                        line: 1,
+                    },
+                )
+            })
+            .collect();
+        Props::new(
+            Arc::new("a.conf".into()),
+            "a1.sources.r1".into(),
+            1,
+            entries,
+        )
+    }
+
+    fn channels() -> Vec<String> {
+        vec!["c1".into(), "c2".into(), "c3".into()]
+    }
+
+    fn summary(routes: &[Route]) -> Vec<(usize, usize, bool)> {
+        routes
+            .iter()
+            .map(|r| (r.channel, r.events.len(), r.required))
+            .collect()
+    }
+
+    #[test]
+    fn replicating_sends_everything_everywhere_with_optional_channels() {
+        let mut d = Diags::default();
+        let s = Selector::from_props(&props(&[("selector.optional", "c3")]), &channels(), &mut d);
+        assert!(d.items.is_empty());
+        let routes = s.route(vec![Event::new("a"), Event::new("b")], 3);
+        assert_eq!(
+            summary(&routes),
+            [(0, 2, true), (1, 2, true), (2, 2, false)]
+        );
+    }
+
+    #[test]
+    fn multiplexing_routes_by_header_with_a_default() {
+        let mut d = Diags::default();
+        let p = props(&[
+            ("selector.type", "multiplexing"),
+            ("selector.header", "state"),
+            ("selector.mapping.CZ", "c1"),
+            ("selector.mapping.US", "c2 c3"),
+            ("selector.optional.CZ", "c3"),
+            ("selector.default", "c3"),
+        ]);
+        let s = Selector::from_props(&p, &channels(), &mut d);
+        assert!(d.items.is_empty(), "{:?}", d.items);
+        let ev = |st: &str| Event::new("x").with_header("state", st);
+        let routes = s.route(vec![ev("CZ"), ev("US"), Event::new("none")], 3);
+        // c1 gets CZ; c2 gets US; c3 gets US and the header-less one
+        // (required), and CZ as optional.
+        assert_eq!(
+            summary(&routes),
+            [(0, 1, true), (1, 1, true), (2, 2, true), (2, 1, false)]
+        );
+    }
+
+    #[test]
+    fn an_unknown_channel_or_type_is_an_error() {
+        let mut d = Diags::default();
+        Selector::from_props(&props(&[("selector.optional", "c9")]), &channels(), &mut d);
+        Selector::from_props(&props(&[("selector.type", "random")]), &channels(), &mut d);
+        let text: Vec<String> = d.items.iter().map(|d| d.message.clone()).collect();
+        assert!(
+            text[0].contains("'c9' is not one of this source's channels"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].contains("unknown selector type 'random'"),
+            "{text:?}"
+        );
+    }
+}

@@ -2,11 +2,13 @@
 //!
 //! - [`rotate`]: `RotatingFile`, supervisord's size-based rotation.
 //! - [`capture`]: draining a child's stdout/stderr pipes into log files.
+//! - [`pump`]: the one thread that does the draining for every pipe (epoll).
 //! - [`tail`]: `readLog`/`tailProcessStdoutLog` semantics and a rotation-aware follower.
 //! - [`daemon_log`]: the daemon's own log as a `tracing` subscriber.
 
 pub mod capture;
 pub mod daemon_log;
+pub mod pump;
 pub mod rotate;
 pub mod tail;
 

@@ -2,8 +2,8 @@
 //!
 //! The files are opened before the spawn counts as a success (supervisord
 //! makes its dispatchers first, and a log it cannot open is a spawn error).
-//! The copying itself is `logs::capture`: one blocking thread per pipe, so a
-//! chatty child never waits on the daemon's event loop.
+//! The copying itself is `logs::capture`, done by the daemon's one capture
+//! pump thread, so a chatty child never waits on the daemon's event loop.
 
 use std::os::fd::OwnedFd;
 

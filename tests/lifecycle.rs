@@ -254,7 +254,23 @@ fn autorestart_unexpected_and_false() {
          [program:never]\n\
          command = /bin/sh -c 'echo x >> {dir}/never.runs; exit 1'\n\
          startsecs = 0\n\
-         autorestart = false\n",
+         autorestart = false\n\
+         \n\
+         [program:always]\n\
+         command = /bin/sh -c 'echo x >> {dir}/always.runs; [ $(wc -l < {dir}/always.runs) -ge 2 ] && exec sleep 1000; exit 0'\n\
+         startsecs = 0\n\
+         autorestart = true\n",
+    );
+    // autorestart=true restarts even after an expected exit.
+    d.wait_state("always", "RUNNING");
+    wait_for("always to run twice", || {
+        lines(&d.path("always.runs")).len() == 2
+    });
+    assert_eq!(
+        log_count(&d, "exited: always (exit status 0; expected)"),
+        1,
+        "{}",
+        d.log()
     );
     d.wait_state("expected", "EXITED");
     d.wait_state("never", "EXITED");
@@ -680,4 +696,189 @@ fn numprocs_makes_named_processes() {
     );
     let log = d.log();
     assert!(log.contains("spawned: 'w_02' with pid"), "{log}");
+}
+
+// 10. Stopping a program in BACKOFF ends the retries at once (STOPPED);
+// a start then begins a new round.
+#[test]
+fn stop_in_backoff_is_stopped_and_start_begins_anew() {
+    let d = Daemon::start(
+        "[program:crash]\n\
+         command = /bin/sh -c 'echo x >> {dir}/spawns; exit 1'\n\
+         startsecs = 1\n\
+         startretries = 100\n",
+    );
+    // From the third failure on, each BACKOFF lasts 3 s or more.
+    wait_for("three failed starts", || {
+        lines(&d.path("spawns")).len() >= 3 && d.state("crash") == "BACKOFF"
+    });
+    assert_eq!(run(&d, &["stop", "crash"]), ("crash: stopped\n".into(), 0));
+    assert_eq!(d.state("crash"), "STOPPED");
+    assert!(
+        d.log()
+            .contains("Attempted to kill crash, which is in BACKOFF state."),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        run(&d, &["stop", "crash"]),
+        ("crash: ERROR (not running)\n".into(), 0)
+    );
+    let before = lines(&d.path("spawns")).len();
+    // The new round's first start exits too quickly: a spawn error, exit 7.
+    assert_eq!(
+        run(&d, &["start", "crash"]),
+        ("crash: ERROR (spawn error)\n".into(), 7)
+    );
+    assert!(lines(&d.path("spawns")).len() > before);
+    assert_eq!(run(&d, &["stop", "crash"]), ("crash: stopped\n".into(), 0));
+}
+
+// 11. Shutdown: no retry of a program in BACKOFF, SIGKILL for one that
+// ignores SIGTERM, then the daemon exits.
+#[test]
+fn shutdown_stops_backoff_and_escalates() {
+    let mut d = Daemon::start(
+        "[program:crash]\n\
+         command = /bin/sh -c 'echo x >> {dir}/spawns; exit 1'\n\
+         startsecs = 1\n\
+         startretries = 100\n\
+         \n\
+         [program:stubborn]\n\
+         command = /bin/sh -c \"trap '' TERM; touch {dir}/ready; exec sleep 1000\"\n\
+         startsecs = 0\n\
+         stopwaitsecs = 2\n",
+    );
+    d.wait_state("stubborn", "RUNNING");
+    wait_for("the TERM trap to be set", || d.path("ready").exists());
+    let pid = d.child_pid("stubborn");
+    d.wait_state("crash", "BACKOFF");
+
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit().success());
+    assert!(!alive(pid));
+    let log = d.log();
+    let asked = log
+        .find("received SIGTERM indicating exit request")
+        .unwrap_or_else(|| panic!("{log}"));
+    let after = &log[asked..];
+    assert!(
+        after.contains(&format!("killing 'stubborn' ({pid}) with SIGKILL")),
+        "{log}"
+    );
+    assert!(
+        after.contains("stopped: stubborn (terminated by SIGKILL)"),
+        "{log}"
+    );
+    // The 1 s backoff elapsed while stubborn took 2 s to stop: no retry.
+    assert!(!after.contains("spawned: 'crash'"), "{log}");
+}
+
+// 12. stopsignal, and the stop line's level: INFO for an exit code in
+// exitcodes, WARN otherwise.
+#[test]
+fn stopsignal_and_stop_exit_status() {
+    let prog = |name: &str, code: i32| {
+        format!(
+            "[program:{name}]\n\
+             command = /bin/sh -c \"trap 'kill $!; exit {code}' INT; touch {{dir}}/{name}.ready; sleep 1000 & wait\"\n\
+             startsecs = 0\n\
+             stopsignal = INT\n\n"
+        )
+    };
+    let d = Daemon::start(&(prog("clean", 0) + &prog("dirty", 5)));
+    for n in ["clean", "dirty"] {
+        d.wait_state(n, "RUNNING");
+        let ready = d.path(&format!("{n}.ready"));
+        wait_for("the INT trap to be set", || ready.exists());
+    }
+    let clean = d.child_pid("clean");
+    assert_eq!(run(&d, &["stop", "clean"]), ("clean: stopped\n".into(), 0));
+    assert_eq!(run(&d, &["stop", "dirty"]), ("dirty: stopped\n".into(), 0));
+    let log = d.log();
+    assert!(
+        log.contains(&format!("killing clean (pid {clean}) with signal SIGINT")),
+        "{log}"
+    );
+    assert!(log.contains("INFO stopped: clean (exit status 0)"), "{log}");
+    assert!(log.contains("WARN stopped: dirty (exit status 5)"), "{log}");
+    // A stop is not an exit: no "exited:" line, and no restart.
+    assert!(!log.contains("exited: clean"), "{log}");
+    assert_eq!(d.state("clean"), "STOPPED");
+}
+
+// 13. killasgroup: the SIGKILL after stopwaitsecs reaches the children
+// even though the stop signal went to the program alone.
+#[test]
+fn killasgroup_kills_the_group_after_stopwaitsecs() {
+    let d = Daemon::start(
+        "[program:kag]\n\
+         command = /bin/sh -c \"trap '' TERM; sleep 1000 & echo $! > {dir}/gc.pid; wait\"\n\
+         startsecs = 0\n\
+         stopwaitsecs = 1\n\
+         killasgroup = true\n",
+    );
+    d.wait_state("kag", "RUNNING");
+    let gc = read_pid(&d.path("gc.pid"));
+    let pid = d.child_pid("kag");
+    assert_eq!(run(&d, &["stop", "kag"]), ("kag: stopped\n".into(), 0));
+    wait_for("the grandchild to die", || !alive(gc));
+    let log = d.log();
+    assert!(
+        log.contains(&format!("killing kag (pid {pid}) with signal SIGTERM")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("killing 'kag' ({pid}) with SIGKILL")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "killing kag (pid {pid}) process group with signal SIGKILL"
+        )),
+        "{log}"
+    );
+}
+
+// 14. Dying before startsecs is a failed start, whatever the cause: SIGKILL
+// or even an exit code listed in exitcodes.
+#[test]
+fn an_end_before_startsecs_is_backoff() {
+    let d = Daemon::start(
+        "[program:slow]\n\
+         command = sleep 1000\n\
+         startsecs = 20\n\
+         \n\
+         [program:zero]\n\
+         command = /bin/sh -c 'exit 0'\n\
+         startsecs = 1\n\
+         startretries = 0\n",
+    );
+    d.wait_state("slow", "STARTING");
+    let first = d.child_pid("slow");
+    assert!(first > 0);
+    kill(first, libc::SIGKILL);
+    wait_for("a second try", || {
+        let pid = d.child_pid("slow");
+        pid > 0 && pid != first
+    });
+    assert_eq!(d.state("slow"), "STARTING");
+    let log = d.log();
+    assert!(
+        log.contains("exited: slow (terminated by SIGKILL; not expected)"),
+        "{log}"
+    );
+    assert_eq!(run(&d, &["stop", "slow"]), ("slow: stopped\n".into(), 0));
+
+    d.wait_state("zero", "FATAL");
+    let log = d.log();
+    assert!(
+        log.contains("exited: zero (exit status 0; not expected)"),
+        "{log}"
+    );
+    assert!(
+        status_line(&d, "zero").ends_with("Exited too quickly (process log may have details)"),
+        "{}",
+        status_line(&d, "zero")
+    );
 }

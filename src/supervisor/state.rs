@@ -241,6 +241,20 @@ impl Proc {
                         Level::Warn,
                         format!("killing '{}' ({}) with SIGKILL", self.name, self.pid),
                     ));
+                    // supervisord's kill() then logs the signal it sends.
+                    out.push(Action::Log(
+                        Level::Debug,
+                        format!(
+                            "killing {} (pid {}) {}with signal SIGKILL",
+                            self.name,
+                            self.pid,
+                            if rules.killasgroup {
+                                "process group "
+                            } else {
+                                ""
+                            }
+                        ),
+                    ));
                     out.push(Action::Signal {
                         signal: libc::SIGKILL,
                         group: rules.killasgroup,
@@ -253,6 +267,13 @@ impl Proc {
             Event::Stop => match self.state {
                 State::Backoff => {
                     // Nothing runs; supervisord just records the stop.
+                    out.push(Action::Log(
+                        Level::Debug,
+                        format!(
+                            "Attempted to kill {}, which is in BACKOFF state.",
+                            self.name
+                        ),
+                    ));
                     out.push(Action::CancelTimer);
                     self.state = State::Stopped;
                 }

@@ -498,8 +498,24 @@ fn ctl_start_stop_restart_outputs_and_exit_codes() {
          command = /bin/sh -c 'exit 1'\n\
          startsecs = 1\n\
          startretries = 0\n\
+         autostart = false\n\
+         \n\
+         [program:slow]\n\
+         command = sleep 1000\n\
+         startsecs = 2\n\
          autostart = false\n",
     );
+    // autostart=false: never started.
+    assert_eq!(
+        status_line(&d, "quick")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["quick", "STOPPED", "Not", "started"]
+    );
+    // A start waits until RUNNING (startsecs elapsed), then says started.
+    assert_eq!(run(&d, &["start", "slow"]), ("slow: started\n".into(), 0));
+    assert_eq!(d.state("slow"), "RUNNING");
+    assert_eq!(run(&d, &["stop", "slow"]), ("slow: stopped\n".into(), 0));
     d.wait_state("a", "RUNNING");
     d.wait_state("g:x", "RUNNING");
     d.wait_state("g:y", "RUNNING");
@@ -586,6 +602,15 @@ fn ctl_start_stop_restart_outputs_and_exit_codes() {
         ("quick: ERROR (spawn error)\n".into(), 7)
     );
     d.wait_state("quick", "FATAL");
+    // restart = stop (not running: no error) then start.
+    assert_eq!(
+        run(&d, &["restart", "quick"]),
+        (
+            "quick: ERROR (not running)\nquick: ERROR (spawn error)\n".into(),
+            7
+        )
+    );
+    d.wait_state("quick", "FATAL");
 
     // all: only the running ones are stopped, the stopped ones started,
     // both in ascending priority order (a: 500, then group g: 999).
@@ -597,10 +622,10 @@ fn ctl_start_stop_restart_outputs_and_exit_codes() {
     let (out, code) = run(&d, &["start", "all"]);
     assert_eq!(
         out,
-        "a: started\ng:x: started\ng:y: started\nquick: ERROR (spawn error)\n"
+        "a: started\ng:x: started\ng:y: started\nquick: ERROR (spawn error)\nslow: started\n"
     );
     assert_eq!(code, 7);
-    for n in ["a", "g:x", "g:y"] {
+    for n in ["a", "g:x", "g:y", "slow"] {
         assert_eq!(d.state(n), "RUNNING", "{n}");
     }
     // Everything running but the FATAL one: `status` exits 3.

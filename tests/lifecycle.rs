@@ -907,3 +907,30 @@ fn an_end_before_startsecs_is_backoff() {
         status_line(&d, "zero")
     );
 }
+
+// 15. An exit after startsecs is not a failed start: the retry count starts
+// over, so a program that keeps running past startsecs is never FATAL.
+#[test]
+fn exits_after_startsecs_do_not_count_as_retries() {
+    let d = Daemon::start(
+        "[program:flap]\n\
+         command = /bin/sh -c 'echo x >> {dir}/runs; sleep 1.5; exit 1'\n\
+         startsecs = 1\n\
+         startretries = 0\n\
+         autorestart = true\n",
+    );
+    wait_for("three runs", || lines(&d.path("runs")).len() >= 3);
+    wait_for("two exits logged", || {
+        log_count(&d, "exited: flap (exit status 1; not expected)") >= 2
+    });
+    let log = d.log();
+    assert!(!log.contains("gave up: flap"), "{log}");
+    assert!(!log.contains("FATAL"), "{log}");
+    assert!(
+        log.contains(
+            "success: flap entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)"
+        ),
+        "{log}"
+    );
+    assert_ne!(d.state("flap"), "FATAL");
+}

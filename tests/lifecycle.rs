@@ -74,6 +74,27 @@ fn spawn_order(d: &Daemon, names: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// supervisord's description of a stopped process: `Nov 26 05:04 AM`.
+fn is_stop_time(fields: &[&str]) -> bool {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let two_digits = |s: &str, lo: u32, hi: u32| {
+        s.len() == 2 && s.parse::<u32>().is_ok_and(|n| (lo..=hi).contains(&n))
+    };
+    match fields {
+        [month, day, hm, ampm] => {
+            let (h, m) = hm.split_once(':').unwrap_or(("", ""));
+            MONTHS.contains(month)
+                && two_digits(day, 1, 31)
+                && two_digits(h, 1, 12)
+                && two_digits(m, 0, 59)
+                && matches!(*ampm, "AM" | "PM")
+        }
+        _ => false,
+    }
+}
+
 // 1. A program that exits at once is spawned startretries+1 times, then FATAL.
 #[test]
 fn crash_loop_gives_up_after_startretries_plus_one_spawns() {
@@ -300,6 +321,11 @@ fn autorestart_unexpected_and_false() {
         "{log}"
     );
     assert_eq!(log_count(&d, "spawned: 'expected' with pid"), 1);
+    // EXITED shows when it stopped, as supervisord's `%b %d %I:%M %p`.
+    let line = status_line(&d, "never");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[..2], ["never", "EXITED"], "{line}");
+    assert!(is_stop_time(&fields[2..]), "{line}");
     assert_eq!(log_count(&d, "spawned: 'never' with pid"), 1);
 }
 
@@ -676,7 +702,7 @@ fn environment_directory_and_umask() {
 fn numprocs_makes_named_processes() {
     let d = Daemon::start(
         "[program:w]\n\
-         command = sleep 1000\n\
+         command = /bin/sh -c 'echo $SUPERVISOR_PROCESS_NAME $SUPERVISOR_GROUP_NAME >> {dir}/names; exec sleep 1000'\n\
          numprocs = 3\n\
          process_name = %(program_name)s_%(process_num)02d\n\
          startsecs = 0\n",
@@ -696,6 +722,11 @@ fn numprocs_makes_named_processes() {
     pids.sort();
     pids.dedup();
     assert_eq!(pids.len(), 3);
+    // Each knows its own process name and the program's group name.
+    wait_for("three names", || lines(&d.path("names")).len() == 3);
+    let mut seen = lines(&d.path("names"));
+    seen.sort();
+    assert_eq!(seen, ["w_00 w", "w_01 w", "w_02 w"]);
 
     assert_eq!(
         run(&d, &["stop", "w:w_01"]),

@@ -965,3 +965,20 @@ fn exits_after_startsecs_do_not_count_as_retries() {
     );
     assert_ne!(d.state("flap"), "FATAL");
 }
+
+// 16. A daemon killed with SIGKILL does not leave its children running:
+// each gets its stopsignal from the kernel (parent-death signal).
+#[test]
+fn children_do_not_outlive_a_killed_daemon() {
+    let mut d = Daemon::start(
+        "[program:orphan]\n\
+         command = sleep 1000\n\
+         startsecs = 0\n",
+    );
+    d.wait_state("orphan", "RUNNING");
+    let pid = d.child_pid("orphan");
+    assert!(pid > 0 && alive(pid));
+    d.signal(libc::SIGKILL);
+    assert!(!d.wait_exit().success());
+    wait_for("the child to die with the daemon", || !alive(pid));
+}

@@ -109,12 +109,12 @@ fn crash_loop_gives_up_after_startretries_plus_one_spawns() {
 
     let log = d.log();
     assert!(
-        log.contains("gave up: crash entered FATAL state, too many start retries too quickly"),
+        log.contains("INFO gave up: crash entered FATAL state, too many start retries too quickly"),
         "{log}"
     );
     // Each quick exit is supervisord's STARTING -> BACKOFF line.
     assert_eq!(
-        log_count(&d, "exited: crash (exit status 1; not expected)"),
+        log_count(&d, "WARN exited: crash (exit status 1; not expected)"),
         3,
         "{log}"
     );
@@ -175,7 +175,7 @@ fn spawn_errors_end_fatal_with_supervisord_descriptions() {
     );
     // One try plus startretries=1 retry, each recorded as a spawn error.
     assert_eq!(
-        log_count(&d, "spawnerr: can't find command '/no/such/dir/prog'"),
+        log_count(&d, "INFO spawnerr: can't find command '/no/such/dir/prog'"),
         2,
         "{log}"
     );
@@ -242,7 +242,7 @@ fn autorestart_true_replaces_a_killed_child() {
     });
     assert!(
         d.log()
-            .contains("exited: always (terminated by SIGKILL; not expected)"),
+            .contains("WARN exited: always (terminated by SIGKILL; not expected)"),
         "{}",
         d.log()
     );
@@ -288,7 +288,7 @@ fn autorestart_unexpected_and_false() {
         lines(&d.path("always.runs")).len() == 2
     });
     assert_eq!(
-        log_count(&d, "exited: always (exit status 0; expected)"),
+        log_count(&d, "INFO exited: always (exit status 0; expected)"),
         1,
         "{}",
         d.log()
@@ -302,7 +302,7 @@ fn autorestart_unexpected_and_false() {
     d.wait_state("unexpected", "RUNNING");
     assert_eq!(lines(&d.path("unexpected.runs")).len(), 3);
     assert_eq!(
-        log_count(&d, "exited: unexpected (exit status 1; not expected)"),
+        log_count(&d, "WARN exited: unexpected (exit status 1; not expected)"),
         2
     );
 
@@ -313,11 +313,11 @@ fn autorestart_unexpected_and_false() {
     assert_eq!(d.state("never"), "EXITED");
     let log = d.log();
     assert!(
-        log.contains("exited: expected (exit status 3; expected)"),
+        log.contains("INFO exited: expected (exit status 3; expected)"),
         "{log}"
     );
     assert!(
-        log.contains("exited: never (exit status 1; not expected)"),
+        log.contains("WARN exited: never (exit status 1; not expected)"),
         "{log}"
     );
     assert_eq!(log_count(&d, "spawned: 'expected' with pid"), 1);
@@ -365,11 +365,11 @@ fn stopasgroup_reaches_the_grandchild() {
 
     let log = d.log();
     assert!(
-        log.contains("stopped: grouped (terminated by SIGTERM)"),
+        log.contains("WARN stopped: grouped (terminated by SIGTERM)"),
         "{log}"
     );
     assert!(
-        log.contains("stopped: single (terminated by SIGTERM)"),
+        log.contains("WARN stopped: single (terminated by SIGTERM)"),
         "{log}"
     );
     assert!(
@@ -398,15 +398,17 @@ fn stopwaitsecs_escalates_to_sigkill() {
     assert!(!alive(pid));
     let log = d.log();
     assert!(
-        log.contains(&format!("killing stubborn (pid {pid}) with signal SIGTERM")),
+        log.contains(&format!(
+            "DEBG killing stubborn (pid {pid}) with signal SIGTERM"
+        )),
         "{log}"
     );
     assert!(
-        log.contains(&format!("killing 'stubborn' ({pid}) with SIGKILL")),
+        log.contains(&format!("WARN killing 'stubborn' ({pid}) with SIGKILL")),
         "{log}"
     );
     assert!(
-        log.contains("stopped: stubborn (terminated by SIGKILL)"),
+        log.contains("WARN stopped: stubborn (terminated by SIGKILL)"),
         "{log}"
     );
     let term = log.find("with signal SIGTERM").unwrap();
@@ -772,7 +774,7 @@ fn stop_in_backoff_is_stopped_and_start_begins_anew() {
     assert_eq!(d.state("crash"), "STOPPED");
     assert!(
         d.log()
-            .contains("Attempted to kill crash, which is in BACKOFF state."),
+            .contains("DEBG Attempted to kill crash, which is in BACKOFF state."),
         "{}",
         d.log()
     );
@@ -853,7 +855,9 @@ fn stopsignal_and_stop_exit_status() {
     assert_eq!(run(&d, &["stop", "dirty"]), ("dirty: stopped\n".into(), 0));
     let log = d.log();
     assert!(
-        log.contains(&format!("killing clean (pid {clean}) with signal SIGINT")),
+        log.contains(&format!(
+            "DEBG killing clean (pid {clean}) with signal SIGINT"
+        )),
         "{log}"
     );
     assert!(log.contains("INFO stopped: clean (exit status 0)"), "{log}");
@@ -890,7 +894,7 @@ fn killasgroup_kills_the_group_after_stopwaitsecs() {
     );
     assert!(
         log.contains(&format!(
-            "killing kag (pid {pid}) process group with signal SIGKILL"
+            "DEBG killing kag (pid {pid}) process group with signal SIGKILL"
         )),
         "{log}"
     );
@@ -921,7 +925,7 @@ fn an_end_before_startsecs_is_backoff() {
     assert_eq!(d.state("slow"), "STARTING");
     let log = d.log();
     assert!(
-        log.contains("exited: slow (terminated by SIGKILL; not expected)"),
+        log.contains("WARN exited: slow (terminated by SIGKILL; not expected)"),
         "{log}"
     );
     assert_eq!(run(&d, &["stop", "slow"]), ("slow: stopped\n".into(), 0));
@@ -929,7 +933,7 @@ fn an_end_before_startsecs_is_backoff() {
     d.wait_state("zero", "FATAL");
     let log = d.log();
     assert!(
-        log.contains("exited: zero (exit status 0; not expected)"),
+        log.contains("WARN exited: zero (exit status 0; not expected)"),
         "{log}"
     );
     assert!(

@@ -770,6 +770,11 @@ fn stop_in_backoff_is_stopped_and_start_begins_anew() {
     wait_for("three failed starts", || {
         lines(&d.path("spawns")).len() >= 3 && d.state("crash") == "BACKOFF"
     });
+    // BACKOFF counts as running for a start request.
+    assert_eq!(
+        run(&d, &["start", "crash"]),
+        ("crash: ERROR (already started)\n".into(), 0)
+    );
     assert_eq!(run(&d, &["stop", "crash"]), ("crash: stopped\n".into(), 0));
     assert_eq!(d.state("crash"), "STOPPED");
     assert!(

@@ -142,14 +142,17 @@ fn spawn_errors_end_fatal_with_supervisord_descriptions() {
         "[program:missing]\n\
          command = /no/such/dir/prog --flag\n\
          startretries = 1\n\
+         priority = 100\n\
          \n\
          [program:bare]\n\
          command = no-such-program-sluice-test\n\
          startretries = 1\n\
+         priority = 200\n\
          \n\
          [program:noexec]\n\
          command = {dir}/noexec.sh\n\
          startretries = 1\n\
+         priority = 300\n\
          autostart = false\n",
     );
     let script = d.path("noexec.sh");
@@ -193,6 +196,17 @@ fn spawn_errors_end_fatal_with_supervisord_descriptions() {
     assert_eq!(out, "noexec: ERROR (file is not executable)\n");
     assert_eq!(code, 1);
     assert_eq!(d.state("noexec"), "STOPPED");
+    // The same per process in a start of everything (in priority order).
+    assert_eq!(
+        run(&d, &["start", "all"]),
+        (
+            "missing: ERROR (no such file)\n\
+             bare: ERROR (no such file)\n\
+             noexec: ERROR (file is not executable)\n"
+                .into(),
+            1
+        )
+    );
 }
 
 // 2b. A not-executable file found at autostart: the BACKOFF state is visible

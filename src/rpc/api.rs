@@ -396,8 +396,8 @@ impl Api {
             }
             "supervisor.stopAllProcesses" => {
                 check_arity(p, 0, 1)?;
-                let mut procs = self.handle().snapshot().processes.clone();
-                procs.reverse();
+                // supervisord stops (and reports) in ascending priority order.
+                let procs = self.handle().snapshot().processes.clone();
                 self.stop_many(procs, arg_wait(p, 0)?).await
             }
             "supervisor.readLog" | "supervisor.readMainLog" => {
@@ -510,8 +510,9 @@ impl Api {
         Ok(Value::Bool(true))
     }
 
-    /// supervisord's wait after a start: RUNNING is success, leaving
-    /// STARTING/RUNNING first is ABNORMAL_TERMINATION.
+    /// supervisord's wait after a start: RUNNING is success; leaving
+    /// STARTING with a spawn error recorded (a spawn failure, or "Exited too
+    /// quickly") is SPAWN_ERROR, any other way out is ABNORMAL_TERMINATION.
     async fn wait_running(&self, group: &str, name: &str, namespec: &str) -> Result<(), Fault> {
         let mut rx = self.handle().watch();
         let outcome = rx
@@ -523,6 +524,7 @@ impl Api {
             .map_err(|_| Fault::new(faults::SHUTDOWN_STATE, ""))?;
         match outcome.find(group, name) {
             Some(p) if p.state == State::Running => Ok(()),
+            Some(p) if !p.spawnerr.is_empty() => Err(Fault::new(faults::SPAWN_ERROR, namespec)),
             _ => Err(Fault::new(faults::ABNORMAL_TERMINATION, namespec)),
         }
     }
@@ -573,8 +575,7 @@ impl Api {
     async fn stop_process(&self, name: &str, wait: bool) -> Result<Value, Fault> {
         let (group, proc_name) = split_namespec(name);
         let Some(proc_name) = proc_name else {
-            let mut procs = self.group(&group)?;
-            procs.reverse();
+            let procs = self.group(&group)?;
             return self.stop_many(procs, wait).await;
         };
         self.process(name)?;
@@ -626,7 +627,8 @@ impl Api {
 /// the caller used. Faults that carry a sentence keep it.
 fn rename_fault(f: Fault, name: &str) -> Fault {
     match f.code {
-        faults::FAILED | faults::SHUTDOWN_STATE => f,
+        // These carry supervisord's own text (the spawn error, the reason).
+        faults::FAILED | faults::SHUTDOWN_STATE | faults::NO_FILE | faults::NOT_EXECUTABLE => f,
         code => Fault::new(code, name),
     }
 }

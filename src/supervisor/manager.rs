@@ -340,6 +340,10 @@ impl Manager {
         let idx = self
             .find(group, name)
             .ok_or_else(|| Fault::new(faults::BAD_NAME, &namespec))?;
+        // Like supervisord, test the command before anything else: a start
+        // that could only fail to spawn is refused with NO_FILE or
+        // NOT_EXECUTABLE, and the process is left as it is.
+        check_command(&self.records[idx].spec)?;
         let state = self.records[idx].proc.state;
         if state.is_running() {
             return Err(Fault::new(faults::ALREADY_STARTED, &namespec));
@@ -661,4 +665,20 @@ fn path_string(p: &Option<std::path::PathBuf>) -> String {
     p.as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default()
+}
+
+/// supervisord's check of a command before `startProcess` spawns it: the
+/// spawn error text as a NO_FILE fault (not found) or NOT_EXECUTABLE (a
+/// directory, no execute bit, no permission, unparsable).
+fn check_command(spec: &ProcessSpec) -> Result<(), Fault> {
+    if let ProcessKind::Agent(agent) = &spec.kind
+        && agent.isolation == Isolation::InProcess
+    {
+        return Ok(());
+    }
+    match spawn::resolve_command(spec.command_to_run(), spec.directory.as_deref()) {
+        Ok(_) => Ok(()),
+        Err(why) if why.starts_with("can't find command") => Err(Fault::new(faults::NO_FILE, why)),
+        Err(why) => Err(Fault::new(faults::NOT_EXECUTABLE, why)),
+    }
 }

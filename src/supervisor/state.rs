@@ -241,18 +241,44 @@ impl Proc {
                         Level::Warn,
                         format!("killing '{}' ({}) with SIGKILL", self.name, self.pid),
                     ));
+                    // supervisord's kill() then logs the signal it sends.
+                    out.push(Action::Log(
+                        Level::Debug,
+                        format!(
+                            "killing {} (pid {}) {}with signal SIGKILL",
+                            self.name,
+                            self.pid,
+                            if rules.killasgroup {
+                                "process group "
+                            } else {
+                                ""
+                            }
+                        ),
+                    ));
                     out.push(Action::Signal {
                         signal: libc::SIGKILL,
                         group: rules.killasgroup,
                     });
-                    // If even SIGKILL does not end it, it stays STOPPING, as in
-                    // supervisord; nothing more to arm.
+                    // If even SIGKILL does not end it (a process stuck in the
+                    // kernel), it stays STOPPING and supervisord sends SIGKILL
+                    // again every stopwaitsecs; at least a second apart here,
+                    // so stopwaitsecs=0 cannot spin.
+                    out.push(Action::ArmTimer(
+                        now + Duration::from_secs(rules.stopwaitsecs.max(1)),
+                    ));
                 }
                 _ => {}
             },
             Event::Stop => match self.state {
                 State::Backoff => {
                     // Nothing runs; supervisord just records the stop.
+                    out.push(Action::Log(
+                        Level::Debug,
+                        format!(
+                            "Attempted to kill {}, which is in BACKOFF state.",
+                            self.name
+                        ),
+                    ));
                     out.push(Action::CancelTimer);
                     self.state = State::Stopped;
                 }
@@ -604,6 +630,27 @@ mod tests {
         );
         assert!(!has_spawn(&a));
         assert_eq!(p.state, State::Exited);
+    }
+
+    #[test]
+    fn sigkill_is_repeated_while_the_process_lives() {
+        let r = rules();
+        let t0 = Instant::now();
+        let mut p = Proc::new("x");
+        p.step(&r, Event::Start, t0);
+        p.step(&r, Event::Spawned { pid: 9 }, t0);
+        p.step(&r, Event::Stop, t0);
+        let wait = Duration::from_secs(r.stopwaitsecs);
+        for round in 1..=2u32 {
+            let now = t0 + wait * round;
+            let a = p.step(&r, Event::Timer, now);
+            assert_eq!(p.state, State::Stopping);
+            assert!(a.contains(&Action::Signal {
+                signal: libc::SIGKILL,
+                group: false
+            }));
+            assert!(a.contains(&Action::ArmTimer(now + wait)), "{a:?}");
+        }
     }
 
     #[test]

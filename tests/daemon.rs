@@ -197,6 +197,15 @@ fn kill_9_takes_the_children_down_and_a_restart_runs_one_copy() {
     // What a killed daemon leaves behind.
     assert!(d.path("sluice.sock").exists(), "stale socket file");
     assert!(d.path("sluice.pid").exists(), "stale pidfile");
+    let stale = d.ctl(&["status"]);
+    assert_eq!(
+        String::from_utf8_lossy(&stale.stdout),
+        format!(
+            "unix://{} refused connection\n",
+            d.path("sluice.sock").display()
+        )
+    );
+    assert_eq!(stale.status.code(), Some(4));
 
     d.spawn();
     let second = running_pids(&d);
@@ -275,6 +284,31 @@ fn hup_reloads_the_config() {
     d.wait_state("added", "RUNNING");
     d.wait_state("a", "RUNNING");
     // The same daemon process, with its pidfile.
+    assert!(alive(daemon));
+    assert_eq!(read_pid(&d.path("sluice.pid")), Some(daemon));
+}
+
+#[test]
+fn hup_with_a_broken_config_keeps_the_old_one() {
+    let d = Daemon::start("[program:a]\ncommand = sleep 1000\nstartsecs = 0\n");
+    d.wait_state("a", "RUNNING");
+    let daemon = d.pid();
+    let mut conf = std::fs::read_to_string(d.conf()).unwrap();
+    conf.push_str("\n[program:broken]\ncommand = sleep 1000\nstartsecs = soon\n");
+    std::fs::write(d.conf(), conf).unwrap();
+    d.signal(libc::SIGHUP);
+    wait_for("the reload error in the daemon's log", || {
+        d.log().contains("keeping the previous one")
+    });
+    // The error names the file, the line and the key.
+    let err = std::fs::read_to_string(d.path("daemon.stderr")).unwrap();
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(&format!("{}:", d.conf().display())) && l.contains("startsecs")),
+        "{err}"
+    );
+    d.wait_state("a", "RUNNING");
+    assert!(!d.ctl_out(&["status"]).contains("broken"));
     assert!(alive(daemon));
     assert_eq!(read_pid(&d.path("sluice.pid")), Some(daemon));
 }

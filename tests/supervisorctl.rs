@@ -443,3 +443,18 @@ fn tail_f_of_an_unknown_name_agrees() {
         "{said:?}"
     );
 }
+
+#[test]
+fn a_bad_program_value_does_not_stop_the_client() {
+    // supervisorctl reads only what it needs from the file: a program the
+    // daemon would refuse does not keep it from talking to the daemon.
+    let d = daemon();
+    let conf = d.conf();
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("\n[program:broken]\ncommand = sleep 1000\nstartsecs = soon\n");
+    std::fs::write(&conf, text).unwrap();
+    let status = same_timeless(&conf, &["status"], || {});
+    assert_eq!(status.code, Some(3), "{status:?}");
+    assert!(status.stdout.contains("alone "), "{status:?}");
+    same(&conf, &["pid", "alone"], || {});
+}

@@ -458,3 +458,62 @@ fn a_bad_program_value_does_not_stop_the_client() {
     assert!(status.stdout.contains("alone "), "{status:?}");
     same(&conf, &["pid", "alone"], || {});
 }
+
+#[test]
+fn usage_errors_and_bad_names_agree() {
+    let d = daemon();
+    let conf = d.conf();
+    for args in [
+        &["tail"][..],
+        &["tail", "-x", "alone"],
+        &["tail", "alone", "bogus"],
+        &["tail", "a", "b", "c", "d"],
+        &["status", "svc:"],
+        &["status", "ALONE"],
+        &["stop", "svc:nosuch"],
+        &["stop", "nosuch:*"],
+        &["start", "nosuch:*"],
+        &["restart"],
+        &["stop"],
+        &["pid", "svc:nosuch"],
+        &["version", "extra"],
+        &["bogus"],
+    ] {
+        same(&conf, args, || {});
+    }
+}
+
+#[test]
+fn group_and_all_commands_agree() {
+    let d = daemon();
+    let conf = d.conf();
+    let all_running = || {
+        d.ctl(&["start", "all"]);
+        for name in ["alone", "svc:web", "svc:worker"] {
+            d.wait_state(name, "RUNNING");
+        }
+    };
+    let all_stopped = || {
+        d.ctl(&["stop", "all"]);
+        for name in ["alone", "svc:web", "svc:worker"] {
+            d.wait_state(name, "STOPPED");
+        }
+    };
+    all_running();
+    let stopped = same(&conf, &["stop", "svc:*"], || {
+        d.ctl(&["start", "svc:*"]);
+        d.wait_state("svc:web", "RUNNING");
+        d.wait_state("svc:worker", "RUNNING");
+    });
+    assert_eq!(stopped.stdout.lines().count(), 2, "{stopped:?}");
+    d.ctl(&["start", "svc:*"]);
+    d.wait_state("svc:worker", "RUNNING");
+    let restarted = same(&conf, &["restart", "svc:*"], || {});
+    assert_eq!(restarted.stdout.lines().count(), 4, "{restarted:?}");
+    all_stopped();
+    let started = same(&conf, &["start", "all"], all_stopped);
+    assert_eq!(started.stdout.lines().count(), 3, "{started:?}");
+    let restarted = same(&conf, &["restart", "all"], || {});
+    assert_eq!(restarted.stdout.lines().count(), 6, "{restarted:?}");
+    same_timeless(&conf, &["status", "svc:*"], || {});
+}

@@ -43,6 +43,27 @@ fn write_conf(body: &str) -> (tempfile::TempDir, PathBuf, String) {
     (dir, conf, text)
 }
 
+/// A daemon started by hand: TERM (then KILL) and reaped when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < common::DEADLINE {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn daemon_refuses_a_bad_value_with_file_line_and_key() {
     let (dir, conf, body) = write_conf(
@@ -261,15 +282,17 @@ fn include_globs_are_relative_to_the_including_file() {
 
     // And the daemon, started from another directory, runs exactly those
     // two, in name order.
-    let mut daemon = Command::new(sluice())
-        .args(["daemon", "-c"])
-        .arg(&conf)
-        .current_dir("/")
-        .env_remove("SLUICE_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the daemon");
+    let daemon = KillOnDrop(
+        Command::new(sluice())
+            .args(["daemon", "-c"])
+            .arg(&conf)
+            .current_dir("/")
+            .env_remove("SLUICE_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
     let mut status = String::new();
     wait_for("status to list both included programs", || {
         let out = Command::new(sluice())
@@ -281,11 +304,7 @@ fn include_globs_are_relative_to_the_including_file() {
         status = text(&out.stdout);
         status.contains("from_b")
     });
-    // SAFETY: signalling our own child.
-    unsafe {
-        libc::kill(daemon.id() as i32, libc::SIGTERM);
-    }
-    let _ = daemon.wait();
+    drop(daemon);
     let names: Vec<&str> = status
         .lines()
         .filter_map(|l| l.split_whitespace().next())

@@ -70,5 +70,11 @@ pub fn load(source: &ConfigSource) -> Result<Loaded, Vec<Diagnostic>> {
     load::load_with(source, &load::Host::current())
 }
 
+/// The `[supervisorctl]` settings for `sluice ctl`, ignoring problems in
+/// the rest of the file as supervisorctl does (see `load::load_ctl_with`).
+pub fn load_ctl(source: &ConfigSource) -> Result<CtlSection, Vec<Diagnostic>> {
+    load::load_ctl_with(source, &load::Host::current())
+}
+
 #[cfg(test)]
 mod tests;

@@ -1022,3 +1022,47 @@ fn discovery_order() {
         ConfigSource::File(cwd.join("sluice.conf"))
     );
 }
+
+#[test]
+fn the_client_reads_its_section_and_ignores_the_rest() {
+    use super::load::load_ctl_with;
+    let (dir, path) = conf(
+        "[supervisord]\n\
+         logfile_maxbytes = lots\n\
+         \n\
+         [unix_http_server]\n\
+         file = %(here)s/s.sock\n\
+         \n\
+         [supervisorctl]\n\
+         username = admin\n\
+         \n\
+         [program:broken]\n\
+         startsecs = soon\n",
+    );
+    let source = ConfigSource::File(path.clone());
+    // The daemon refuses this file...
+    assert!(load_file(&path).is_err());
+    // ...the client takes what it needs from it.
+    let ctl = load_ctl_with(&source, &host(dir.path())).expect("the client's settings");
+    assert_eq!(
+        ctl.serverurl,
+        format!("unix://{}", dir.path().join("s.sock").display())
+    );
+    assert_eq!(ctl.username.as_deref(), Some("admin"));
+
+    // A bad value in its own section, or a line that does not parse, is
+    // still an error for the client.
+    write(
+        dir.path(),
+        "sluice.conf",
+        "[supervisord]\n\n[supervisorctl]\nserverurl = unix://%(nosuch)s\n",
+    );
+    let errors = load_ctl_with(&source, &host(dir.path())).expect_err("bad serverurl");
+    assert!(
+        has_error(&errors, 4, Some("serverurl"), "nosuch"),
+        "{}",
+        render(&errors)
+    );
+    write(dir.path(), "sluice.conf", "[supervisord]\nwhat is this\n");
+    assert!(load_ctl_with(&source, &host(dir.path())).is_err());
+}

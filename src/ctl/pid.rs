@@ -1,6 +1,7 @@
 //! `pid [name ...|all]`: the daemon's pid, or its children's.
 //!
-//! A process that is not running shows `0`; an unknown name prints
+//! A process that is not running shows `0` (and the exit code is 7, as
+//! supervisorctl's: `pid NAME` only, not `pid all`); an unknown name prints
 //! `No such process NAME` and exits 1.
 
 use crate::rpc::faults;
@@ -40,6 +41,9 @@ async fn pid(ctl: &mut Ctl<'_>, args: &[String]) -> CmdResult {
                 Ok(v) => {
                     let pid = format::int_field(&v, "pid")?;
                     ctl.line(&pid.to_string())?;
+                    if pid == 0 {
+                        ctl.exit = exit::NOT_RUNNING;
+                    }
                 }
                 Err(CallError::Fault(f)) if f.code == faults::BAD_NAME => {
                     ctl.line(&format!("No such process {name}"))?;

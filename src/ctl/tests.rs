@@ -535,7 +535,8 @@ async fn pid_of_daemon_all_and_names() {
     );
     assert_eq!(ctl(&rpc, &["pid", "all"]).await.0, "123\n124\n0\n");
     let (out, _, code) = ctl(&rpc, &["pid", "web", "workers:w1"]).await;
-    assert_eq!((out.as_str(), code), ("123\n0\n", 0));
+    // A process that is not running: 0, and supervisorctl's NOT_RUNNING.
+    assert_eq!((out.as_str(), code), ("123\n0\n", 7));
     assert_eq!(
         params(&rpc, "supervisor.getProcessInfo"),
         [vec![Value::from("web")], vec![Value::from("workers:w1")]]

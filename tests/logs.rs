@@ -756,3 +756,107 @@ fn five_megabytes_are_captured_whole_and_in_order_across_rotations() {
         }
     }
 }
+
+/// Line `i` of [`BATCH_WRITER`]: its length varies with `i`, so a line cut
+/// anywhere but at its start shows.
+fn ticker_line(i: u32) -> String {
+    format!("tick {i:05} {}", "x".repeat((i * 7 % 50) as usize + 30))
+}
+
+/// Lines per batch of [`BATCH_WRITER`].
+const BATCH: u32 = 6;
+
+/// Writes [`ticker_line`]s in batches of [`BATCH`]: batch `b` once the file
+/// `go.b` exists; each line only once the previous one is in `$1` or
+/// `$1.1`, so every line reaches the log as its own write.
+const BATCH_WRITER: &str = "#!/bin/sh\n\
+log=$1\n\
+i=0\n\
+b=1\n\
+while :; do\n\
+  while [ ! -e {dir}/go.$b ]; do sleep 0.02; done\n\
+  j=0\n\
+  while [ $j -lt 6 ]; do\n\
+    i=$((i+1))\n\
+    j=$((j+1))\n\
+    pad=$(printf \"%$(( i * 7 % 50 + 30 ))s\" '' | tr ' ' x)\n\
+    line=\"tick $(printf '%05d' $i) $pad\"\n\
+    echo \"$line\"\n\
+    while ! grep -qsxF \"$line\" \"$log\" \"$log.1\"; do sleep 0.01; done\n\
+  done\n\
+  b=$((b+1))\n\
+done\n";
+
+/// supervisorctl's `tail -f` streams `/logtail`, which reopens the file when
+/// it is rotated and shows the new one from its start: what is written into
+/// the new file after a rotation is shown, whole lines only, in order.
+#[test]
+fn tail_f_keeps_following_across_rotations() {
+    let d = daemon_with(
+        &[("writer.sh", BATCH_WRITER)],
+        "loglevel = info",
+        "[program:roller]\n\
+         command = {dir}/writer.sh {dir}/roll.log\n\
+         startsecs = 0\n\
+         stdout_logfile = {dir}/roll.log\n\
+         stdout_logfile_maxbytes = 1KB\n\
+         stdout_logfile_backups = 2\n\n",
+    );
+    d.wait_state("roller", "RUNNING");
+    let mut tail = Command::new(sluice())
+        .arg("ctl")
+        .arg("-c")
+        .arg(d.conf())
+        .args(["tail", "-f", "roller"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ctl tail -f");
+    let out = collect(tail.stdout.take().expect("stdout"));
+    let text = || String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
+    wait_for("the header", || {
+        text().starts_with("==> Press Ctrl-C to exit <==\n")
+    });
+    let holds = |file: &str, i: u32| {
+        read_text(&d, file)
+            .lines()
+            .any(|l| l == ticker_line(i))
+    };
+    let mut crossed = 0;
+    for b in 1..=8 {
+        let (first, last) = (BATCH * (b - 1) + 1, BATCH * b);
+        std::fs::write(d.path(&format!("go.{b}")), b"").expect("trigger a batch");
+        wait_for("the batch written", || {
+            holds("roll.log", last) || holds("roll.log.1", last)
+        });
+        if !holds("roll.log", last) {
+            // Its last line rotated the file: the new one is empty.
+            continue;
+        }
+        if !holds("roll.log", first) {
+            crossed += 1; // rotated in the middle of the batch
+        }
+        let want = format!("{}\n", ticker_line(last));
+        wait_for(&format!("line {last} shown by tail -f"), || {
+            text().contains(&want)
+        });
+    }
+    assert!(crossed >= 2, "only {crossed} batches crossed a rotation");
+    // SAFETY: signalling the child we spawned.
+    unsafe {
+        libc::kill(tail.id() as i32, libc::SIGINT);
+    }
+    let _ = tail.wait();
+    let text = text();
+    let mut last = 0;
+    for l in text.lines().skip(1).filter(|l| !l.is_empty()) {
+        let n: u32 = l
+            .get(5..10)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not a whole line: {l:?} in\n{text}"));
+        assert_eq!(l, ticker_line(n), "a cut line in\n{text}");
+        assert!(n > last, "{n} after {last} in\n{text}");
+        last = n;
+    }
+}

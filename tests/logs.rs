@@ -818,11 +818,7 @@ fn tail_f_keeps_following_across_rotations() {
     wait_for("the header", || {
         text().starts_with("==> Press Ctrl-C to exit <==\n")
     });
-    let holds = |file: &str, i: u32| {
-        read_text(&d, file)
-            .lines()
-            .any(|l| l == ticker_line(i))
-    };
+    let holds = |file: &str, i: u32| read_text(&d, file).lines().any(|l| l == ticker_line(i));
     let mut crossed = 0;
     for b in 1..=8 {
         let (first, last) = (BATCH * (b - 1) + 1, BATCH * b);

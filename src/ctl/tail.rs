@@ -4,11 +4,12 @@
 //! `readProcessStdoutLog`/`readProcessStderrLog(name, -N, 0)`, printed with
 //! a newline after them, as supervisorctl does.
 //!
-//! With `-f`: for now this polls `tailProcessStdoutLog/StderrLog(name,
-//! offset, length)` every `Options::tail_poll` (0.5 s) and prints the new
-//! bytes as they come, until interrupted (Ctrl-C). supervisorctl instead
-//! streams `GET /logtail/NAME/CHANNEL`; that stream replaces the polling
-//! once the HTTP client can do it.
+//! With `-f`: streams `GET /logtail/NAME/CHANNEL` as supervisorctl does (the
+//! server follows the file across rotations) and prints the bytes as they
+//! come, until interrupted (Ctrl-C) or the server ends the stream. Where no
+//! stream can be had (a transport without one, or the server refused it) it
+//! polls `tailProcessStdoutLog/StderrLog(name, offset, length)` every
+//! `Options::tail_poll` (0.5 s) instead.
 
 use std::future::Future;
 
@@ -150,8 +151,36 @@ async fn unless_interrupted<T>(
 async fn follow(ctl: &mut Ctl<'_>, name: &str, channel: &str) -> CmdResult {
     ctl.line("==> Press Ctrl-C to exit <==")?;
     ctl.out.flush()?;
-    let method = format!("supervisor.tailProcess{channel}Log");
     let mut stop = (ctl.opts.interrupt)();
+    let path = format!("/logtail/{name}/{}", channel.to_lowercase());
+    let opened = unless_interrupted(ctl.stream(&path), &mut stop).await;
+    let Some(opened) = opened else {
+        ctl.line("")?;
+        return Ok(());
+    };
+    if let Some(Ok(mut body)) = opened {
+        // The server follows the file across rotations and sends what is
+        // new as it comes, until it ends the stream or the user interrupts.
+        while let Some(Some(Ok(bytes))) = unless_interrupted(body.next_chunk(), &mut stop).await {
+            ctl.out.write_all(&bytes)?;
+            ctl.out.flush()?;
+        }
+        ctl.line("")?;
+        return Ok(());
+    }
+    // No stream (a transport that cannot, or the server refused it: no such
+    // process, no log file): poll, which also words those errors.
+    poll(ctl, name, channel, stop).await
+}
+
+/// `tail -f` by polling `tailProcess*Log(name, offset, length)`.
+async fn poll(
+    ctl: &mut Ctl<'_>,
+    name: &str,
+    channel: &str,
+    mut stop: LocalFuture<'static, ()>,
+) -> CmdResult {
+    let method = format!("supervisor.tailProcess{channel}Log");
     let mut offset: i64 = 0;
     let mut length = DEFAULT_BYTES;
     loop {

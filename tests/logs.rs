@@ -35,9 +35,15 @@ fn daemon_with(scripts: &[(&str, &str)], supervisord: &str, programs: &str) -> D
         std::fs::write(&path, text.replace("{dir}", &d)).expect("write script");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
+    // A test may name its own daemon log.
+    let logfile = if supervisord.lines().any(|l| l.starts_with("logfile =")) {
+        String::new()
+    } else {
+        format!("logfile = {d}/sluice.log\n")
+    };
     let text = format!(
         "[supervisord]\n\
-         logfile = {d}/sluice.log\n\
+         {logfile}\
          pidfile = {d}/sluice.pid\n\
          childlogdir = {d}\n\
          {supervisord}\n\
@@ -187,12 +193,146 @@ fn rotation_keeps_exactly_the_backups_and_rotates_after_the_write_reaching_maxby
     assert_eq!(read_text(&d, "out.log.1"), lines(89, 99));
     assert_eq!(read_text(&d, "out.log.2"), lines(78, 88));
     assert_eq!(read_text(&d, "out.log.3"), lines(67, 77));
+    // tail reads the current file only, as supervisord's readProcessStdoutLog.
+    assert_eq!(
+        d.ctl_out(&["tail", "rot"]),
+        format!("{}\n", hundred_byte_line(100))
+    );
     for i in 1..=3 {
         let len = size(&d, &format!("out.log.{i}"));
         assert!(
             (1024..1024 + 100).contains(&len),
             "out.log.{i}: {len} bytes"
         );
+    }
+}
+
+#[test]
+fn stderr_rotates_with_its_own_maxbytes_and_backups() {
+    let d = daemon_with(
+        &[("writer.sh", SYNC_WRITER)],
+        "loglevel = info",
+        &program(
+            "errs",
+            "sh -c '{dir}/writer.sh {dir}/err.log 30 >&2'",
+            "stderr_logfile = {dir}/err.log\n\
+             stderr_logfile_maxbytes = 1KB\n\
+             stderr_logfile_backups = 1\n\
+             stdout_logfile = {dir}/out.log\n\
+             stdout_logfile_maxbytes = 100KB",
+        ),
+    );
+    d.wait_state("errs", "EXITED");
+    let lines = |from: u32, to: u32| -> String { (from..=to).map(hundred_byte_line).collect() };
+    // Rotations after lines 11 and 22; one backup kept.
+    assert_eq!(names(&d, "err.log"), ["err.log", "err.log.1"]);
+    assert_eq!(read_text(&d, "err.log.1"), lines(12, 22));
+    assert_eq!(read_text(&d, "err.log"), lines(23, 30));
+    assert_eq!(read_text(&d, "out.log"), "");
+}
+
+#[test]
+fn a_log_already_there_counts_toward_maxbytes() {
+    // supervisord opens logs in append mode: what a previous run left is
+    // part of the size, so the first write here rotates.
+    let old = "o".repeat(1999) + "\n";
+    let d = daemon_with(
+        &[("out.log", &old)],
+        "loglevel = info",
+        &program(
+            "again",
+            "sh -c 'echo new'",
+            "stdout_logfile = {dir}/out.log\n\
+             stdout_logfile_maxbytes = 1KB\n\
+             stdout_logfile_backups = 1",
+        ),
+    );
+    d.wait_state("again", "EXITED");
+    wait_for("the rotation", || d.path("out.log.1").exists());
+    assert_eq!(read_text(&d, "out.log.1"), old + "new\n");
+    assert_eq!(read_text(&d, "out.log"), "");
+}
+
+#[test]
+fn logs_are_appended_across_spawns_and_daemon_restarts() {
+    let mut d = daemon(&program(
+        "once",
+        "sh -c 'echo run'",
+        "stdout_logfile = {dir}/once.log",
+    ));
+    d.wait_state("once", "EXITED");
+    wait_for("the first run logged", || {
+        read_text(&d, "once.log") == "run\n"
+    });
+    assert!(d.ctl(&["start", "once"]).status.success());
+    wait_for("the second run appended", || {
+        read_text(&d, "once.log") == "run\nrun\n"
+    });
+    let first_life = d.log();
+    assert!(first_life.contains("spawned: 'once'"), "{first_life}");
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit().success());
+    d.spawn();
+    wait_for("the run after the restart appended", || {
+        read_text(&d, "once.log") == "run\nrun\nrun\n"
+    });
+    // The daemon's own log is appended to as well.
+    wait_for("the second life logged after the first", || {
+        let log = d.log();
+        log.starts_with(&first_life) && log[first_life.len()..].contains("spawned: 'once'")
+    });
+}
+
+#[test]
+fn stdout_and_stderr_naming_one_file_share_one_rotating_writer() {
+    let both = "#!/bin/sh\n\
+        pad=$(printf '%88s' '' | tr ' ' x)\n\
+        i=1\n\
+        while [ $i -le 30 ]; do\n\
+          printf 'line %05d %s\\n' $i $pad\n\
+          printf 'errl %05d %s\\n' $i $pad >&2\n\
+          i=$((i+1))\n\
+        done\n";
+    let d = daemon_with(
+        &[("both.sh", both)],
+        "loglevel = info",
+        &program(
+            "shared",
+            "{dir}/both.sh",
+            "stdout_logfile = {dir}/same.log\n\
+             stderr_logfile = {dir}/same.log\n\
+             stdout_logfile_maxbytes = 1KB\n\
+             stderr_logfile_maxbytes = 1KB\n\
+             stdout_logfile_backups = 10\n\
+             stderr_logfile_backups = 10",
+        ),
+    );
+    d.wait_state("shared", "EXITED");
+    wait_for("all 6000 bytes captured", || {
+        concat_rotated(&d, "same.log", 10).len() >= 6000
+    });
+    let all = String::from_utf8(concat_rotated(&d, "same.log", 10)).expect("utf-8");
+    assert_eq!(all.len(), 6000);
+    // Each stream's lines all there, in their order.
+    let out: Vec<&str> = all.lines().filter(|l| l.starts_with("line ")).collect();
+    let err: Vec<&str> = all.lines().filter(|l| l.starts_with("errl ")).collect();
+    let want_out: Vec<String> = (1..=30)
+        .map(|i| hundred_byte_line(i).trim_end().to_string())
+        .collect();
+    let want_err: Vec<String> = want_out
+        .iter()
+        .map(|l| l.replacen("line", "errl", 1))
+        .collect();
+    assert_eq!(out, want_out);
+    assert_eq!(err, want_err);
+    // One writer rotated them: every rotated file reached maxbytes.
+    assert!(d.path("same.log.1").exists());
+    assert!(!d.path("same.log.10").exists());
+    for i in 1..=10 {
+        let name = format!("same.log.{i}");
+        if d.path(&name).exists() {
+            assert!(size(&d, &name) >= 1024, "{name}: {}", size(&d, &name));
+        }
     }
 }
 
@@ -855,4 +995,49 @@ fn tail_f_keeps_following_across_rotations() {
         assert!(n > last, "{n} after {last} in\n{text}");
         last = n;
     }
+}
+
+#[test]
+fn the_daemon_log_can_be_dev_stdout() {
+    let d = daemon_with(
+        &[],
+        "logfile = /dev/stdout\nlogfile_maxbytes = 0\nloglevel = info\nsilent = true",
+        &program("p", "sleep 1000", ""),
+    );
+    d.wait_state("p", "RUNNING");
+    wait_for("the spawn on the daemon's stdout", || {
+        read_text(&d, "daemon.stdout").contains("success: p entered RUNNING state")
+    });
+    let out = read_text(&d, "daemon.stdout");
+    assert_eq!(out.matches("spawned: 'p' with pid").count(), 1, "{out}");
+    for line in out.lines() {
+        assert!(parse_line(line).is_some(), "{line:?}");
+    }
+}
+
+/// supervisord in the foreground (`nodaemon`) also writes its log lines to
+/// its stdout, unless `silent=true`.
+#[test]
+fn in_the_foreground_log_lines_are_echoed_to_stdout_unless_silent() {
+    let loud = daemon(&program("p", "sleep 1000", ""));
+    let quiet = daemon_with(
+        &[],
+        "loglevel = info\nsilent = true",
+        &program("p", "sleep 1000", ""),
+    );
+    for d in [&loud, &quiet] {
+        d.wait_state("p", "RUNNING");
+        wait_for("the success logged", || {
+            d.log().contains("success: p entered RUNNING state")
+        });
+    }
+    let echoed = read_text(&loud, "daemon.stdout");
+    assert!(echoed.contains("spawned: 'p' with pid"), "{echoed}");
+    assert!(loud.log().starts_with(&echoed) || echoed.starts_with(&loud.log()));
+    assert!(
+        !read_text(&loud, "daemon.stderr").contains("spawned:"),
+        "log lines on stderr"
+    );
+    assert_eq!(read_text(&quiet, "daemon.stdout"), "");
+    assert!(!read_text(&quiet, "daemon.stderr").contains("spawned:"));
 }

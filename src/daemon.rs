@@ -90,7 +90,8 @@ pub fn main(opts: Options) -> i32 {
         s.logfile_maxbytes,
         s.logfile_backups,
         s.loglevel,
-        !background,
+        // supervisord in the foreground echoes its log to stdout unless silent.
+        !background && !s.silent,
     ) {
         Ok(h) => h,
         Err(e) => {

@@ -63,8 +63,14 @@ fn daemon_with(scripts: &[(&str, &str)], supervisord: &str, programs: &str) -> D
         .arg(daemon.conf())
         .current_dir(daemon.dir.path())
         .stdin(Stdio::null())
+        // Append mode: a program logging to /dev/stdout reopens this file,
+        // and both must add to its end rather than overwrite each other.
         .stdout(Stdio::from(
-            std::fs::File::create(daemon.path("daemon.stdout")).expect("stdout file"),
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(daemon.path("daemon.stdout"))
+                .expect("stdout file"),
         ))
         .stderr(Stdio::from(
             std::fs::File::create(daemon.path("daemon.stderr")).expect("stderr file"),

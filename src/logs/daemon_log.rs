@@ -1,6 +1,7 @@
 //! The daemon's own log (supervisord's `logfile=`): a `tracing` subscriber
 //! writing supervisord's line format into a [`RotatingFile`], optionally
-//! echoed to stderr (supervisord does so when running in the foreground).
+//! echoed to stdout (supervisord does so when running in the foreground and
+//! not `silent`).
 //!
 //! Line format, as supervisord's default (`%(asctime)s %(levelname)s
 //! %(message)s`): local time with milliseconds after a comma, then the
@@ -172,13 +173,13 @@ where
 #[derive(Clone, Debug)]
 enum Echo {
     None,
-    Stderr,
+    Stdout,
     #[cfg(test)]
     Buffer(Arc<Mutex<Vec<u8>>>),
 }
 
 /// The `MakeWriter` of the daemon log: each formatted line goes to the
-/// shared rotating file (one `write(2)`) and, when echoing, to stderr.
+/// shared rotating file (one `write(2)`) and, when echoing, to stdout.
 #[derive(Clone, Debug)]
 pub struct DaemonLogWriter {
     file: Option<SharedRotatingFile>,
@@ -189,8 +190,9 @@ impl Write for DaemonLogWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &self.echo {
             Echo::None => {}
-            Echo::Stderr => {
-                let _ = io::stderr().lock().write_all(buf);
+            Echo::Stdout => {
+                let mut out = io::stdout().lock();
+                let _ = out.write_all(buf).and_then(|()| out.flush());
             }
             #[cfg(test)]
             Echo::Buffer(b) => {
@@ -271,14 +273,14 @@ fn build_with(
 }
 
 /// Build (without installing) the daemon log subscriber: lines go to `path`
-/// (rotated at `maxbytes` with `backups`; `None`: no file) and to stderr when
-/// `echo_to_stderr`. Fails if the log file cannot be opened.
+/// (rotated at `maxbytes` with `backups`; `None`: no file) and to stdout when
+/// `echo_to_stdout`. Fails if the log file cannot be opened.
 pub fn build(
     path: Option<&Path>,
     maxbytes: u64,
     backups: u32,
     level: LogLevel,
-    echo_to_stderr: bool,
+    echo_to_stdout: bool,
 ) -> io::Result<(impl Subscriber + Send + Sync + 'static, DaemonLogHandle)> {
     let file = match path {
         Some(p) => Some(Arc::new(Mutex::new(RotatingFile::open(
@@ -286,8 +288,8 @@ pub fn build(
         )?))),
         None => None,
     };
-    let echo = if echo_to_stderr {
-        Echo::Stderr
+    let echo = if echo_to_stdout {
+        Echo::Stdout
     } else {
         Echo::None
     };
@@ -301,9 +303,9 @@ pub fn install(
     maxbytes: u64,
     backups: u32,
     level: LogLevel,
-    echo_to_stderr: bool,
+    echo_to_stdout: bool,
 ) -> io::Result<DaemonLogHandle> {
-    let (subscriber, handle) = build(path, maxbytes, backups, level, echo_to_stderr)?;
+    let (subscriber, handle) = build(path, maxbytes, backups, level, echo_to_stdout)?;
     subscriber
         .try_init()
         .map_err(|e| io::Error::other(format!("cannot install the daemon log: {e}")))?;

@@ -418,7 +418,9 @@ fn redirect_stderr_puts_stderr_in_the_stdout_log_in_order() {
     let d = daemon(&program(
         "both",
         "sh -c 'echo out1; echo err1 >&2; echo out2; echo err2 >&2'",
-        "redirect_stderr = true\nstdout_logfile = {dir}/both.log",
+        "redirect_stderr = true\n\
+         stdout_logfile = {dir}/both.log\n\
+         stderr_logfile = {dir}/err.log",
     ));
     d.wait_state("both", "EXITED");
     wait_for("all four lines in both.log", || {
@@ -426,8 +428,8 @@ fn redirect_stderr_puts_stderr_in_the_stdout_log_in_order() {
     });
     // One pipe for both streams: the order is the order of the writes.
     assert_eq!(read_text(&d, "both.log"), "out1\nerr1\nout2\nerr2\n");
-    // supervisord makes no stderr log with redirect_stderr, not even AUTO.
-    assert_eq!(names(&d, "both-stderr"), Vec::<String>::new());
+    // No stderr pipe, so nothing opens the stderr log.
+    assert!(!d.path("err.log").exists());
 }
 
 #[test]
@@ -639,6 +641,46 @@ fn tail_f_follows_new_output_until_interrupted() {
         status.is_some()
     });
     assert_eq!(text().matches("after-follow").count(), 1);
+}
+
+#[test]
+fn tail_and_tail_f_of_a_grouped_process_and_its_stderr() {
+    let d = daemon(
+        "[program:p]\n\
+         command = sh -c 'echo g-out; echo g-err >&2; exec sleep 1000'\n\
+         startsecs = 0\n\
+         stdout_logfile = {dir}/p.out\n\
+         stderr_logfile = {dir}/p.err\n\n\
+         [group:g]\n\
+         programs = p\n\n",
+    );
+    d.wait_state("g:p", "RUNNING");
+    wait_for("both lines logged", || {
+        read_text(&d, "p.out") == "g-out\n" && read_text(&d, "p.err") == "g-err\n"
+    });
+    assert_eq!(d.ctl_out(&["tail", "g:p"]), "g-out\n\n");
+    assert_eq!(d.ctl_out(&["tail", "g:p", "stderr"]), "g-err\n\n");
+    let mut tail = Command::new(sluice())
+        .arg("ctl")
+        .arg("-c")
+        .arg(d.conf())
+        .args(["tail", "-f", "g:p", "stderr"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ctl tail -f");
+    let out = collect(tail.stdout.take().expect("stdout"));
+    wait_for("the stderr line followed", || {
+        String::from_utf8_lossy(&out.lock().unwrap())
+            .starts_with("==> Press Ctrl-C to exit <==\ng-err\n")
+    });
+    // SAFETY: signalling the child we spawned.
+    unsafe {
+        libc::kill(tail.id() as i32, libc::SIGINT);
+    }
+    let _ = tail.wait();
+    assert!(!String::from_utf8_lossy(&out.lock().unwrap()).contains("g-out"));
 }
 
 // ------------------------------------------------------------------ SIGUSR2

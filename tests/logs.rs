@@ -32,6 +32,9 @@ fn daemon_with(scripts: &[(&str, &str)], supervisord: &str, programs: &str) -> D
     let d = dir.path().display().to_string();
     for (name, text) in scripts {
         let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("script dir");
+        }
         std::fs::write(&path, text.replace("{dir}", &d)).expect("write script");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
@@ -340,6 +343,38 @@ fn stdout_and_stderr_naming_one_file_share_one_rotating_writer() {
             assert!(size(&d, &name) >= 1024, "{name}: {}", size(&d, &name));
         }
     }
+}
+
+/// A log that cannot be opened at spawn time is a spawn error (supervisord
+/// makes the dispatchers, and their files, before forking).
+#[test]
+fn a_log_that_cannot_be_opened_is_a_spawn_error() {
+    let d = daemon_with(
+        &[("sub/keep", "")],
+        "loglevel = info",
+        "[program:nolog]\n\
+         command = sleep 1000\n\
+         autostart = false\n\
+         startretries = 0\n\
+         stdout_logfile = {dir}/sub/out.log\n\n",
+    );
+    // The directory existed when the config was read; it is gone now.
+    std::fs::remove_dir_all(d.path("sub")).expect("remove sub");
+    let out = d.ctl(&["start", "nolog"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "nolog: ERROR (spawn error)\n"
+    );
+    assert_eq!(out.status.code(), Some(7));
+    d.wait_state("nolog", "FATAL");
+    let log = d.log();
+    assert_eq!(
+        level_of(&log, "spawnerr: unknown error making dispatchers for ").as_deref(),
+        Some("INFO"),
+        "{log}"
+    );
+    assert!(log.contains("gave up: nolog entered FATAL state"), "{log}");
+    assert!(!log.contains("spawned: 'nolog'"), "{log}");
 }
 
 #[test]

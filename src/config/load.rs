@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::diagnostic::{Diagnostic, Diags};
 use super::expand::Vars;
 use super::sources::{self, Sources};
-use super::spec::Config;
+use super::spec::{Config, CtlSection};
 use super::{ConfigSource, Loaded, program, supervisord};
 
 /// What the loader takes from the machine it runs on; tests make their own.
@@ -128,6 +128,36 @@ pub fn load_with(source: &ConfigSource, host: &Host) -> Result<Loaded, Vec<Diagn
             config,
             warnings: diags.into_sorted(&order),
         })
+    }
+}
+
+/// Only what `sluice ctl` needs: `[supervisorctl]`, with `[unix_http_server]`
+/// for the default server URL. As with supervisorctl, a broken program or
+/// `[supervisord]` section does not keep the client from talking to the
+/// daemon (the daemon runs on the config it loaded).
+pub fn load_ctl_with(source: &ConfigSource, host: &Host) -> Result<CtlSection, Vec<Diagnostic>> {
+    let mut diags = Diags::default();
+    let Some(sources) = sources::read(source, host, &mut diags) else {
+        return Err(diags.into_sorted(&[]));
+    };
+    let mut ctx = Ctx {
+        host,
+        embedded: matches!(source, ConfigSource::Embedded(_)),
+        here: sources.here.clone(),
+        env: host.env.clone(),
+    };
+    // Its `environment=` extends the expansions, as for the daemon; its own
+    // problems are the daemon's business.
+    let daemon = supervisord::read_supervisord(&sources, &ctx, &mut Diags::default());
+    for (k, v) in &daemon.environment {
+        ctx.env.insert(k.clone(), v.clone());
+    }
+    let unix = supervisord::read_unix_http_server(&sources, &ctx, &mut diags);
+    let ctl = supervisord::read_supervisorctl(&sources, &ctx, unix.as_ref(), &mut diags);
+    if diags.has_errors() {
+        Err(diags.into_sorted(&diag_file_order(&sources)))
+    } else {
+        Ok(ctl)
     }
 }
 

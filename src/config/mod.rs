@@ -70,5 +70,11 @@ pub fn load(source: &ConfigSource) -> Result<Loaded, Vec<Diagnostic>> {
     load::load_with(source, &load::Host::current())
 }
 
+/// Only the client's part (`[supervisorctl]`, `[unix_http_server]`), as
+/// supervisorctl reads it: errors elsewhere in the file do not count.
+pub fn load_ctl(source: &ConfigSource) -> Result<CtlSection, Vec<Diagnostic>> {
+    load::load_ctl_with(source, &load::Host::current())
+}
+
 #[cfg(test)]
 mod tests;

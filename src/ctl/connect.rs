@@ -70,9 +70,8 @@ pub fn main(opts: MainOptions) -> i32 {
     let (mut url, mut user, mut pass) = (opts.serverurl, opts.username, opts.password);
     if url.is_none() || user.is_none() {
         let source = config::discover(opts.config.as_deref());
-        match config::load(&source) {
-            Ok(loaded) => {
-                let ctl = loaded.config.supervisorctl;
+        match config::load_ctl(&source) {
+            Ok(ctl) => {
                 url = url.or(Some(ctl.serverurl));
                 user = user.or(ctl.username);
                 pass = pass.or(ctl.password);

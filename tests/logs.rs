@@ -589,6 +589,8 @@ fn tail_prints_the_end_of_the_log_with_a_newline() {
     assert_eq!(d.ctl_out(&["tail", "-5", "t", "stdout"]), "orld\n\n");
     assert_eq!(d.ctl_out(&["tail", "t", "stderr"]), "oops\n\n");
     assert_eq!(d.ctl_out(&["tail", "-3", "t", "stderr"]), "ps\n\n");
+    // -0 asks readProcessStdoutLog(name, 0, 0): the whole file.
+    assert_eq!(d.ctl_out(&["tail", "-0", "t"]), "hello\nworld\n\n");
     // Unknown process.
     let out = d.ctl(&["tail", "nosuch"]);
     assert_eq!(
@@ -676,6 +678,36 @@ fn tail_f_follows_new_output_until_interrupted() {
         status.is_some()
     });
     assert_eq!(text().matches("after-follow").count(), 1);
+}
+
+#[test]
+fn tail_f_ends_when_the_daemon_shuts_down() {
+    let mut d = daemon(
+        "[program:p]\n\
+         command = sh -c 'echo up; exec sleep 1000'\n\
+         startsecs = 0\n\
+         stdout_logfile = {dir}/p.log\n\n",
+    );
+    d.wait_state("p", "RUNNING");
+    let mut tail = Command::new(sluice())
+        .arg("ctl")
+        .arg("-c")
+        .arg(d.conf())
+        .args(["tail", "-f", "p"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ctl tail -f");
+    let out = collect(tail.stdout.take().expect("stdout"));
+    wait_for("the line followed", || {
+        String::from_utf8_lossy(&out.lock().unwrap()).contains("up\n")
+    });
+    assert_eq!(d.ctl_out(&["shutdown"]).trim(), "Shut down");
+    assert!(d.wait_exit().success());
+    wait_for("tail -f to end with the daemon", || {
+        tail.try_wait().expect("try_wait").is_some()
+    });
 }
 
 #[test]

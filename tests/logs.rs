@@ -1156,3 +1156,27 @@ fn in_the_foreground_log_lines_are_echoed_to_stdout_unless_silent() {
     assert_eq!(read_text(&quiet, "daemon.stdout"), "");
     assert!(!read_text(&quiet, "daemon.stderr").contains("spawned:"));
 }
+
+/// supervisord drains a child's pipes when it reaps it, before the exit is
+/// reported: once a process shows EXITED, its last output is in the log.
+/// (sluice's capture threads have no such handshake with the reaper; they
+/// are simply far quicker than a `ctl status` round trip.)
+#[test]
+fn output_is_in_the_log_by_the_time_the_exit_is_reported() {
+    let d = daemon(&program(
+        "brief",
+        "sh -c 'echo first; echo last'",
+        "stdout_logfile = {dir}/brief.log\nautostart = false",
+    ));
+    for round in 1..=20 {
+        let before = read_text(&d, "brief.log");
+        assert!(d.ctl(&["start", "brief"]).status.success());
+        d.wait_state("brief", "EXITED");
+        let now = read_text(&d, "brief.log");
+        assert_eq!(
+            &now[before.len()..],
+            "first\nlast\n",
+            "round {round}: the log lagged the EXITED state"
+        );
+    }
+}

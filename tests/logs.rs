@@ -904,6 +904,32 @@ fn daemon_log_has_supervisords_format_and_messages() {
 }
 
 #[test]
+fn loglevel_debug_shows_debg_lines() {
+    let d = daemon_with(
+        &[],
+        "loglevel = debug",
+        "[program:steady]\n\
+         command = sleep 1000\n\
+         startsecs = 0\n\n",
+    );
+    d.wait_state("steady", "RUNNING");
+    let pid = d.child_pid("steady");
+    assert!(d.ctl(&["stop", "steady"]).status.success());
+    wait_for("the stop logged", || d.log().contains("stopped: steady"));
+    let log = d.log();
+    assert_eq!(
+        level_of(
+            &log,
+            &format!("killing steady (pid {pid}) with signal SIGTERM")
+        )
+        .as_deref(),
+        Some("DEBG"),
+        "{log}"
+    );
+    assert_eq!(level_of(&log, "spawned: 'steady'").as_deref(), Some("INFO"));
+}
+
+#[test]
 fn loglevel_warn_hides_info_lines() {
     let d = daemon_with(
         &[],

@@ -680,6 +680,67 @@ fn tail_f_follows_new_output_until_interrupted() {
     assert_eq!(text().matches("after-follow").count(), 1);
 }
 
+/// `sluice ctl ARGS` for a command expected to end by itself: stdout,
+/// stderr and exit code, failing (not hanging) if it does not end.
+fn ctl_ending(d: &Daemon, args: &[&str]) -> (String, String, Option<i32>) {
+    let mut child = Command::new(sluice())
+        .arg("ctl")
+        .arg("-c")
+        .arg(d.conf())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ctl");
+    let reader = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = from.read_to_end(&mut all);
+            String::from_utf8_lossy(&all).into_owned()
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().expect("stdout")));
+    let err = reader(Box::new(child.stderr.take().expect("stderr")));
+    let mut status = None;
+    wait_for(&format!("ctl {args:?} to end"), || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    (
+        out.join().expect("stdout reader"),
+        err.join().expect("stderr reader"),
+        status.and_then(|s| s.code()),
+    )
+}
+
+#[test]
+fn tail_f_refused_is_reported_like_supervisorctls_http_client() {
+    let d = daemon(
+        "[program:quiet]\n\
+         command = sleep 1000\n\
+         startsecs = 0\n\
+         stdout_logfile = NONE\n\n",
+    );
+    d.wait_state("quiet", "RUNNING");
+    let sock = format!("unix://{}", d.path("sluice.sock").display());
+    // No log file: 410.
+    let (out, err, code) = ctl_ending(&d, &["tail", "-f", "quiet"]);
+    assert_eq!(out, "==> Press Ctrl-C to exit <==\n");
+    assert_eq!(
+        err,
+        format!("{sock}/logtail/quiet/stdout Cannot read, status code 410\n")
+    );
+    assert_eq!(code, Some(0));
+    // No such process: 404.
+    let (out, err, _) = ctl_ending(&d, &["tail", "-f", "nosuch", "stderr"]);
+    assert_eq!(out, "==> Press Ctrl-C to exit <==\n");
+    assert_eq!(
+        err,
+        format!("{sock}/logtail/nosuch/stderr Cannot read, status code 404\n")
+    );
+}
+
 #[test]
 fn tail_f_ends_when_the_daemon_shuts_down() {
     let mut d = daemon(

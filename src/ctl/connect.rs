@@ -31,6 +31,10 @@ impl Rpc for ClientRpc {
     async fn stream(&self, path: &str) -> Option<Result<Box<dyn Chunks>, CallError>> {
         Some(match self.0.stream_get(path).await {
             Ok(body) => Ok(Box::new(Body(body)) as Box<dyn Chunks>),
+            // supervisorctl's http_client wording for a refused GET.
+            Err(ClientError::Http { status, .. }) => Err(CallError::Protocol(format!(
+                "Cannot read, status code {status}"
+            ))),
             Err(e) => Err(call_error(e)),
         })
     }

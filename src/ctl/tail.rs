@@ -6,8 +6,9 @@
 //!
 //! With `-f`: streams `GET /logtail/NAME/CHANNEL` as supervisorctl does (the
 //! server follows the file across rotations) and prints the bytes as they
-//! come, until interrupted (Ctrl-C) or the server ends the stream. Where no
-//! stream can be had (a transport without one, or the server refused it) it
+//! come, until interrupted (Ctrl-C) or the server ends the stream; a refused
+//! stream (no such process, no log file) is one line on stderr, as
+//! supervisorctl's HTTP client prints it. A transport that cannot stream
 //! polls `tailProcessStdoutLog/StderrLog(name, offset, length)` every
 //! `Options::tail_poll` (0.5 s) instead.
 
@@ -158,19 +159,28 @@ async fn follow(ctl: &mut Ctl<'_>, name: &str, channel: &str) -> CmdResult {
         ctl.line("")?;
         return Ok(());
     };
-    if let Some(Ok(mut body)) = opened {
-        // The server follows the file across rotations and sends what is
-        // new as it comes, until it ends the stream or the user interrupts.
-        while let Some(Some(Ok(bytes))) = unless_interrupted(body.next_chunk(), &mut stop).await {
-            ctl.out.write_all(&bytes)?;
-            ctl.out.flush()?;
+    match opened {
+        Some(Ok(mut body)) => {
+            // The server follows the file across rotations and sends what is
+            // new as it comes, until it ends the stream or the user interrupts.
+            while let Some(Some(Ok(bytes))) = unless_interrupted(body.next_chunk(), &mut stop).await
+            {
+                ctl.out.write_all(&bytes)?;
+                ctl.out.flush()?;
+            }
+            ctl.line("")?;
+            Ok(())
         }
-        ctl.line("")?;
-        return Ok(());
+        // Refused (404: no such process, 410: no log file): supervisorctl's
+        // HTTP client reports it on stderr, and the command ends there.
+        Some(Err(CallError::Protocol(why))) => {
+            writeln!(ctl.err, "{}{path} {why}", ctl.rpc.url())?;
+            Ok(())
+        }
+        Some(Err(e)) => Err(e.into()),
+        // A transport that cannot stream: poll instead.
+        None => poll(ctl, name, channel, stop).await,
     }
-    // No stream (a transport that cannot, or the server refused it: no such
-    // process, no log file): poll, which also words those errors.
-    poll(ctl, name, channel, stop).await
 }
 
 /// `tail -f` by polling `tailProcess*Log(name, offset, length)`.

@@ -1267,3 +1267,41 @@ fn output_is_in_the_log_by_the_time_the_exit_is_reported() {
         );
     }
 }
+
+/// supervisord makes its logger anew in each life: a reload (SIGHUP) applies
+/// the config's new `logfile` and `loglevel`.
+#[test]
+#[ignore = "sluice installs the daemon log once: a reload keeps the old logfile and loglevel"]
+fn reload_applies_a_new_logfile_and_loglevel() {
+    let d = daemon("[program:steady]\ncommand = sleep 1000\nstartsecs = 0\n\n");
+    d.wait_state("steady", "RUNNING");
+    let conf = std::fs::read_to_string(d.conf()).expect("config");
+    let first = d.path("sluice.log").display().to_string();
+    let second = d.path("second.log").display().to_string();
+    let changed = conf
+        .replace("loglevel = info", "loglevel = debug")
+        .replace(&first, &second);
+    assert_ne!(conf, changed);
+    std::fs::write(d.conf(), changed).expect("rewrite config");
+    d.signal(libc::SIGHUP);
+    wait_for("the second life logging into second.log", || {
+        read_text(&d, "second.log").contains("spawned: 'steady'")
+    });
+    d.wait_state("steady", "RUNNING");
+    let pid = d.child_pid("steady");
+    assert!(d.ctl(&["stop", "steady"]).status.success());
+    wait_for("the stop logged", || {
+        read_text(&d, "second.log").contains("stopped: steady")
+    });
+    let log = read_text(&d, "second.log");
+    assert_eq!(
+        level_of(
+            &log,
+            &format!("killing steady (pid {pid}) with signal SIGTERM")
+        )
+        .as_deref(),
+        Some("DEBG"),
+        "{log}"
+    );
+    assert!(!d.log().contains("stopped: steady"));
+}

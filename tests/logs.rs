@@ -909,7 +909,7 @@ fn level_of(log: &str, msg: &str) -> Option<String> {
 
 #[test]
 fn daemon_log_has_supervisords_format_and_messages() {
-    let d = daemon(
+    let mut d = daemon(
         "[program:steady]\n\
          command = sleep 1000\n\
          startsecs = 1\n\n\
@@ -933,6 +933,8 @@ fn daemon_log_has_supervisords_format_and_messages() {
     let pid = d.child_pid("steady");
     assert!(d.ctl(&["stop", "steady"]).status.success());
     wait_for("the stop logged", || d.log().contains("stopped: steady"));
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit().success());
     let log = d.log();
 
     for line in log.lines() {
@@ -962,6 +964,7 @@ fn daemon_log_has_supervisords_format_and_messages() {
     );
     // -1 (killed by a signal) is never in exitcodes: a WARN, as supervisord.
     expect("WARN", "stopped: steady (terminated by SIGTERM)");
+    expect("WARN", "received SIGTERM indicating exit request");
 }
 
 #[test]

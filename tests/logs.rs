@@ -614,6 +614,46 @@ fn tail_without_n_shows_the_last_1600_bytes() {
     assert_eq!(out, format!("{}\n", &all[all.len() - 1600..]));
 }
 
+/// supervisord's /logtail starts with the last 1024 bytes of the file.
+#[test]
+fn tail_f_starts_with_the_last_1024_bytes() {
+    let d = daemon_with(
+        &[("writer.sh", FAST_WRITER)],
+        "loglevel = info",
+        &program(
+            "long",
+            "{dir}/writer.sh 30",
+            "stdout_logfile = {dir}/long.log",
+        ),
+    );
+    d.wait_state("long", "EXITED");
+    wait_for("3000 bytes written", || size(&d, "long.log") == 3000);
+    let all: String = (1..=30).map(hundred_byte_line).collect();
+    let mut tail = Command::new(sluice())
+        .arg("ctl")
+        .arg("-c")
+        .arg(d.conf())
+        .args(["tail", "-f", "long"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ctl tail -f");
+    let out = collect(tail.stdout.take().expect("stdout"));
+    let header = "==> Press Ctrl-C to exit <==\n";
+    let want = format!("{header}{}", &all[all.len() - 1024..]);
+    wait_for("the first 1024 bytes", || {
+        out.lock().unwrap().len() >= want.len()
+    });
+    // SAFETY: signalling the child we spawned.
+    unsafe {
+        libc::kill(tail.id() as i32, libc::SIGINT);
+    }
+    let _ = tail.wait();
+    let text = String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
+    assert_eq!(&text[..want.len()], want);
+}
+
 /// Collects a child's stdout on a thread.
 fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     let buf = Arc::new(Mutex::new(Vec::new()));

@@ -90,7 +90,8 @@ pub fn main(opts: Options) -> i32 {
         s.logfile_maxbytes,
         s.logfile_backups,
         s.loglevel,
-        !background,
+        // supervisord in the foreground echoes its log to stdout unless silent.
+        !background && !s.silent,
     ) {
         Ok(h) => h,
         Err(e) => {
@@ -115,6 +116,16 @@ pub fn main(opts: Options) -> i32 {
             Ok(Exit::Shutdown) => return 0,
             Ok(Exit::Restart) => match load(&source) {
                 Ok(c) => {
+                    // A new life makes its log anew, as supervisord's.
+                    let s = &c.supervisord;
+                    if let Err(e) = daemon_log.reconfigure(
+                        s.logfile.as_deref(),
+                        s.logfile_maxbytes,
+                        s.logfile_backups,
+                        s.loglevel,
+                    ) {
+                        tracing::error!("could not open the new daemon log: {e}");
+                    }
                     tracing::info!("reloaded configuration");
                     config = c
                 }

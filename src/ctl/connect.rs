@@ -5,9 +5,9 @@
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use super::{CallError, Rpc, Unreachable};
+use super::{CallError, Chunks, LocalFuture, Rpc, Unreachable};
 use crate::config::{self, ConfigSource};
-use crate::rpc::{Client, ClientError, Value};
+use crate::rpc::{Client, ClientError, LogStream, Value};
 
 /// What `sluice ctl` was given on its command line.
 pub struct MainOptions {
@@ -27,6 +27,30 @@ impl Rpc for ClientRpc {
     }
     async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, CallError> {
         self.0.call(method, params).await.map_err(call_error)
+    }
+    async fn stream(&self, path: &str) -> Option<Result<Box<dyn Chunks>, CallError>> {
+        Some(match self.0.stream_get(path).await {
+            Ok(body) => Ok(Box::new(Body(body)) as Box<dyn Chunks>),
+            // supervisorctl's http_client wording for a refused GET.
+            Err(ClientError::Http { status, .. }) => Err(CallError::Protocol(format!(
+                "Cannot read, status code {status}"
+            ))),
+            Err(e) => Err(call_error(e)),
+        })
+    }
+}
+
+/// A `/logtail` body behind [`Chunks`].
+struct Body(LogStream);
+
+impl Chunks for Body {
+    fn next_chunk(&mut self) -> LocalFuture<'_, Option<Result<Vec<u8>, CallError>>> {
+        Box::pin(async {
+            self.0
+                .next_chunk()
+                .await
+                .map(|r| r.map(|b| b.to_vec()).map_err(call_error))
+        })
     }
 }
 

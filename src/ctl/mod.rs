@@ -107,6 +107,22 @@ pub trait Rpc {
         method: &str,
         params: Vec<Value>,
     ) -> impl Future<Output = Result<Value, CallError>> + Send;
+
+    /// A streaming GET of `path` (`/logtail/NAME/CHANNEL`), the way
+    /// supervisorctl's `tail -f` reads a log. `None`: this transport cannot
+    /// stream, and the caller falls back to polling.
+    fn stream(
+        &self,
+        _path: &str,
+    ) -> impl Future<Output = Option<Result<Box<dyn Chunks>, CallError>>> + Send {
+        async { None }
+    }
+}
+
+/// A response body read as it arrives (see [`Rpc::stream`]).
+pub trait Chunks: Send {
+    /// The next bytes; `None` when the server ended the body.
+    fn next_chunk(&mut self) -> LocalFuture<'_, Option<Result<Vec<u8>, CallError>>>;
 }
 
 /// A boxed future that need not be `Send` (commands hold `&mut dyn Write`).
@@ -121,6 +137,10 @@ trait DynRpc {
         method: &'a str,
         params: Vec<Value>,
     ) -> LocalFuture<'a, Result<Value, CallError>>;
+    fn stream_dyn<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> LocalFuture<'a, Option<Result<Box<dyn Chunks>, CallError>>>;
 }
 
 impl<R: Rpc> DynRpc for R {
@@ -133,6 +153,12 @@ impl<R: Rpc> DynRpc for R {
         params: Vec<Value>,
     ) -> LocalFuture<'a, Result<Value, CallError>> {
         Box::pin(self.call(method, params))
+    }
+    fn stream_dyn<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> LocalFuture<'a, Option<Result<Box<dyn Chunks>, CallError>>> {
+        Box::pin(self.stream(path))
     }
 }
 
@@ -203,6 +229,11 @@ impl Ctl<'_> {
     /// A `supervisor.*` / `system.*` call (full method name).
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, CallError> {
         self.rpc.call_dyn(method, params).await
+    }
+
+    /// A streaming GET (`tail -f`); `None` if the transport cannot stream.
+    pub async fn stream(&self, path: &str) -> Option<Result<Box<dyn Chunks>, CallError>> {
+        self.rpc.stream_dyn(path).await
     }
 
     /// One line on stdout (supervisorctl's `output`).

@@ -4,11 +4,13 @@
 //! `readProcessStdoutLog`/`readProcessStderrLog(name, -N, 0)`, printed with
 //! a newline after them, as supervisorctl does.
 //!
-//! With `-f`: for now this polls `tailProcessStdoutLog/StderrLog(name,
-//! offset, length)` every `Options::tail_poll` (0.5 s) and prints the new
-//! bytes as they come, until interrupted (Ctrl-C). supervisorctl instead
-//! streams `GET /logtail/NAME/CHANNEL`; that stream replaces the polling
-//! once the HTTP client can do it.
+//! With `-f`: streams `GET /logtail/NAME/CHANNEL` as supervisorctl does (the
+//! server follows the file across rotations) and prints the bytes as they
+//! come, until interrupted (Ctrl-C) or the server ends the stream; a refused
+//! stream (no such process, no log file) is one line on stderr, as
+//! supervisorctl's HTTP client prints it. A transport that cannot stream
+//! polls `tailProcessStdoutLog/StderrLog(name, offset, length)` every
+//! `Options::tail_poll` (0.5 s) instead.
 
 use std::future::Future;
 
@@ -150,8 +152,45 @@ async fn unless_interrupted<T>(
 async fn follow(ctl: &mut Ctl<'_>, name: &str, channel: &str) -> CmdResult {
     ctl.line("==> Press Ctrl-C to exit <==")?;
     ctl.out.flush()?;
-    let method = format!("supervisor.tailProcess{channel}Log");
     let mut stop = (ctl.opts.interrupt)();
+    let path = format!("/logtail/{name}/{}", channel.to_lowercase());
+    let opened = unless_interrupted(ctl.stream(&path), &mut stop).await;
+    let Some(opened) = opened else {
+        ctl.line("")?;
+        return Ok(());
+    };
+    match opened {
+        Some(Ok(mut body)) => {
+            // The server follows the file across rotations and sends what is
+            // new as it comes, until it ends the stream or the user interrupts.
+            while let Some(Some(Ok(bytes))) = unless_interrupted(body.next_chunk(), &mut stop).await
+            {
+                ctl.out.write_all(&bytes)?;
+                ctl.out.flush()?;
+            }
+            ctl.line("")?;
+            Ok(())
+        }
+        // Refused (404: no such process, 410: no log file): supervisorctl's
+        // HTTP client reports it on stderr, and the command ends there.
+        Some(Err(CallError::Protocol(why))) => {
+            writeln!(ctl.err, "{}{path} {why}", ctl.rpc.url())?;
+            Ok(())
+        }
+        Some(Err(e)) => Err(e.into()),
+        // A transport that cannot stream: poll instead.
+        None => poll(ctl, name, channel, stop).await,
+    }
+}
+
+/// `tail -f` by polling `tailProcess*Log(name, offset, length)`.
+async fn poll(
+    ctl: &mut Ctl<'_>,
+    name: &str,
+    channel: &str,
+    mut stop: LocalFuture<'static, ()>,
+) -> CmdResult {
+    let method = format!("supervisor.tailProcess{channel}Log");
     let mut offset: i64 = 0;
     let mut length = DEFAULT_BYTES;
     loop {

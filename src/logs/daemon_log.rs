@@ -1,6 +1,7 @@
 //! The daemon's own log (supervisord's `logfile=`): a `tracing` subscriber
 //! writing supervisord's line format into a [`RotatingFile`], optionally
-//! echoed to stderr (supervisord does so when running in the foreground).
+//! echoed to stdout (supervisord does so when running in the foreground and
+//! not `silent`).
 //!
 //! Line format, as supervisord's default (`%(asctime)s %(levelname)s
 //! %(message)s`): local time with milliseconds after a comma, then the
@@ -19,11 +20,12 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::filter::{FilterFn, LevelFilter, filter_fn};
+use tracing_subscriber::filter::{FilterFn, filter_fn};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
@@ -63,6 +65,21 @@ impl LogLevel {
             "blather" => LogLevel::Blather,
             _ => return None,
         })
+    }
+
+    /// The inverse of `level as u8` (out of range: the most verbose).
+    fn from_u8(n: u8) -> LogLevel {
+        [
+            LogLevel::Critical,
+            LogLevel::Error,
+            LogLevel::Warn,
+            LogLevel::Info,
+            LogLevel::Debug,
+            LogLevel::Trace,
+        ]
+        .get(usize::from(n))
+        .copied()
+        .unwrap_or(LogLevel::Blather)
     }
 
     /// The supervisord name (`info`, ...).
@@ -172,13 +189,13 @@ where
 #[derive(Clone, Debug)]
 enum Echo {
     None,
-    Stderr,
+    Stdout,
     #[cfg(test)]
     Buffer(Arc<Mutex<Vec<u8>>>),
 }
 
 /// The `MakeWriter` of the daemon log: each formatted line goes to the
-/// shared rotating file (one `write(2)`) and, when echoing, to stderr.
+/// shared rotating file (one `write(2)`) and, when echoing, to stdout.
 #[derive(Clone, Debug)]
 pub struct DaemonLogWriter {
     file: Option<SharedRotatingFile>,
@@ -189,8 +206,9 @@ impl Write for DaemonLogWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &self.echo {
             Echo::None => {}
-            Echo::Stderr => {
-                let _ = io::stderr().lock().write_all(buf);
+            Echo::Stdout => {
+                let mut out = io::stdout().lock();
+                let _ = out.write_all(buf).and_then(|()| out.flush());
             }
             #[cfg(test)]
             Echo::Buffer(b) => {
@@ -221,13 +239,36 @@ impl<'a> MakeWriter<'a> for DaemonLogWriter {
     }
 }
 
-/// Handle kept by the daemon to reopen (SIGUSR2) or reach the log file.
+/// Handle kept by the daemon to reopen (SIGUSR2) or reach the log file, and
+/// to apply a reloaded config's `logfile`/`loglevel`.
 #[derive(Clone, Debug)]
 pub struct DaemonLogHandle {
     file: Option<SharedRotatingFile>,
+    level: Arc<AtomicU8>,
 }
 
 impl DaemonLogHandle {
+    /// What a new life of the daemon (SIGHUP, `supervisor.restart`) asks of
+    /// its log: supervisord makes a new logger each time, so the file is
+    /// opened again by path (possibly another one, with other limits) and
+    /// the level changes. On error the old file is kept.
+    pub fn reconfigure(
+        &self,
+        path: Option<&Path>,
+        maxbytes: u64,
+        backups: u32,
+        level: LogLevel,
+    ) -> io::Result<()> {
+        self.level.store(level as u8, Ordering::Relaxed);
+        tracing::callsite::rebuild_interest_cache();
+        if let (Some(f), Some(path)) = (&self.file, path) {
+            let new = RotatingFile::open(path, maxbytes, backups)?;
+            *f.lock()
+                .map_err(|_| io::Error::other("daemon log lock poisoned"))? = new;
+        }
+        Ok(())
+    }
+
     /// Reopen the log file by path (after an external rotation).
     pub fn reopen(&self) -> io::Result<()> {
         if let Some(f) = &self.file {
@@ -246,10 +287,12 @@ impl DaemonLogHandle {
 
 type LevelFilterFn = FilterFn<Box<dyn Fn(&Metadata<'_>) -> bool + Send + Sync>>;
 
-fn level_filter(level: LogLevel) -> LevelFilterFn {
+/// Filters by the level in `level` (a `LogLevel as u8`), which a reload may
+/// change: no static max-level hint, so every level stays reachable.
+fn level_filter(level: Arc<AtomicU8>) -> LevelFilterFn {
     let f: Box<dyn Fn(&Metadata<'_>) -> bool + Send + Sync> =
-        Box::new(move |meta| level.allows(meta));
-    filter_fn(f).with_max_level_hint(LevelFilter::from_level(level.tracing_level()))
+        Box::new(move |meta| LogLevel::from_u8(level.load(Ordering::Relaxed)).allows(meta));
+    filter_fn(f)
 }
 
 fn build_with(
@@ -257,6 +300,7 @@ fn build_with(
     level: LogLevel,
     echo: Echo,
 ) -> (impl Subscriber + Send + Sync + 'static, DaemonLogHandle) {
+    let level = Arc::new(AtomicU8::new(level as u8));
     let writer = DaemonLogWriter {
         file: file.clone(),
         echo,
@@ -265,20 +309,20 @@ fn build_with(
         .with_ansi(false)
         .event_format(SupervisorFormat)
         .with_writer(writer)
-        .with_filter(level_filter(level));
+        .with_filter(level_filter(level.clone()));
     let subscriber = Registry::default().with(layer);
-    (subscriber, DaemonLogHandle { file })
+    (subscriber, DaemonLogHandle { file, level })
 }
 
 /// Build (without installing) the daemon log subscriber: lines go to `path`
-/// (rotated at `maxbytes` with `backups`; `None`: no file) and to stderr when
-/// `echo_to_stderr`. Fails if the log file cannot be opened.
+/// (rotated at `maxbytes` with `backups`; `None`: no file) and to stdout when
+/// `echo_to_stdout`. Fails if the log file cannot be opened.
 pub fn build(
     path: Option<&Path>,
     maxbytes: u64,
     backups: u32,
     level: LogLevel,
-    echo_to_stderr: bool,
+    echo_to_stdout: bool,
 ) -> io::Result<(impl Subscriber + Send + Sync + 'static, DaemonLogHandle)> {
     let file = match path {
         Some(p) => Some(Arc::new(Mutex::new(RotatingFile::open(
@@ -286,8 +330,8 @@ pub fn build(
         )?))),
         None => None,
     };
-    let echo = if echo_to_stderr {
-        Echo::Stderr
+    let echo = if echo_to_stdout {
+        Echo::Stdout
     } else {
         Echo::None
     };
@@ -301,9 +345,9 @@ pub fn install(
     maxbytes: u64,
     backups: u32,
     level: LogLevel,
-    echo_to_stderr: bool,
+    echo_to_stdout: bool,
 ) -> io::Result<DaemonLogHandle> {
-    let (subscriber, handle) = build(path, maxbytes, backups, level, echo_to_stderr)?;
+    let (subscriber, handle) = build(path, maxbytes, backups, level, echo_to_stdout)?;
     subscriber
         .try_init()
         .map_err(|e| io::Error::other(format!("cannot install the daemon log: {e}")))?;
@@ -424,6 +468,36 @@ mod tests {
         let now = fs::read_to_string(&p).unwrap();
         assert!(now.ends_with(" INFO after reopen\n"), "{now}");
         assert_eq!(now.lines().count(), 1);
+    }
+
+    #[test]
+    fn reconfigure_changes_file_and_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.log");
+        let second = dir.path().join("second.log");
+        let (sub, h) = build(Some(&first), 0, 0, LogLevel::Info, false).unwrap();
+        tracing::subscriber::with_default(sub, || {
+            tracing::debug!("hidden");
+            tracing::info!("in the first");
+            h.reconfigure(Some(&second), 0, 0, LogLevel::Debug).unwrap();
+            tracing::debug!("shown");
+            // a bad path keeps the current file
+            assert!(
+                h.reconfigure(Some(&dir.path().join("no/x.log")), 0, 0, LogLevel::Warn)
+                    .is_err()
+            );
+            tracing::info!("filtered at warn");
+            tracing::warn!("still in the second");
+        });
+        let rest = |p: &Path| -> Vec<String> {
+            fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| l[24..].to_string())
+                .collect()
+        };
+        assert_eq!(rest(&first), ["INFO in the first"]);
+        assert_eq!(rest(&second), ["DEBG shown", "WARN still in the second"]);
     }
 
     #[test]

@@ -453,7 +453,7 @@ def main():
     ap.add_argument("--work", required=True, help="scratch dir (configs, logs, sockets)")
     ap.add_argument("--sleep", default="/bin/sleep", help="the sleep binary the programs run")
     ap.add_argument("--respawn-runs", type=int, default=10)
-    ap.add_argument("--capture-runs", type=int, default=3)
+    ap.add_argument("--capture-runs", type=int, default=5)
     ap.add_argument("--capture-mb", type=int, default=300, help="bytes the writer writes, in MB (10^6)")
     ap.add_argument("--status-runs", type=int, default=20)
     args = ap.parse_args()

@@ -30,7 +30,9 @@ fi
 
 echo "building sluice (release)..." >&2
 cargo build --release --quiet
-SLUICE=$PWD/target/release/sluice
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+SLUICE=$TARGET_DIR/release/sluice
 
 # Short path: the unix sockets live in here (108-byte limit).
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)

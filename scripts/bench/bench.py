@@ -256,12 +256,14 @@ while left:
 
 def respawn(kind, args, work, runs):
     """kill -9 the one program, time until its replacement has exec'd."""
+    # The config names `sleep` as given (a multi-call coreutils needs its
+    # name); /proc/PID/exe shows the file it resolves to.
     sleep_bin = os.path.realpath(args.sleep)
     d = Daemon(
         kind,
         args,
         os.path.join(work, f"{kind}-respawn"),
-        f"[program:victim]\ncommand = {sleep_bin} 100000\nstartsecs = 1\nautorestart = true\n\n",
+        f"[program:victim]\ncommand = {args.sleep} 100000\nstartsecs = 1\nautorestart = true\n\n",
     ).start()
     lat, fork_lat = [], []
     try:
@@ -409,7 +411,7 @@ def time_cmd(cmd, runs):
 
 def fleet(kind, args, work, n, status_runs):
     """RSS (KiB) of the daemon with n sleepers RUNNING, and ctl status (wall ms, CPU ms)."""
-    d = Daemon(kind, args, os.path.join(work, f"{kind}-{n}"), sleepers(n, os.path.realpath(args.sleep)))
+    d = Daemon(kind, args, os.path.join(work, f"{kind}-{n}"), sleepers(n, args.sleep))
     try:
         d.start()
         d.wait_running(n, timeout=120)

@@ -201,6 +201,22 @@ fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Sink>> {
 impl FileRoll {
     fn from_props(props: &Props, diags: &mut Diags) -> Option<FileRoll> {
         let dir = props.required(diags, "sink.directory");
+        if let Some(d) = &dir {
+            // Only a warning: the sink waits for the directory (not created).
+            match std::fs::metadata(d) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => props.warn(
+                    diags,
+                    Some("sink.directory"),
+                    format!("{d} is not a directory; the sink will retry until it is one"),
+                ),
+                Err(e) => props.warn(
+                    diags,
+                    Some("sink.directory"),
+                    format!("{d}: {e}; the sink will retry until it is usable"),
+                ),
+            }
+        }
         let roll = props.secs(diags, "sink.rollInterval", 30);
         // Flume reads `sink.batchSize`; sluice's README once said `batchSize`.
         let batch = if props.get("sink.batchSize").is_some() {
@@ -591,15 +607,15 @@ mod tests {
     #[test]
     fn names_follow_flumes_default_path_manager() {
         let (s, warnings) = sink(&[
-            ("sink.directory", "/tmp/x"),
+            ("sink.directory", "/tmp"),
             ("sink.pathManager.prefix", "app-"),
             ("sink.pathManager.extension", "log"),
         ]);
         assert!(warnings.is_empty(), "{warnings:?}");
         let mut s = s.expect("built");
         s.paths.series = 1700000000123;
-        assert_eq!(s.paths.next(), Path::new("/tmp/x/app-1700000000123-1.log"));
-        assert_eq!(s.paths.next(), Path::new("/tmp/x/app-1700000000123-2.log"));
+        assert_eq!(s.paths.next(), Path::new("/tmp/app-1700000000123-1.log"));
+        assert_eq!(s.paths.next(), Path::new("/tmp/app-1700000000123-2.log"));
 
         let (s, _) = sink(&[("sink.directory", "/tmp/x")]);
         let mut s = s.expect("built");
@@ -634,7 +650,7 @@ mod tests {
         );
 
         let (s, w) = sink(&[
-            ("sink.directory", "/d"),
+            ("sink.directory", "/"),
             ("sink.serializer", "avro_event"),
             ("sink.pathManager", "fancy"),
             ("sink.rollInterval", "soon"),
@@ -650,7 +666,7 @@ mod tests {
         );
 
         let (s, w) = sink(&[
-            ("sink.directory", "/d"),
+            ("sink.directory", "/"),
             ("sink.serializer", "text"),
             ("sink.serializer.appendNewline", "false"),
             ("sink.rollInterval", "0"),
@@ -669,8 +685,13 @@ mod tests {
             ]
         );
 
-        let (s, w) = sink(&[("sink.directory", "/d"), ("batchSize", "9")]);
-        assert!(w.is_empty(), "{w:?}");
+        let (s, w) = sink(&[("sink.directory", "/nonexistent/d"), ("batchSize", "9")]);
+        assert_eq!(
+            w,
+            vec![
+                "a.conf:2: warning: [a1.sinks.k1] sink.directory: /nonexistent/d: No such file or directory (os error 2); the sink will retry until it is usable"
+            ]
+        );
         assert_eq!(s.expect("built").batch, 9);
     }
 

@@ -428,7 +428,7 @@ fn append(out: &mut impl Output, len: u64, buf: &[u8], path: &Path) -> Result<u6
             )),
             Err(e2) => Err(format!(
                 "cannot write to {}: {e}; cutting the partial batch back out failed too \
-                 ({e2}), so part of it may be in that file twice",
+                 ({e2}), so part of it may be there as well as in the next file",
                 path.display()
             )),
         },
@@ -459,16 +459,9 @@ impl Sink for FileRoll {
     async fn deliver(&mut self, events: &[Event]) -> Result<(), String> {
         self.encode(events);
         let buf = std::mem::take(&mut self.buf);
-        let result =
-            self.file().and_then(
-                |cur| match append(&mut cur.file, cur.len, &buf, &cur.path) {
-                    Ok(len) => {
-                        cur.len = len;
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                },
-            );
+        let result = self.file().and_then(|cur| {
+            append(&mut cur.file, cur.len, &buf, &cur.path).map(|len| cur.len = len)
+        });
         self.buf = buf;
         if result.is_err() && self.current.is_some() {
             // A file that failed a write is left; the retry opens a new one.
@@ -783,7 +776,7 @@ mod tests {
         out.ok = 1;
         out.cut_fails = true;
         let err = append(&mut out, 8, b"3\n", p).expect_err("fails");
-        assert!(err.contains("twice"), "{err}");
+        assert!(err.contains("as well as"), "{err}");
     }
 
     #[tokio::test]

@@ -184,7 +184,7 @@ impl Agent {
 
         let mut sink_tasks = tokio::task::JoinSet::new();
         for (sink, ch, ctx) in started_sinks {
-            sink_tasks.spawn(sink::run(sink, ch, ctx, sinks_cancel.clone()));
+            spawn_sink(&mut sink_tasks, sink, ch, ctx, sinks_cancel.clone());
         }
         let mut source_tasks = tokio::task::JoinSet::new();
         for (source, ctx) in started_sources {
@@ -231,6 +231,35 @@ impl Agent {
         log.info(&name, "agent stopped");
         Ok(())
     }
+}
+
+/// Start a sink's loop: on the runtime, or, for a sink that blocks in
+/// `deliver` (see [`Sink::own_thread`]), on a blocking-pool thread that
+/// keeps it for the sink's whole life, with a small runtime of its own, so
+/// its file writes never hold up a worker the sources need.
+fn spawn_sink(
+    tasks: &mut tokio::task::JoinSet<()>,
+    sink: Box<dyn Sink>,
+    ch: Arc<dyn Channel>,
+    ctx: SinkContext,
+    cancel: CancellationToken,
+) {
+    if sink.own_thread() {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => {
+                tasks.spawn_blocking(move || rt.block_on(sink::run(sink, ch, ctx, cancel)));
+                return;
+            }
+            Err(e) => ctx.log.warn(
+                &ctx.label,
+                &format!("cannot make a thread of its own ({e}); running on the agent's runtime"),
+            ),
+        }
+    }
+    tasks.spawn(sink::run(sink, ch, ctx, cancel));
 }
 
 #[cfg(test)]

@@ -42,6 +42,12 @@ pub trait Sink: Send {
     /// The most events to take per transaction.
     fn batch_size(&self) -> usize;
 
+    /// True when `deliver` does blocking I/O (files): the agent then runs
+    /// this sink's loop on a thread of its own instead of a runtime worker.
+    fn own_thread(&self) -> bool {
+        false
+    }
+
     /// Deliver the batch; `Ok` means it is where it belongs (written,
     /// flushed as the sink promises) and may leave the channel.
     async fn deliver(&mut self, events: &[Event]) -> Result<(), String>;

@@ -33,6 +33,11 @@ impl Source for Seq {
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), String> {
         let mut next: u64 = 0;
         while next < self.total {
+            // A put into a channel with room never looks at the token, so
+            // an endless sequence would never stop without this.
+            if ctx.cancel.is_cancelled() {
+                return Ok(());
+            }
             let n = (self.total - next).min(self.batch as u64);
             let batch: Vec<Event> = (next..next + n)
                 .map(|i| Event::new(Bytes::from(i.to_string())))

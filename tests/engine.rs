@@ -285,3 +285,35 @@ fn an_exec_source_restarts_its_command_and_the_command_dies_with_the_agent() {
         agent.output()
     );
 }
+
+#[test]
+fn an_exec_command_dies_when_its_agent_is_killed_outright() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = exec\n\
+         a1.sources.r1.shell = /bin/sh -c\n\
+         a1.sources.r1.command = echo pid $$; exec sleep 600\n\
+         a1.sources.r1.batchTimeout = 50\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = logger\n\
+         a1.sinks.k1.channel = c1\n";
+    let mut agent = ForegroundAgent::start(dir.path(), conf);
+    let mut pid = 0;
+    wait_for("the command's pid", || {
+        pid = agent
+            .output()
+            .split("pid ")
+            .skip(1)
+            .find_map(|rest| rest.split(" }").next()?.parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    });
+    assert!(alive(pid), "the command {pid} runs");
+    // SIGKILL: the agent cannot stop anything; PR_SET_PDEATHSIG must.
+    agent.child.kill().expect("kill the agent");
+    let _ = agent.child.wait();
+    wait_for("the command to be gone", || !alive(pid));
+}

@@ -183,7 +183,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
             if ctx.processor.deliver(events, &ctx.cancel).await.is_err() {
                 return;
             }
-            if settings.ack && stream.write_all(&b"OK\n".repeat(count)).await.is_err() {
+            if settings.ack && !write(&mut stream, &b"OK\n".repeat(count), &ctx).await {
                 return;
             }
         }
@@ -200,7 +200,9 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
                 "FAILED: Event exceeds the maximum length ({} chars, including newline)\n",
                 settings.max_line
             );
-            let _ = stream.write_all(reply.as_bytes()).await;
+            if !write(&mut stream, reply.as_bytes(), &ctx).await {
+                return;
+            }
             let _ = stream.shutdown().await;
             // Closing with unread input would reset the connection, and the
             // client might lose the reply: read what is still coming, for
@@ -231,6 +233,15 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
             }
             return;
         }
+    }
+}
+
+/// Write all of `bytes`, unless the connection fails or the agent stops
+/// (a client that does not read its replies must not hold up the stop).
+async fn write(stream: &mut TcpStream, bytes: &[u8], ctx: &SourceContext) -> bool {
+    tokio::select! {
+        _ = ctx.cancel.cancelled() => false,
+        r = stream.write_all(bytes) => r.is_ok(),
     }
 }
 

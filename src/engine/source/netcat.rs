@@ -38,10 +38,11 @@ pub const TYPE: SourceType = SourceType {
 
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 512;
 
-/// How much a connection asks the kernel for at once.
+/// How much a busy connection asks the kernel for at once. A connection
+/// starts with [`FIRST_CHUNK`] (many idle clients must not cost 256 KiB
+/// each) and doubles its chunk while its reads fill the room they get.
 const READ_CHUNK: usize = 256 * 1024;
-/// Below this much free room, the read buffer is renewed before a read.
-const MIN_READ_ROOM: usize = 16 * 1024;
+const FIRST_CHUNK: usize = 8 * 1024;
 /// How long input is still read (and dropped) after a FAILED reply.
 const DRAIN_AFTER_FAILED: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -146,12 +147,16 @@ impl Source for Netcat {
 /// One client connection, until it closes, sends an over-long line, or the
 /// agent stops.
 async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx: SourceContext) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut chunk = FIRST_CHUNK;
+    let mut buf = BytesMut::with_capacity(chunk);
     let mut batch: Vec<Event> = Vec::new();
     loop {
-        if buf.capacity() - buf.len() < MIN_READ_ROOM {
-            buf.reserve(READ_CHUNK);
+        // Below a quarter chunk of free room, the buffer is renewed (the
+        // old one lives on in the events cut from it).
+        if buf.capacity() - buf.len() < chunk / 4 {
+            buf.reserve(chunk);
         }
+        let room = buf.capacity() - buf.len();
         let read = tokio::select! {
             _ = ctx.cancel.cancelled() => return,
             r = stream.read_buf(&mut buf) => r,
@@ -161,6 +166,9 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
             // Reset by the peer and the like: the connection is over.
             Err(_) => return,
         };
+        if n * 2 >= room {
+            chunk = (chunk * 2).min(READ_CHUNK);
+        }
 
         let mut too_long = false;
         while let Some(i) = memchr::memchr(b'\n', &buf) {

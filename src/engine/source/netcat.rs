@@ -393,6 +393,56 @@ mod tests {
         std::net::TcpListener::bind(addr).expect("the port is free again");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_never_reads_its_oks_does_not_hold_up_the_stop() {
+        use std::io::Write;
+        let h = harness(100_000);
+        let (addr, task) = started(&h, 512, true).await;
+        // Take whatever arrives, so only the replies can back up.
+        let channel = h.channel.clone();
+        tokio::spawn(async move {
+            while let Ok(t) = channel.take(100_000).await {
+                let _ = t.commit().await;
+            }
+        });
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        let client = socket.connect(addr).await.expect("connect");
+        let mut client = client.into_std().expect("std");
+        client.set_nonblocking(true).expect("nonblocking");
+        // Send until the source stops reading: stuck writing OKs nobody
+        // reads (3 bytes of reply for every 2 sent). Past 4 MiB sent, with
+        // nothing more going in for a while, it is stuck (and if it were
+        // only slow, the test would pass without proving anything, never
+        // fail wrongly).
+        let chunk = b"x\n".repeat(32 * 1024);
+        let mut sent = 0usize;
+        let mut still = 0;
+        let stuck = tokio::time::timeout(super::super::testing::DEADLINE, async {
+            loop {
+                match client.write(&chunk) {
+                    Ok(n) => {
+                        sent += n;
+                        still = 0;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        still += 1;
+                        if sent >= 4 * 1024 * 1024 && still >= 40 {
+                            return;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+        })
+        .await;
+        assert!(stuck.is_ok(), "the source kept reading ({sent} bytes)");
+        h.ctx.cancel.cancel();
+        let done = tokio::time::timeout(super::super::testing::DEADLINE, task).await;
+        assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+    }
+
     #[tokio::test]
     async fn a_full_channel_holds_the_ok_until_the_event_is_taken() {
         let h = harness(1);

@@ -317,3 +317,43 @@ fn an_exec_command_dies_when_its_agent_is_killed_outright() {
     let _ = agent.child.wait();
     wait_for("the command to be gone", || !alive(pid));
 }
+
+#[test]
+fn an_exec_source_in_an_in_process_agent_gets_its_commands_exit_codes() {
+    // The daemon reaps every child of its process (waitpid(-1)); the exit
+    // status of an exec source's command must still reach the source.
+    let conf_dir = tempfile::tempdir().expect("tempdir");
+    let conf = conf_dir.path().join("exec.conf");
+    std::fs::write(
+        &conf,
+        "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = exec\n\
+         a1.sources.r1.shell = /bin/sh -c\n\
+         a1.sources.r1.command = echo tick; exit 3\n\
+         a1.sources.r1.restart = true\n\
+         a1.sources.r1.restartThrottle = 50\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = logger\n\
+         a1.sinks.k1.channel = c1\n",
+    )
+    .expect("write");
+    let d = Daemon::start(&agent_program("flume", &conf, "inprocess"));
+    d.wait_state("flume", "RUNNING");
+    let log = || std::fs::read_to_string(d.path("flume.log")).unwrap_or_default();
+    wait_for("five exits of the command", || {
+        log()
+            .matches("exited with code 3; restarting in 50 ms")
+            .count()
+            >= 5
+    });
+    let text = log();
+    assert!(!text.contains("status unknown"), "{text}");
+    assert!(
+        !d.log().contains("reaped unknown pid"),
+        "the daemon kept an exec command's status: {}",
+        d.log()
+    );
+}

@@ -557,7 +557,19 @@ impl Manager {
                     self.records[idx].stdin = None;
                     self.feed(idx, Event::Exited { status: exit });
                 }
-                None => tracing::debug!("reaped unknown pid {pid} ({})", exit.describe()),
+                None => {
+                    // The command of an in-process agent's exec source?
+                    let raw = match status {
+                        WaitStatus::Signaled(_, sig, core) => {
+                            sig as i32 | if core { 0x80 } else { 0 }
+                        }
+                        WaitStatus::Exited(_, code) => (code & 0xff) << 8,
+                        _ => 0,
+                    };
+                    if !crate::engine::source::exec::reaped_elsewhere(pid.as_raw(), raw) {
+                        tracing::debug!("reaped unknown pid {pid} ({})", exit.describe());
+                    }
+                }
             }
         }
     }

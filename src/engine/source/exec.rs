@@ -28,9 +28,11 @@
 //! fails the agent's start. Later starts (restart) that fail are logged and
 //! tried again after `restartThrottle`.
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -501,6 +503,9 @@ fn spawn_and_wait(req: SpawnRequest) {
             Ok(())
         });
     }
+    // Held from the fork until the pid is registered, so that a reaper
+    // collecting the command at once still finds where its status goes.
+    let mut registry = waiters();
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -509,12 +514,15 @@ fn spawn_and_wait(req: SpawnRequest) {
             } else {
                 format!("cannot run command '{program}': {e}")
             };
+            drop(registry);
             let _ = req.reply.send(Err(msg));
             return;
         }
     };
     let pid = child.id() as i32;
     let (done, exited) = oneshot::channel();
+    registry.insert(pid, done);
+    drop(registry);
     let running = Running {
         pid,
         stdout: child.stdout.take().map(OwnedFd::from),
@@ -525,8 +533,51 @@ fn spawn_and_wait(req: SpawnRequest) {
         // Nobody is there to read it any more.
         signal_group(pid, libc::SIGKILL);
     }
-    let status = child.wait().map_err(|e| e.to_string());
-    let _ = done.send(status);
+    let status = child.wait();
+    if let Err(e) = &status
+        && e.raw_os_error() == Some(libc::ECHILD)
+    {
+        // Another reaper (the daemon's) was first: it hands the status
+        // over through `reaped_elsewhere`. Give it a moment to do so before
+        // calling the status lost.
+        for _ in 0..200 {
+            if !waiters().contains_key(&pid) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    if let Some(done) = waiters().remove(&pid) {
+        let _ = done.send(status.map_err(|e| match e.raw_os_error() {
+            Some(libc::ECHILD) => "reaped elsewhere".to_string(),
+            _ => e.to_string(),
+        }));
+    }
+}
+
+type Waiters = HashMap<i32, oneshot::Sender<Result<ExitStatus, String>>>;
+
+/// The exec commands still running in this process, by pid.
+fn waiters() -> MutexGuard<'static, Waiters> {
+    static WAITERS: OnceLock<Mutex<Waiters>> = OnceLock::new();
+    WAITERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// For a process-wide reaper (the daemon's `waitpid(-1)`, which also
+/// collects the commands of in-process agents' exec sources): hand the wait
+/// status (as `waitpid` gives it) of `pid` to its exec source. False when
+/// `pid` is not one of theirs.
+pub fn reaped_elsewhere(pid: i32, wait_status: i32) -> bool {
+    match waiters().remove(&pid) {
+        Some(done) => {
+            let _ = done.send(Ok(ExitStatus::from_raw(wait_status)));
+            true
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! One task, no polling: requests arrive on a channel, child exits arrive as
 //! SIGCHLD (then `waitpid(-1)` until nothing is left, which also reaps the
-//! orphans the daemon adopts as a subreaper), and the only timers are the
+//! orphans the daemon adopts as a subreaper, and hands the statuses of
+//! in-process agents' exec commands to their sources), and the only timers are the
 //! state machine's own (startsecs, backoff, stopwaitsecs). After each change
 //! it publishes a snapshot of every process on a `watch` channel, which is
 //! what status queries read and what `wait=true` calls wait on.

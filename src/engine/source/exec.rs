@@ -24,6 +24,11 @@
 //! (Only the command itself gets that signal: its own children survive a
 //! killed agent, unless they die of the closed pipe.)
 //!
+//! In the daemon, an in-process agent shares the process with the daemon,
+//! whose `waitpid(-1)` may collect a command before the spawner thread does;
+//! it then hands the status over ([`reaped_elsewhere`]), so exit codes are
+//! right either way.
+//!
 //! The first start happens in `start`: a command that cannot be started
 //! fails the agent's start. Later starts (restart) that fail are logged and
 //! tried again after `restartThrottle`.

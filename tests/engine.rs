@@ -223,3 +223,137 @@ fn an_agent_whose_port_is_taken_goes_fatal_with_the_error_in_its_log() {
         "{daemon_log}"
     );
 }
+
+#[test]
+fn an_exec_source_restarts_its_command_and_the_command_dies_with_the_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stay = dir.path().join("stay");
+    // Prints two lines and exits, until `stay` exists: then it says its pid
+    // and stays (as a sleep with the same pid).
+    let command = format!(
+        "if [ -e {s} ]; then echo stay $$; exec sleep 600; fi; echo run; echo tick",
+        s = stay.display()
+    );
+    let conf = format!(
+        "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = exec\n\
+         a1.sources.r1.shell = /bin/sh -c\n\
+         a1.sources.r1.command = {command}\n\
+         a1.sources.r1.restart = true\n\
+         a1.sources.r1.restartThrottle = 100\n\
+         a1.sources.r1.batchTimeout = 50\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = logger\n\
+         a1.sinks.k1.channel = c1\n"
+    );
+    let mut agent = ForegroundAgent::start(dir.path(), &conf);
+    wait_for("the command's lines more than once (a restart)", || {
+        agent.output().matches("tick }").count() >= 2
+    });
+    assert!(
+        agent
+            .output()
+            .contains("exited with code 0; restarting in 100 ms")
+    );
+    std::fs::write(&stay, "").expect("create stay");
+    let mut pid = 0;
+    wait_for("the staying command's pid", || {
+        let out = agent.output();
+        // The event's text ends the logger's line: `stay 1234 }`.
+        pid = out
+            .split("stay ")
+            .skip(1)
+            .find_map(|rest| rest.split(" }").next()?.parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    });
+    assert!(alive(pid), "the command {pid} runs");
+    // SAFETY: signalling the agent process this test started.
+    unsafe {
+        libc::kill(agent.child.id() as i32, libc::SIGTERM);
+    }
+    wait_for("the agent to exit", || {
+        matches!(agent.child.try_wait(), Ok(Some(_)))
+    });
+    wait_for("the command to be gone", || !alive(pid));
+    assert!(
+        agent.output().contains("stopped command"),
+        "{}",
+        agent.output()
+    );
+}
+
+#[test]
+fn an_exec_command_dies_when_its_agent_is_killed_outright() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = exec\n\
+         a1.sources.r1.shell = /bin/sh -c\n\
+         a1.sources.r1.command = echo pid $$; exec sleep 600\n\
+         a1.sources.r1.batchTimeout = 50\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = logger\n\
+         a1.sinks.k1.channel = c1\n";
+    let mut agent = ForegroundAgent::start(dir.path(), conf);
+    let mut pid = 0;
+    wait_for("the command's pid", || {
+        pid = agent
+            .output()
+            .split("pid ")
+            .skip(1)
+            .find_map(|rest| rest.split(" }").next()?.parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    });
+    assert!(alive(pid), "the command {pid} runs");
+    // SIGKILL: the agent cannot stop anything; PR_SET_PDEATHSIG must.
+    agent.child.kill().expect("kill the agent");
+    let _ = agent.child.wait();
+    wait_for("the command to be gone", || !alive(pid));
+}
+
+#[test]
+fn an_exec_source_in_an_in_process_agent_gets_its_commands_exit_codes() {
+    // The daemon reaps every child of its process (waitpid(-1)); the exit
+    // status of an exec source's command must still reach the source.
+    let conf_dir = tempfile::tempdir().expect("tempdir");
+    let conf = conf_dir.path().join("exec.conf");
+    std::fs::write(
+        &conf,
+        "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = exec\n\
+         a1.sources.r1.shell = /bin/sh -c\n\
+         a1.sources.r1.command = echo tick; exit 3\n\
+         a1.sources.r1.restart = true\n\
+         a1.sources.r1.restartThrottle = 50\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = logger\n\
+         a1.sinks.k1.channel = c1\n",
+    )
+    .expect("write");
+    let d = Daemon::start(&agent_program("flume", &conf, "inprocess"));
+    d.wait_state("flume", "RUNNING");
+    let log = || std::fs::read_to_string(d.path("flume.log")).unwrap_or_default();
+    wait_for("five exits of the command", || {
+        log()
+            .matches("exited with code 3; restarting in 50 ms")
+            .count()
+            >= 5
+    });
+    let text = log();
+    assert!(!text.contains("status unknown"), "{text}");
+    assert!(
+        !d.log().contains("reaped unknown pid"),
+        "the daemon kept an exec command's status: {}",
+        d.log()
+    );
+}

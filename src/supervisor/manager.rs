@@ -3,7 +3,8 @@
 //!
 //! One task, no polling: requests arrive on a channel, child exits arrive as
 //! SIGCHLD (then `waitpid(-1)` until nothing is left, which also reaps the
-//! orphans the daemon adopts as a subreaper), and the only timers are the
+//! orphans the daemon adopts as a subreaper, and hands the statuses of
+//! in-process agents' exec commands to their sources), and the only timers are the
 //! state machine's own (startsecs, backoff, stopwaitsecs). After each change
 //! it publishes a snapshot of every process on a `watch` channel, which is
 //! what status queries read and what `wait=true` calls wait on.
@@ -561,7 +562,19 @@ impl Manager {
                     self.records[idx].stdin = None;
                     self.feed(idx, Event::Exited { status: exit });
                 }
-                None => tracing::debug!("reaped unknown pid {pid} ({})", exit.describe()),
+                None => {
+                    // The command of an in-process agent's exec source?
+                    let raw = match status {
+                        WaitStatus::Signaled(_, sig, core) => {
+                            sig as i32 | if core { 0x80 } else { 0 }
+                        }
+                        WaitStatus::Exited(_, code) => (code & 0xff) << 8,
+                        _ => 0,
+                    };
+                    if !crate::engine::source::exec::reaped_elsewhere(pid.as_raw(), raw) {
+                        tracing::debug!("reaped unknown pid {pid} ({})", exit.describe());
+                    }
+                }
             }
         }
     }

@@ -43,3 +43,129 @@ pub trait Source: Send {
     /// `seq` after totalEvents). An error is logged; the agent goes on.
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), String>;
 }
+
+/// What the sources' unit tests share: a context whose processor feeds one
+/// memory channel, a log the test can read, and waits on conditions.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::SourceContext;
+    use crate::engine::channel::Channel;
+    use crate::engine::channel::memory::{MemoryChannel, Settings};
+    use crate::engine::event::Event;
+    use crate::engine::log::AgentLog;
+    use crate::engine::processor::ChannelProcessor;
+    use crate::engine::selector::Selector;
+
+    /// How long any condition may take on a loaded machine.
+    pub const DEADLINE: Duration = Duration::from_secs(30);
+
+    /// An agent log whose lines the test can read.
+    #[derive(Clone, Default)]
+    pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+        }
+
+        /// Wait until the log contains `what`.
+        pub async fn wait_for(&self, what: &str) {
+            let found = tokio::time::timeout(DEADLINE, async {
+                while !self.text().contains(what) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            assert!(found.is_ok(), "log never had {what:?}:\n{}", self.text());
+        }
+    }
+
+    pub struct Harness {
+        pub ctx: SourceContext,
+        pub channel: Arc<MemoryChannel>,
+        pub log: Captured,
+    }
+
+    /// A context for source `label` feeding a channel of `capacity` events.
+    pub fn harness(capacity: usize) -> Harness {
+        let channel = Arc::new(MemoryChannel::new(
+            "c1",
+            Settings {
+                capacity,
+                transaction_capacity: capacity,
+                byte_capacity: None,
+                keep_alive: Duration::from_millis(50),
+            },
+        ));
+        let log = Captured::default();
+        let agent_log = AgentLog::new(Box::new(log.clone()));
+        let channels: Vec<Arc<dyn Channel>> = vec![channel.clone()];
+        let processor = ChannelProcessor::new(
+            "a1.sources.r1".into(),
+            Vec::new(),
+            Selector::Replicating {
+                optional: vec![false],
+            },
+            channels,
+            agent_log.clone(),
+        );
+        Harness {
+            ctx: SourceContext {
+                label: "a1.sources.r1".into(),
+                processor: Arc::new(processor),
+                cancel: CancellationToken::new(),
+                log: agent_log,
+            },
+            channel,
+            log,
+        }
+    }
+
+    impl Harness {
+        /// Take exactly `n` events from the channel (waiting for them).
+        pub async fn take(&self, n: usize) -> Vec<Event> {
+            let mut out = Vec::new();
+            let got = tokio::time::timeout(DEADLINE, async {
+                while out.len() < n {
+                    let t = match self.channel.take(n - out.len()).await {
+                        Ok(t) => t,
+                        Err(e) => panic!("take: {e}"),
+                    };
+                    out.extend(t.events().iter().cloned());
+                    let _ = t.commit().await;
+                }
+            })
+            .await;
+            assert!(got.is_ok(), "only {} of {n} events arrived", out.len());
+            out
+        }
+
+        /// The bodies of `n` events, as text.
+        pub async fn take_bodies(&self, n: usize) -> Vec<String> {
+            self.take(n)
+                .await
+                .iter()
+                .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+                .collect()
+        }
+    }
+}

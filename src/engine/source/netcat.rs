@@ -1,20 +1,508 @@
-//! `netcat` (placeholder: not implemented yet).
+//! `netcat`: Flume's NetcatSource. Listens on `bind`:`port` (TCP), and every
+//! line a client sends (up to `\n`, which is not part of the body; a `\r`
+//! before it is kept, as Flume keeps it) becomes one event.
+//!
+//! - `max-line-length` (512): the most bytes a line may have, its newline
+//!   included. A longer line gets Flume's answer, `FAILED: Event exceeds the
+//!   maximum length (N chars, including newline)`, and the connection is
+//!   closed (the lines before it are delivered and acknowledged).
+//! - `ack-every-event` (true): answer `OK` for every event once the
+//!   channels took it.
+//!
+//! Bytes after the last newline when the client closes are not an event
+//! (Flume drops them too); we log how many there were.
+//!
+//! Fast path: each connection reads big chunks into one buffer, cuts the
+//! lines out of it without copying (an event body is a slice of the read
+//! buffer), and delivers all complete lines of one read as one batch; the
+//! OKs for that batch go out in one write.
 
-use super::Source;
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use super::{Source, SourceContext};
 use crate::engine::config::{Diags, Props};
+use crate::engine::event::Event;
 use crate::engine::registry::SourceType;
 
 pub const TYPE: SourceType = SourceType {
     name: "netcat",
-    aliases: &[],
+    aliases: &["org.apache.flume.source.NetcatSource"],
     build,
 };
 
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 512;
+
+/// How much a busy connection asks the kernel for at once. A connection
+/// starts with [`FIRST_CHUNK`] (many idle clients must not cost 256 KiB
+/// each) and doubles its chunk while its reads fill the room they get.
+const READ_CHUNK: usize = 256 * 1024;
+const FIRST_CHUNK: usize = 8 * 1024;
+/// How long input is still read (and dropped) after a FAILED reply.
+const DRAIN_AFTER_FAILED: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    max_line: usize,
+    ack: bool,
+}
+
+pub struct Netcat {
+    bind: String,
+    port: u16,
+    settings: Settings,
+    listener: Option<TcpListener>,
+}
+
 fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Source>> {
-    props.error(
-        diags,
-        Some("type"),
-        "the netcat source is not implemented yet",
-    );
-    None
+    let bind = props.required(diags, "bind");
+    let port = props.port(diags, "port");
+    let max_line = props.positive(diags, "max-line-length", DEFAULT_MAX_LINE_LENGTH);
+    let ack = props.bool(diags, "ack-every-event", true);
+    Some(Box::new(Netcat::new(bind?, port?, max_line, ack)))
+}
+
+/// `host:port`, with brackets around an IPv6 address.
+pub(crate) fn address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+impl Netcat {
+    pub fn new(bind: String, port: u16, max_line: usize, ack: bool) -> Netcat {
+        Netcat {
+            bind,
+            port,
+            settings: Settings {
+                max_line: max_line.max(1),
+                ack,
+            },
+            listener: None,
+        }
+    }
+
+    /// Where the source listens, once started (tests bind port 0).
+    #[cfg(test)]
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+}
+
+#[async_trait]
+impl Source for Netcat {
+    async fn start(&mut self, ctx: &SourceContext) -> Result<(), String> {
+        let listener = TcpListener::bind((self.bind.as_str(), self.port))
+            .await
+            .map_err(|e| format!("cannot bind {}: {e}", address(&self.bind, self.port)))?;
+        let shown = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| address(&self.bind, self.port));
+        ctx.log.info(&ctx.label, &format!("listening on {shown}"));
+        self.listener = Some(listener);
+        Ok(())
+    }
+
+    async fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), String> {
+        let Some(listener) = self.listener else {
+            return Err("the source was not started".into());
+        };
+        let settings = self.settings;
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        connections.spawn(serve(stream, peer, settings, ctx.clone()));
+                    }
+                    Err(e) => {
+                        // Out of descriptors and the like: say so, and do not
+                        // spin on it.
+                        ctx.log.warn(&ctx.label, &format!("accept failed: {e}"));
+                        tokio::select! {
+                            _ = ctx.cancel.cancelled() => break,
+                            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                        }
+                    }
+                },
+            }
+        }
+        // Stop listening first, then let every connection see the cancel.
+        drop(listener);
+        while connections.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+/// One client connection, until it closes, sends an over-long line, or the
+/// agent stops.
+async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx: SourceContext) {
+    let mut chunk = FIRST_CHUNK;
+    let mut buf = BytesMut::with_capacity(chunk);
+    let mut batch: Vec<Event> = Vec::new();
+    loop {
+        // Below a quarter chunk of free room, the buffer is renewed (the
+        // old one lives on in the events cut from it).
+        if buf.capacity() - buf.len() < chunk / 4 {
+            buf.reserve(chunk);
+        }
+        let room = buf.capacity() - buf.len();
+        let read = tokio::select! {
+            _ = ctx.cancel.cancelled() => return,
+            r = stream.read_buf(&mut buf) => r,
+        };
+        let n = match read {
+            Ok(n) => n,
+            // Reset by the peer and the like: the connection is over.
+            Err(_) => return,
+        };
+        if n * 2 >= room {
+            chunk = (chunk * 2).min(READ_CHUNK);
+        }
+
+        let mut too_long = false;
+        while let Some(i) = memchr::memchr(b'\n', &buf) {
+            if i + 1 > settings.max_line {
+                too_long = true;
+                break;
+            }
+            let mut line = buf.split_to(i + 1);
+            line.truncate(i);
+            batch.push(Event::new(line.freeze()));
+        }
+        // No newline yet and already too long to end in time.
+        if buf.len() >= settings.max_line {
+            too_long = true;
+        }
+
+        if !batch.is_empty() {
+            let count = batch.len();
+            let events = std::mem::replace(&mut batch, Vec::with_capacity(count));
+            if ctx.processor.deliver(events, &ctx.cancel).await.is_err() {
+                return;
+            }
+            if settings.ack && !write(&mut stream, &b"OK\n".repeat(count), &ctx).await {
+                return;
+            }
+        }
+
+        if too_long {
+            ctx.log.warn(
+                &ctx.label,
+                &format!(
+                    "client {peer} sent a line longer than max-line-length ({}); closing the connection",
+                    settings.max_line
+                ),
+            );
+            let reply = format!(
+                "FAILED: Event exceeds the maximum length ({} chars, including newline)\n",
+                settings.max_line
+            );
+            if !write(&mut stream, reply.as_bytes(), &ctx).await {
+                return;
+            }
+            let _ = stream.shutdown().await;
+            // Closing with unread input would reset the connection, and the
+            // client might lose the reply: read what is still coming, for
+            // a little while.
+            let mut sink = vec![0u8; 64 * 1024];
+            let drain = async {
+                while let Ok(n) = stream.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => {}
+                _ = tokio::time::timeout(DRAIN_AFTER_FAILED, drain) => {}
+            }
+            return;
+        }
+        if n == 0 {
+            if !buf.is_empty() {
+                ctx.log.warn(
+                    &ctx.label,
+                    &format!(
+                        "client {peer} closed the connection with {} bytes after its last newline; they are not an event",
+                        buf.len()
+                    ),
+                );
+            }
+            return;
+        }
+    }
+}
+
+/// Write all of `bytes`, unless the connection fails or the agent stops
+/// (a client that does not read its replies must not hold up the stop).
+async fn write(stream: &mut TcpStream, bytes: &[u8], ctx: &SourceContext) -> bool {
+    tokio::select! {
+        _ = ctx.cancel.cancelled() => false,
+        r = stream.write_all(bytes) => r.is_ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{Harness, harness};
+    use super::*;
+    use crate::engine::channel::Channel;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    /// Start a netcat source on a free port; its address and the run task.
+    async fn started(
+        h: &Harness,
+        max_line: usize,
+        ack: bool,
+    ) -> (SocketAddr, tokio::task::JoinHandle<Result<(), String>>) {
+        let mut source = Netcat::new("127.0.0.1".into(), 0, max_line, ack);
+        source.start(&h.ctx).await.expect("start");
+        let addr = source.local_addr().expect("bound");
+        let task = tokio::spawn(Box::new(source).run(h.ctx.clone()));
+        (addr, task)
+    }
+
+    async fn read_all(stream: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn each_line_is_an_event_acknowledged_with_ok() {
+        let h = harness(100);
+        let (addr, _task) = started(&h, 512, true).await;
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        c.write_all(b"Hello\nwindows\r\n\nlast\n")
+            .await
+            .expect("send");
+        let mut replies = BufReader::new(&mut c);
+        for _ in 0..4 {
+            let mut line = String::new();
+            replies.read_line(&mut line).await.expect("reply");
+            assert_eq!(line, "OK\n");
+        }
+        assert_eq!(h.take_bodies(4).await, ["Hello", "windows\r", "", "last"]);
+    }
+
+    #[tokio::test]
+    async fn an_over_long_line_gets_flumes_failed_reply_and_the_connection_closes() {
+        let h = harness(100);
+        let (addr, _task) = started(&h, 10, true).await;
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        // "123456789\n" is exactly 10 with its newline: accepted.
+        c.write_all(b"123456789\n1234567890\nnever\n")
+            .await
+            .expect("send");
+        let replies = read_all(&mut c).await;
+        assert_eq!(
+            replies,
+            "OK\nFAILED: Event exceeds the maximum length (10 chars, including newline)\n"
+        );
+        assert_eq!(h.take_bodies(1).await, ["123456789"]);
+        h.log.wait_for("longer than max-line-length (10)").await;
+        assert_eq!(h.channel.len(), 0, "nothing after the long line");
+    }
+
+    #[tokio::test]
+    async fn a_line_without_its_newline_yet_fails_once_it_is_too_long() {
+        let h = harness(100);
+        let (addr, _task) = started(&h, 8, true).await;
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        c.write_all(b"abcdefgh").await.expect("send");
+        assert_eq!(
+            read_all(&mut c).await,
+            "FAILED: Event exceeds the maximum length (8 chars, including newline)\n"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_lines_on_many_connections_keep_their_order() {
+        const CLIENTS: usize = 4;
+        const LINES: usize = 20_000;
+        let h = harness(1000);
+        let (addr, _task) = started(&h, 64, false).await;
+        let mut writers = Vec::new();
+        for c in 0..CLIENTS {
+            writers.push(tokio::spawn(async move {
+                let mut s = TcpStream::connect(addr).await.expect("connect");
+                let mut text = String::new();
+                for i in 0..LINES {
+                    text.push_str(&format!("{c} {i:08} padding to make the line longer\n"));
+                }
+                // Written in odd-sized pieces so lines straddle reads.
+                for piece in text.as_bytes().chunks(7919) {
+                    s.write_all(piece).await.expect("send");
+                }
+                s.shutdown().await.expect("close");
+            }));
+        }
+        let events = h.take(CLIENTS * LINES).await;
+        let mut next = [0usize; CLIENTS];
+        for e in &events {
+            let body = std::str::from_utf8(&e.body).expect("utf-8");
+            let mut words = body.split(' ');
+            let c: usize = words.next().and_then(|w| w.parse().ok()).expect("client");
+            let i: usize = words.next().and_then(|w| w.parse().ok()).expect("number");
+            assert_eq!(i, next[c], "client {c} out of order: {body}");
+            next[c] += 1;
+        }
+        assert_eq!(next, [LINES; CLIENTS]);
+        for w in writers {
+            w.await.expect("writer");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_fails_the_start_naming_address_and_port() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = taken.local_addr().expect("addr").port();
+        let h = harness(10);
+        let mut source = Netcat::new("127.0.0.1".into(), port, 512, true);
+        let err = source.start(&h.ctx).await.expect_err("port is taken");
+        assert!(
+            err.starts_with(&format!("cannot bind 127.0.0.1:{port}: ")),
+            "{err}"
+        );
+        assert!(err.contains("in use"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_the_source_closes_connections_and_frees_the_port() {
+        let h = harness(10);
+        let (addr, task) = started(&h, 512, true).await;
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        c.write_all(b"one\n").await.expect("send");
+        let mut ok = [0u8; 3];
+        c.read_exact(&mut ok).await.expect("ok");
+        h.ctx.cancel.cancel();
+        let done = tokio::time::timeout(super::super::testing::DEADLINE, task).await;
+        assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+        assert_eq!(read_all(&mut c).await, "", "the connection is closed");
+        std::net::TcpListener::bind(addr).expect("the port is free again");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_never_reads_its_oks_does_not_hold_up_the_stop() {
+        use std::io::Write;
+        let h = harness(100_000);
+        let (addr, task) = started(&h, 512, true).await;
+        // Take whatever arrives, so only the replies can back up.
+        let channel = h.channel.clone();
+        tokio::spawn(async move {
+            while let Ok(t) = channel.take(100_000).await {
+                let _ = t.commit().await;
+            }
+        });
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        let client = socket.connect(addr).await.expect("connect");
+        let mut client = client.into_std().expect("std");
+        client.set_nonblocking(true).expect("nonblocking");
+        // Send until the source stops reading: stuck writing OKs nobody
+        // reads (3 bytes of reply for every 2 sent). Past 4 MiB sent, with
+        // nothing more going in for a while, it is stuck (and if it were
+        // only slow, the test would pass without proving anything, never
+        // fail wrongly).
+        let chunk = b"x\n".repeat(32 * 1024);
+        let mut sent = 0usize;
+        let mut still = 0;
+        let stuck = tokio::time::timeout(super::super::testing::DEADLINE, async {
+            loop {
+                match client.write(&chunk) {
+                    Ok(n) => {
+                        sent += n;
+                        still = 0;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        still += 1;
+                        if sent >= 4 * 1024 * 1024 && still >= 40 {
+                            return;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+        })
+        .await;
+        assert!(stuck.is_ok(), "the source kept reading ({sent} bytes)");
+        h.ctx.cancel.cancel();
+        let done = tokio::time::timeout(super::super::testing::DEADLINE, task).await;
+        assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_holds_the_ok_until_the_event_is_taken() {
+        let h = harness(1);
+        let (addr, _task) = started(&h, 512, true).await;
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        c.write_all(b"first\n").await.expect("send");
+        let mut ok = [0u8; 3];
+        c.read_exact(&mut ok).await.expect("ok");
+        // The channel is full now: the second line waits, unacknowledged.
+        c.write_all(b"second\n").await.expect("send");
+        h.log.wait_for("retrying until it has room").await;
+        assert_eq!(h.take_bodies(1).await, ["first"]);
+        c.read_exact(&mut ok).await.expect("ok");
+        assert_eq!(&ok, b"OK\n");
+        assert_eq!(h.take_bodies(1).await, ["second"]);
+    }
+
+    fn props(pairs: &[(&str, &str)]) -> Props {
+        use crate::engine::config::properties::Entry;
+        let entries = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| {
+                (
+                    k.to_string(),
+                    Entry {
+                        value: v.to_string(),
+                        line: i + 2,
+                    },
+                )
+            })
+            .collect();
+        Props::new(
+            std::sync::Arc::new("a.conf".into()),
+            "a1.sources.r1".into(),
+            1,
+            entries,
+        )
+    }
+
+    #[test]
+    fn bind_and_port_are_required_and_numbers_checked() {
+        let mut d = Diags::default();
+        assert!(build(&props(&[("max-line-length", "0")]), &mut d).is_none());
+        let text: Vec<String> = d.items.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "a.conf:1: error: [a1.sources.r1] bind: is required",
+                "a.conf:1: error: [a1.sources.r1] port: is required",
+                "a.conf:2: error: [a1.sources.r1] max-line-length: must be at least 1",
+            ]
+        );
+        let mut d = Diags::default();
+        let p = props(&[
+            ("bind", "0.0.0.0"),
+            ("port", "44444"),
+            ("ack-every-event", "false"),
+        ]);
+        assert!(build(&p, &mut d).is_some());
+        assert!(d.items.is_empty(), "{:?}", d.items);
+    }
 }

@@ -72,10 +72,14 @@ pub fn main(opts: MainOptions) -> i32 {
     // Flags win over the config file; the config is only needed for what
     // the flags leave out.
     let (mut url, mut user, mut pass) = (opts.serverurl, opts.username, opts.password);
-    if url.is_none() || user.is_none() {
+    let shell = opts.args.is_empty();
+    let (mut prompt, mut history) = ("supervisor".to_string(), None);
+    if url.is_none() || user.is_none() || shell {
         let source = config::discover(opts.config.as_deref());
         match config::load_ctl(&source) {
             Ok(ctl) => {
+                prompt = ctl.prompt;
+                history = ctl.history_file;
                 url = url.or(Some(ctl.serverurl));
                 user = user.or(ctl.username);
                 pass = pass.or(ctl.password);
@@ -116,5 +120,11 @@ pub fn main(opts: MainOptions) -> i32 {
     let rpc = ClientRpc(client);
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
+    if shell {
+        drop((out, err));
+        let history = history.or_else(super::shell::default_history);
+        let options = super::Options::default();
+        return runtime.block_on(super::shell::run(&rpc, &prompt, history, &options));
+    }
     runtime.block_on(super::run(&rpc, &opts.args, &mut out, &mut err))
 }

@@ -1,4 +1,4 @@
-//! `shutdown`, `version` and `help`.
+//! `shutdown`, `version`, `help`, and `exit`/`quit` (leave the shell).
 
 use crate::rpc::faults;
 
@@ -27,6 +27,28 @@ pub(crate) const HELP: Command = Command {
     listed: false,
     run: |c, a| Box::pin(help(c, a)),
 };
+
+pub(crate) const EXIT: Command = Command {
+    name: "exit",
+    help: "exit\tLeave the sluice ctl shell.",
+    listed: true,
+    run: |c, a| Box::pin(quit(c, a)),
+};
+
+pub(crate) const QUIT: Command = Command {
+    name: "quit",
+    help: "quit\tLeave the sluice ctl shell.",
+    listed: true,
+    run: |c, a| Box::pin(quit(c, a)),
+};
+
+/// `exit`, `quit` (and end of input in the shell): an empty line, then the
+/// shell ends; as a one-shot command it only prints the empty line.
+async fn quit(ctl: &mut Ctl<'_>, _args: &[String]) -> CmdResult {
+    ctl.line("")?;
+    ctl.quit = true;
+    Ok(())
+}
 
 /// `shutdown`: no upcheck; an unreachable daemon is reported as "already
 /// shut down?" with exit 1, a daemon already stopping is not an error.

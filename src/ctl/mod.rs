@@ -24,17 +24,24 @@
 //! module here, and list the const in `COMMANDS`; `help` picks it up.
 
 mod connect;
+mod fg;
 mod format;
+mod logs;
 mod misc;
 mod pid;
+mod shell;
+mod signal;
 mod startstop;
 mod status;
+mod stdin;
 mod tail;
 
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cmds;
 
 pub use connect::{MainOptions, main};
 pub use format::{ProcessInfo, make_namespec, split_namespec, states, status_lines};
@@ -169,6 +176,15 @@ pub struct Options {
     /// Resolves when the user interrupts a long-running command (`tail -f`);
     /// called once per such command. The default waits for Ctrl-C.
     pub interrupt: fn() -> LocalFuture<'static, ()>,
+    /// Where `fg` reads the lines it sends to the process; called once per
+    /// `fg`. The default reads the terminal (or piped stdin).
+    pub input: fn() -> Box<dyn Input>,
+}
+
+/// Lines the user types, one at a time, for `fg`.
+pub trait Input {
+    /// The next line without its newline; `None` at end of input.
+    fn next_line(&mut self) -> LocalFuture<'_, Option<String>>;
 }
 
 impl Default for Options {
@@ -176,6 +192,7 @@ impl Default for Options {
         Options {
             tail_poll: Duration::from_millis(500),
             interrupt: ctrl_c,
+            input: stdin::input,
         }
     }
 }
@@ -223,6 +240,8 @@ pub(crate) struct Ctl<'a> {
     pub opts: &'a Options,
     /// supervisorctl's `exitstatus`: overwritten by each failure.
     pub exit: i32,
+    /// Set by `exit`/`quit`: the shell ends after this command.
+    pub quit: bool,
 }
 
 impl Ctl<'_> {
@@ -335,6 +354,12 @@ pub(crate) const COMMANDS: &[Command] = &[
     misc::SHUTDOWN,
     misc::VERSION,
     misc::HELP,
+    misc::EXIT,
+    misc::QUIT,
+    signal::COMMAND,
+    logs::MAINTAIL,
+    logs::CLEAR,
+    fg::COMMAND,
 ];
 
 pub(crate) fn find_command(name: &str) -> Option<&'static Command> {
@@ -350,8 +375,19 @@ pub async fn run_with<R: Rpc>(
     err: &mut dyn Write,
     opts: &Options,
 ) -> i32 {
+    run_args(rpc, args, out, err, opts).await.0
+}
+
+/// One command; returns its exit code and whether it asks the shell to end.
+async fn run_args(
+    rpc: &dyn DynRpc,
+    args: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    opts: &Options,
+) -> (i32, bool) {
     let Some(name) = args.first() else {
-        return exit::OK;
+        return (exit::OK, false);
     };
     let mut ctl = Ctl {
         rpc,
@@ -359,20 +395,22 @@ pub async fn run_with<R: Rpc>(
         err,
         opts,
         exit: exit::OK,
+        quit: false,
     };
     let Some(cmd) = find_command(name) else {
         let msg = format!("*** Unknown syntax: {}", args.join(" "));
         if ctl.line(&msg).is_err() {
             let _ = writeln!(ctl.err, "{msg}");
         }
-        return exit::GENERIC;
+        let _ = ctl.out.flush();
+        return (exit::GENERIC, false);
     };
     let result = (cmd.run)(&mut ctl, &args[1..]).await;
     if let Err(abort) = result {
         report_abort(&mut ctl, abort);
     }
     let _ = ctl.out.flush();
-    ctl.exit
+    (ctl.exit, ctl.quit)
 }
 
 /// [`run_with`] with the default options (`tail -f` polls every 0.5 s,

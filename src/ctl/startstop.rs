@@ -45,15 +45,15 @@ pub(crate) const RESTART: Command = Command {
 };
 
 /// One entry of a `start/stop*Group` or `*AllProcesses` reply.
-struct Outcome {
-    name: String,
-    group: String,
-    status: i64,
-    description: String,
+pub(crate) struct Outcome {
+    pub name: String,
+    pub group: String,
+    pub status: i64,
+    pub description: String,
 }
 
 impl Outcome {
-    fn from_value(v: &Value) -> Result<Outcome, Abort> {
+    pub(crate) fn from_value(v: &Value) -> Result<Outcome, Abort> {
         Ok(Outcome {
             name: str_field(v, "name")?.to_string(),
             group: str_field(v, "group")?.to_string(),
@@ -68,7 +68,7 @@ impl Outcome {
     }
 
     /// A fault from a single-process call, shaped like a group result.
-    fn from_fault(group: &str, process: &str, code: i32, string: &str) -> Outcome {
+    pub(crate) fn from_fault(group: &str, process: &str, code: i32, string: &str) -> Outcome {
         Outcome {
             name: process.to_string(),
             group: group.to_string(),
@@ -77,7 +77,7 @@ impl Outcome {
         }
     }
 
-    fn namespec(&self) -> String {
+    pub(crate) fn namespec(&self) -> String {
         make_namespec(&self.group, &self.name)
     }
 }
@@ -101,7 +101,7 @@ fn start_line(o: &Outcome) -> Option<String> {
 
 /// The line for one stop (or signal) result; `FAILED` prints the server's
 /// own description.
-fn stop_line(o: &Outcome, success: &str) -> Option<String> {
+pub(crate) fn stop_line(o: &Outcome, success: &str) -> Option<String> {
     let name = o.namespec();
     let why = match i32::try_from(o.status).ok()? {
         faults::SUCCESS => return Some(format!("{name}: {success}")),
@@ -114,7 +114,7 @@ fn stop_line(o: &Outcome, success: &str) -> Option<String> {
     Some(format!("{name}: ERROR ({why})"))
 }
 
-fn unknown_code(o: &Outcome) -> Abort {
+pub(crate) fn unknown_code(o: &Outcome) -> Abort {
     Abort::Message(format!(
         "unknown result code {} for {}",
         o.status,

@@ -115,7 +115,7 @@ async fn tail(ctl: &mut Ctl<'_>, args: &[String]) -> CmdResult {
 }
 
 /// An integer the way Python's `int()` reads `-N`'s N: optional sign, digits.
-fn parse_int(s: &str) -> Option<i64> {
+pub(crate) fn parse_int(s: &str) -> Option<i64> {
     let s = s.trim();
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -139,7 +139,7 @@ fn log_error(ctl: &mut Ctl<'_>, name: &str, e: CallError) -> CmdResult {
 }
 
 /// Wait for `fut` unless the user interrupts first (`None`).
-async fn unless_interrupted<T>(
+pub(crate) async fn unless_interrupted<T>(
     fut: impl Future<Output = T>,
     stop: &mut LocalFuture<'static, ()>,
 ) -> Option<T> {
@@ -150,11 +150,22 @@ async fn unless_interrupted<T>(
 }
 
 async fn follow(ctl: &mut Ctl<'_>, name: &str, channel: &str) -> CmdResult {
+    let path = format!("/logtail/{name}/{}", channel.to_lowercase());
+    follow_path(ctl, &path, Some((name, channel))).await
+}
+
+/// Stream `GET path` to stdout until interrupted; `poll_instead` names the
+/// process log to poll when the transport cannot stream (the main log has
+/// no such fallback).
+pub(crate) async fn follow_path(
+    ctl: &mut Ctl<'_>,
+    path: &str,
+    poll_instead: Option<(&str, &str)>,
+) -> CmdResult {
     ctl.line("==> Press Ctrl-C to exit <==")?;
     ctl.out.flush()?;
     let mut stop = (ctl.opts.interrupt)();
-    let path = format!("/logtail/{name}/{}", channel.to_lowercase());
-    let opened = unless_interrupted(ctl.stream(&path), &mut stop).await;
+    let opened = unless_interrupted(ctl.stream(path), &mut stop).await;
     let Some(opened) = opened else {
         ctl.line("")?;
         return Ok(());
@@ -179,7 +190,10 @@ async fn follow(ctl: &mut Ctl<'_>, name: &str, channel: &str) -> CmdResult {
         }
         Some(Err(e)) => Err(e.into()),
         // A transport that cannot stream: poll instead.
-        None => poll(ctl, name, channel, stop).await,
+        None => match poll_instead {
+            Some((name, channel)) => poll(ctl, name, channel, stop).await,
+            None => Err(Abort::Message(format!("cannot stream {path}"))),
+        },
     }
 }
 

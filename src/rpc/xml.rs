@@ -1,9 +1,10 @@
 //! The XML-RPC codec: `<methodCall>` and `<methodResponse>` documents to and
 //! from [`Value`]s.
 //!
-//! Parsing goes in two steps: quick-xml's event reader builds a small element
-//! tree (depth-limited, so hostile nesting cannot exhaust the stack), then the
-//! tree is read as XML-RPC. Anything malformed is an [`XmlError`], never a
+//! Parsing reads quick-xml's events straight into [`Value`]s (a pull parser,
+//! no intermediate element tree: `status` with hundreds of processes is one
+//! allocation per string, not per XML node); nesting is depth-limited, so
+//! hostile documents cannot exhaust the stack. Anything malformed is an [`XmlError`], never a
 //! panic. The writer produces what Python's `xmlrpc.client` (the stock
 //! supervisorctl) expects: an `<?xml version="1.0"?>` header,
 //! `<params><param><value>…` for results and a `faultCode`/`faultString`
@@ -12,6 +13,7 @@
 //! Like Python, the reader accepts `i4`, `int` and `i8`, namespaced tags
 //! (`ex:nil`), and an untyped `<value>text</value>` as a string.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
@@ -41,172 +43,431 @@ fn err<T>(msg: impl Into<String>) -> Result<T, XmlError> {
 
 // ---------------------------------------------------------------- reading
 
-/// One element of the parsed tree: its local name (namespace prefix
-/// dropped) and its children.
-#[derive(Debug)]
-struct Elem {
-    name: String,
-    children: Vec<Node>,
+/// The element names XML-RPC uses, so that reading one allocates nothing;
+/// anything else is kept as text for the error message.
+#[derive(Debug, Clone, PartialEq)]
+enum Tag {
+    MethodCall,
+    MethodName,
+    MethodResponse,
+    Params,
+    Param,
+    Fault,
+    Value,
+    Int,
+    I4,
+    I8,
+    Boolean,
+    String,
+    Double,
+    DateTime,
+    Base64,
+    Nil,
+    Array,
+    Data,
+    Struct,
+    Member,
+    Name,
+    Other(std::string::String),
 }
 
-#[derive(Debug)]
-enum Node {
-    Elem(Elem),
-    Text(String),
-}
-
-impl Elem {
-    fn new(name: String) -> Elem {
-        Elem {
-            name,
-            children: Vec::new(),
-        }
-    }
-
-    fn push_text(&mut self, text: &str) {
-        if text.is_empty() {
-            return;
-        }
-        if let Some(Node::Text(t)) = self.children.last_mut() {
-            t.push_str(text);
-        } else {
-            self.children.push(Node::Text(text.to_string()));
-        }
-    }
-
-    /// The child elements; text between them is ignored.
-    fn elems(&self) -> impl Iterator<Item = &Elem> {
-        self.children.iter().filter_map(|n| match n {
-            Node::Elem(e) => Some(e),
-            Node::Text(_) => None,
+impl Tag {
+    /// The local name (namespace prefix dropped) of a raw tag name.
+    fn from_raw(raw: &[u8]) -> Result<Tag, XmlError> {
+        let local = match memchr::memrchr(b':', raw) {
+            Some(i) => &raw[i + 1..],
+            None => raw,
+        };
+        Ok(match local {
+            b"methodCall" => Tag::MethodCall,
+            b"methodName" => Tag::MethodName,
+            b"methodResponse" => Tag::MethodResponse,
+            b"params" => Tag::Params,
+            b"param" => Tag::Param,
+            b"fault" => Tag::Fault,
+            b"value" => Tag::Value,
+            b"int" => Tag::Int,
+            b"i4" => Tag::I4,
+            b"i8" => Tag::I8,
+            b"boolean" => Tag::Boolean,
+            b"string" => Tag::String,
+            b"double" => Tag::Double,
+            b"dateTime.iso8601" => Tag::DateTime,
+            b"base64" => Tag::Base64,
+            b"nil" => Tag::Nil,
+            b"array" => Tag::Array,
+            b"data" => Tag::Data,
+            b"struct" => Tag::Struct,
+            b"member" => Tag::Member,
+            b"name" => Tag::Name,
+            other => Tag::Other(
+                std::str::from_utf8(other)
+                    .map_err(|_| XmlError("tag name is not UTF-8".into()))?
+                    .to_string(),
+            ),
         })
     }
 
-    /// All text directly inside, or an error if an element is inside.
-    fn text(&self) -> Result<String, XmlError> {
-        let mut out = String::new();
-        for n in &self.children {
-            match n {
-                Node::Text(t) => out.push_str(t),
-                Node::Elem(e) => {
-                    return err(format!("unexpected <{}> inside <{}>", e.name, self.name));
-                }
-            }
+    fn as_str(&self) -> &str {
+        match self {
+            Tag::MethodCall => "methodCall",
+            Tag::MethodName => "methodName",
+            Tag::MethodResponse => "methodResponse",
+            Tag::Params => "params",
+            Tag::Param => "param",
+            Tag::Fault => "fault",
+            Tag::Value => "value",
+            Tag::Int => "int",
+            Tag::I4 => "i4",
+            Tag::I8 => "i8",
+            Tag::Boolean => "boolean",
+            Tag::String => "string",
+            Tag::Double => "double",
+            Tag::DateTime => "dateTime.iso8601",
+            Tag::Base64 => "base64",
+            Tag::Nil => "nil",
+            Tag::Array => "array",
+            Tag::Data => "data",
+            Tag::Struct => "struct",
+            Tag::Member => "member",
+            Tag::Name => "name",
+            Tag::Other(s) => s,
         }
-        Ok(out)
-    }
-
-    /// The one child element named `name`.
-    fn only(&self, name: &str) -> Result<&Elem, XmlError> {
-        let mut found = None;
-        for e in self.elems() {
-            if e.name != name {
-                return err(format!("unexpected <{}> inside <{}>", e.name, self.name));
-            }
-            if found.is_some() {
-                return err(format!("more than one <{name}> inside <{}>", self.name));
-            }
-            found = Some(e);
-        }
-        found.ok_or_else(|| XmlError(format!("<{}> has no <{name}>", self.name)))
     }
 }
 
-fn local_name(raw: &[u8]) -> Result<String, XmlError> {
-    let s = std::str::from_utf8(raw).map_err(|_| XmlError("tag name is not UTF-8".into()))?;
-    Ok(match s.rsplit_once(':') {
-        Some((_, local)) => local.to_string(),
-        None => s.to_string(),
-    })
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
-/// Reads a whole document into its root element.
-fn parse_tree(input: &[u8]) -> Result<Elem, XmlError> {
-    let text = std::str::from_utf8(input).map_err(|_| XmlError("document is not UTF-8".into()))?;
-    let mut reader = Reader::from_str(text);
-    let mut stack: Vec<Elem> = Vec::new();
-    let mut root: Option<Elem> = None;
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| XmlError(format!("{e} at byte {}", reader.error_position())))?;
-        match event {
-            Event::Start(start) => {
-                if root.is_some() {
-                    return err("content after the document element");
+/// One step through the document, comments and declarations skipped.
+enum Tok<'a> {
+    /// An element starts; `empty` for `<x/>` (no content, no end tag).
+    Open(Tag, bool),
+    /// The current element ends.
+    Close,
+    /// A piece of text (character data, CDATA or a resolved reference).
+    Text(Cow<'a, str>),
+    Eof,
+}
+
+/// A pull parser over quick-xml's events that reads XML-RPC as it goes:
+/// no element tree is built, only the resulting [`Value`]s are allocated.
+struct Parser<'a> {
+    reader: Reader<&'a [u8]>,
+    /// Open elements, refused past [`MAX_DEPTH`] (hostile nesting).
+    depth: usize,
+}
+
+fn is_blank(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_whitespace())
+}
+
+impl<'a> Parser<'a> {
+    fn new(input: &'a [u8]) -> Result<Parser<'a>, XmlError> {
+        let text =
+            std::str::from_utf8(input).map_err(|_| XmlError("document is not UTF-8".into()))?;
+        Ok(Parser {
+            reader: Reader::from_str(text),
+            depth: 0,
+        })
+    }
+
+    fn next(&mut self) -> Result<Tok<'a>, XmlError> {
+        loop {
+            let event = self
+                .reader
+                .read_event()
+                .map_err(|e| XmlError(format!("{e} at byte {}", self.reader.error_position())))?;
+            return Ok(match event {
+                Event::Start(start) => {
+                    if self.depth >= MAX_DEPTH {
+                        return err("elements nested too deeply");
+                    }
+                    self.depth += 1;
+                    Tok::Open(Tag::from_raw(start.name().as_ref())?, false)
                 }
-                if stack.len() >= MAX_DEPTH {
-                    return err("elements nested too deeply");
+                Event::Empty(start) => Tok::Open(Tag::from_raw(start.name().as_ref())?, true),
+                Event::End(_) => {
+                    // quick-xml checks that end names match their start.
+                    self.depth = self.depth.saturating_sub(1);
+                    Tok::Close
                 }
-                stack.push(Elem::new(local_name(start.name().as_ref())?));
-            }
-            Event::Empty(start) => {
-                if root.is_some() {
-                    return err("content after the document element");
+                Event::Text(t) => {
+                    let s = t
+                        .xml10_content()
+                        .map_err(|e| XmlError(format!("bad text: {e}")))?;
+                    if s.is_empty() {
+                        continue;
+                    }
+                    Tok::Text(s)
                 }
-                let elem = Elem::new(local_name(start.name().as_ref())?);
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(Node::Elem(elem)),
-                    None => root = Some(elem),
+                Event::CData(c) => {
+                    let s = match c.into_inner() {
+                        Cow::Borrowed(b) => Cow::Borrowed(
+                            std::str::from_utf8(b)
+                                .map_err(|_| XmlError("CDATA is not UTF-8".into()))?,
+                        ),
+                        Cow::Owned(b) => Cow::Owned(
+                            String::from_utf8(b)
+                                .map_err(|_| XmlError("CDATA is not UTF-8".into()))?,
+                        ),
+                    };
+                    Tok::Text(s)
                 }
-            }
-            Event::End(_) => {
-                // quick-xml checks that end names match their start.
-                let Some(elem) = stack.pop() else {
-                    return err("unmatched end tag");
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(Node::Elem(elem)),
-                    None => root = Some(elem),
-                }
-            }
-            Event::Text(t) => {
-                let s = t
-                    .xml10_content()
-                    .map_err(|e| XmlError(format!("bad text: {e}")))?;
-                match stack.last_mut() {
-                    Some(parent) => parent.push_text(&s),
-                    None if s.trim().is_empty() => {}
-                    None => return err("text outside the document element"),
-                }
-            }
-            Event::CData(c) => {
-                let raw = c.into_inner();
-                let s =
-                    std::str::from_utf8(&raw).map_err(|_| XmlError("CDATA is not UTF-8".into()))?;
-                match stack.last_mut() {
-                    Some(parent) => parent.push_text(s),
-                    None => return err("CDATA outside the document element"),
-                }
-            }
-            Event::GeneralRef(r) => {
-                let resolved: String = match r.resolve_char_ref() {
-                    Ok(Some(c)) => c.to_string(),
+                Event::GeneralRef(r) => match r.resolve_char_ref() {
+                    Ok(Some(c)) => Tok::Text(Cow::Owned(c.to_string())),
                     Ok(None) => {
                         let name = r
                             .decode()
                             .map_err(|e| XmlError(format!("bad entity: {e}")))?;
                         match quick_xml::escape::resolve_xml_entity(&name) {
-                            Some(s) => s.to_string(),
+                            Some(s) => Tok::Text(Cow::Borrowed(s)),
                             None => return err(format!("unknown entity &{name};")),
                         }
                     }
                     Err(e) => return err(format!("bad character reference: {e}")),
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.push_text(&resolved),
-                    None => return err("reference outside the document element"),
-                }
-            }
-            Event::DocType(_) => return err("DOCTYPE is not allowed"),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => break,
+                },
+                Event::DocType(_) => return err("DOCTYPE is not allowed"),
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => continue,
+                Event::Eof => Tok::Eof,
+            });
         }
     }
-    if let Some(open) = stack.last() {
-        return err(format!("document ends inside <{}>", open.name));
+
+    /// The document element; only blank text may come before it.
+    fn root(&mut self) -> Result<(Tag, bool), XmlError> {
+        loop {
+            match self.next()? {
+                Tok::Open(tag, empty) => return Ok((tag, empty)),
+                Tok::Text(t) if is_blank(&t) => {}
+                Tok::Text(_) => return err("text outside the document element"),
+                Tok::Close => return err("unmatched end tag"),
+                Tok::Eof => return err("empty document"),
+            }
+        }
     }
-    root.ok_or_else(|| XmlError("empty document".into()))
+
+    /// After the document element: only blank text.
+    fn finish(&mut self) -> Result<(), XmlError> {
+        loop {
+            match self.next()? {
+                Tok::Eof => return Ok(()),
+                Tok::Text(t) if is_blank(&t) => {}
+                Tok::Text(_) => return err("text outside the document element"),
+                Tok::Open(..) => return err("content after the document element"),
+                Tok::Close => return err("unmatched end tag"),
+            }
+        }
+    }
+
+    /// The next child element of `parent` (text between children is
+    /// ignored), or `None` at `parent`'s end.
+    fn child(&mut self, parent: &Tag) -> Result<Option<(Tag, bool)>, XmlError> {
+        loop {
+            match self.next()? {
+                Tok::Open(tag, empty) => return Ok(Some((tag, empty))),
+                Tok::Close => return Ok(None),
+                Tok::Text(_) => {}
+                Tok::Eof => return err(format!("document ends inside <{parent}>")),
+            }
+        }
+    }
+
+    /// Skip the rest of an element (its content and end tag).
+    fn skip(&mut self, tag: &Tag, empty: bool) -> Result<(), XmlError> {
+        if empty {
+            return Ok(());
+        }
+        while let Some((t, e)) = self.child(tag)? {
+            self.skip(&t, e)?;
+        }
+        Ok(())
+    }
+
+    /// All the text inside an element that holds no element.
+    fn text(&mut self, tag: &Tag, empty: bool) -> Result<String, XmlError> {
+        let mut out = String::new();
+        if empty {
+            return Ok(out);
+        }
+        loop {
+            match self.next()? {
+                Tok::Text(t) => {
+                    if out.is_empty() {
+                        out = t.into_owned();
+                    } else {
+                        out.push_str(&t);
+                    }
+                }
+                Tok::Close => return Ok(out),
+                Tok::Open(inner, _) => {
+                    return err(format!("unexpected <{inner}> inside <{tag}>"));
+                }
+                Tok::Eof => return err(format!("document ends inside <{tag}>")),
+            }
+        }
+    }
+
+    /// The one child element of `parent`, which must be `want`; returns
+    /// whether it is empty. The caller reads it; [`Self::no_more`] then
+    /// checks nothing follows.
+    fn only(&mut self, parent: &Tag, empty: bool, want: Tag) -> Result<bool, XmlError> {
+        let missing = || XmlError(format!("<{parent}> has no <{want}>"));
+        if empty {
+            return Err(missing());
+        }
+        match self.child(parent)? {
+            Some((tag, e)) if tag == want => Ok(e),
+            Some((tag, _)) => err(format!("unexpected <{tag}> inside <{parent}>")),
+            None => Err(missing()),
+        }
+    }
+
+    /// After the one child [`Self::only`] found: the end of `parent`.
+    fn no_more(&mut self, parent: &Tag, want: &Tag) -> Result<(), XmlError> {
+        match self.child(parent)? {
+            None => Ok(()),
+            Some((tag, _)) if tag == *want => {
+                err(format!("more than one <{want}> inside <{parent}>"))
+            }
+            Some((tag, _)) => err(format!("unexpected <{tag}> inside <{parent}>")),
+        }
+    }
+
+    /// A `<value>` element (its start already read).
+    fn value(&mut self, empty: bool) -> Result<Value, XmlError> {
+        if empty {
+            return Ok(Value::String(String::new()));
+        }
+        let mut text = String::new();
+        let (tag, tag_empty) = loop {
+            match self.next()? {
+                Tok::Text(t) => text.push_str(&t),
+                // An untyped value is a string, kept exactly (whitespace too).
+                Tok::Close => return Ok(Value::String(text)),
+                Tok::Open(tag, e) => break (tag, e),
+                Tok::Eof => return err("document ends inside <value>"),
+            }
+        };
+        if !is_blank(&text) {
+            return err("<value> mixes text and a typed element");
+        }
+        let v = self.typed(tag, tag_empty)?;
+        loop {
+            match self.next()? {
+                Tok::Close => return Ok(v),
+                Tok::Text(t) if is_blank(&t) => {}
+                Tok::Text(_) => return err("<value> mixes text and a typed element"),
+                Tok::Open(..) => return err("<value> holds more than one element"),
+                Tok::Eof => return err("document ends inside <value>"),
+            }
+        }
+    }
+
+    /// The typed element inside a `<value>`.
+    fn typed(&mut self, tag: Tag, empty: bool) -> Result<Value, XmlError> {
+        match tag {
+            Tag::Int | Tag::I4 | Tag::I8 => {
+                let s = self.text(&tag, empty)?;
+                parse_int(&s, tag.as_str())
+            }
+            Tag::Boolean => match self.text(&tag, empty)?.trim() {
+                "1" => Ok(Value::Bool(true)),
+                "0" => Ok(Value::Bool(false)),
+                other => err(format!("bad <boolean> value {other:?}")),
+            },
+            Tag::String => Ok(Value::String(self.text(&tag, empty)?)),
+            Tag::Double => {
+                let s = self.text(&tag, empty)?;
+                s.trim()
+                    .parse::<f64>()
+                    .map(Value::Double)
+                    .map_err(|_| XmlError(format!("bad <double> value {s:?}")))
+            }
+            Tag::DateTime => Ok(Value::DateTime(self.text(&tag, empty)?.trim().to_string())),
+            Tag::Base64 => {
+                let s: String = self
+                    .text(&tag, empty)?
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(s.as_bytes())
+                    .map(Value::Base64)
+                    .map_err(|e| XmlError(format!("bad <base64>: {e}")))
+            }
+            Tag::Nil => {
+                self.text(&tag, empty)?;
+                Ok(Value::Nil)
+            }
+            Tag::Array => {
+                let data_empty = self.only(&tag, empty, Tag::Data)?;
+                let mut items = Vec::new();
+                if !data_empty {
+                    while let Some((t, e)) = self.child(&Tag::Data)? {
+                        if t != Tag::Value {
+                            return err(format!("unexpected <{t}> inside <data>"));
+                        }
+                        items.push(self.value(e)?);
+                    }
+                }
+                self.no_more(&tag, &Tag::Data)?;
+                Ok(Value::Array(items))
+            }
+            Tag::Struct => {
+                let mut members = Vec::new();
+                if !empty {
+                    while let Some((m, e)) = self.child(&tag)? {
+                        if m != Tag::Member {
+                            return err(format!("unexpected <{m}> inside <struct>"));
+                        }
+                        members.push(self.member(e)?);
+                    }
+                }
+                Ok(Value::Struct(members))
+            }
+            other => err(format!("unknown value type <{other}>")),
+        }
+    }
+
+    /// A struct's `<member>`: one `<name>` and one `<value>`.
+    fn member(&mut self, empty: bool) -> Result<(String, Value), XmlError> {
+        let mut name = None;
+        let mut value = None;
+        if !empty {
+            while let Some((t, e)) = self.child(&Tag::Member)? {
+                match t {
+                    Tag::Name if name.is_none() => name = Some(self.text(&t, e)?),
+                    Tag::Value if value.is_none() => value = Some(self.value(e)?),
+                    other => return err(format!("unexpected <{other}> inside <member>")),
+                }
+            }
+        }
+        match (name, value) {
+            (Some(n), Some(v)) => Ok((n, v)),
+            _ => err("<member> needs a <name> and a <value>"),
+        }
+    }
+
+    /// `<params>`: each `<param>` holds one `<value>`.
+    fn params(&mut self, empty: bool) -> Result<Vec<Value>, XmlError> {
+        let mut out = Vec::new();
+        if empty {
+            return Ok(out);
+        }
+        while let Some((p, e)) = self.child(&Tag::Params)? {
+            if p != Tag::Param {
+                return err(format!("unexpected <{p}> inside <params>"));
+            }
+            let value_empty = self.only(&p, e, Tag::Value)?;
+            out.push(self.value(value_empty)?);
+            self.no_more(&p, &Tag::Value)?;
+        }
+        Ok(out)
+    }
 }
 
 fn parse_int(s: &str, tag: &str) -> Result<Value, XmlError> {
@@ -216,129 +477,28 @@ fn parse_int(s: &str, tag: &str) -> Result<Value, XmlError> {
         .map_err(|_| XmlError(format!("bad <{tag}> value {s:?}")))
 }
 
-/// Reads a `<value>` element.
-fn read_value(v: &Elem) -> Result<Value, XmlError> {
-    let mut typed = v.elems();
-    let Some(t) = typed.next() else {
-        // An untyped value is a string, kept exactly (whitespace too).
-        return Ok(Value::String(v.text_or_empty()));
-    };
-    if typed.next().is_some() {
-        return err("<value> holds more than one element");
-    }
-    if v.children
-        .iter()
-        .any(|n| matches!(n, Node::Text(s) if !s.trim().is_empty()))
-    {
-        return err("<value> mixes text and a typed element");
-    }
-    match t.name.as_str() {
-        "int" | "i4" | "i8" => parse_int(&t.text()?, &t.name),
-        "boolean" => match t.text()?.trim() {
-            "1" => Ok(Value::Bool(true)),
-            "0" => Ok(Value::Bool(false)),
-            other => err(format!("bad <boolean> value {other:?}")),
-        },
-        "string" => Ok(Value::String(t.text()?)),
-        "double" => {
-            let s = t.text()?;
-            s.trim()
-                .parse::<f64>()
-                .map(Value::Double)
-                .map_err(|_| XmlError(format!("bad <double> value {s:?}")))
-        }
-        "dateTime.iso8601" => Ok(Value::DateTime(t.text()?.trim().to_string())),
-        "base64" => {
-            let s: String = t.text()?.chars().filter(|c| !c.is_whitespace()).collect();
-            base64::engine::general_purpose::STANDARD
-                .decode(s.as_bytes())
-                .map(Value::Base64)
-                .map_err(|e| XmlError(format!("bad <base64>: {e}")))
-        }
-        "nil" => {
-            t.text()?;
-            Ok(Value::Nil)
-        }
-        "array" => {
-            let data = t.only("data")?;
-            let mut items = Vec::new();
-            for e in data.elems() {
-                if e.name != "value" {
-                    return err(format!("unexpected <{}> inside <data>", e.name));
-                }
-                items.push(read_value(e)?);
-            }
-            Ok(Value::Array(items))
-        }
-        "struct" => {
-            let mut members = Vec::new();
-            for m in t.elems() {
-                if m.name != "member" {
-                    return err(format!("unexpected <{}> inside <struct>", m.name));
-                }
-                let mut name = None;
-                let mut value = None;
-                for e in m.elems() {
-                    match e.name.as_str() {
-                        "name" if name.is_none() => name = Some(e.text()?),
-                        "value" if value.is_none() => value = Some(read_value(e)?),
-                        other => {
-                            return err(format!("unexpected <{other}> inside <member>"));
-                        }
-                    }
-                }
-                match (name, value) {
-                    (Some(n), Some(v)) => members.push((n, v)),
-                    _ => return err("<member> needs a <name> and a <value>"),
-                }
-            }
-            Ok(Value::Struct(members))
-        }
-        other => err(format!("unknown value type <{other}>")),
-    }
-}
-
-impl Elem {
-    /// Text of an untyped `<value>` (which has no child elements).
-    fn text_or_empty(&self) -> String {
-        self.children
-            .iter()
-            .map(|n| match n {
-                Node::Text(t) => t.as_str(),
-                Node::Elem(_) => "",
-            })
-            .collect()
-    }
-}
-
-/// Reads `<params>`: each `<param>` holds one `<value>`.
-fn read_params(params: &Elem) -> Result<Vec<Value>, XmlError> {
-    let mut out = Vec::new();
-    for p in params.elems() {
-        if p.name != "param" {
-            return err(format!("unexpected <{}> inside <params>", p.name));
-        }
-        out.push(read_value(p.only("value")?)?);
-    }
-    Ok(out)
-}
-
 /// Parses a `<methodCall>` into its method name and parameters.
 /// A missing `<params>` means no parameters.
 pub fn parse_call(input: &[u8]) -> Result<(String, Vec<Value>), XmlError> {
-    let root = parse_tree(input)?;
-    if root.name != "methodCall" {
-        return err(format!("expected <methodCall>, found <{}>", root.name));
+    let mut p = Parser::new(input)?;
+    let (root, empty) = p.root()?;
+    if root != Tag::MethodCall {
+        return err(format!("expected <methodCall>, found <{root}>"));
     }
     let mut method = None;
     let mut params = Vec::new();
-    for e in root.elems() {
-        match e.name.as_str() {
-            "methodName" if method.is_none() => method = Some(e.text()?.trim().to_string()),
-            "params" => params = read_params(e)?,
-            other => return err(format!("unexpected <{other}> inside <methodCall>")),
+    if !empty {
+        while let Some((tag, e)) = p.child(&root)? {
+            match tag {
+                Tag::MethodName if method.is_none() => {
+                    method = Some(p.text(&tag, e)?.trim().to_string());
+                }
+                Tag::Params => params = p.params(e)?,
+                other => return err(format!("unexpected <{other}> inside <methodCall>")),
+            }
         }
     }
+    p.finish()?;
     match method {
         Some(m) if !m.is_empty() => Ok((m, params)),
         _ => err("no method name"),
@@ -348,27 +508,27 @@ pub fn parse_call(input: &[u8]) -> Result<(String, Vec<Value>), XmlError> {
 /// Parses a `<methodResponse>`: `Ok(Ok(value))` for a result,
 /// `Ok(Err(fault))` for a fault.
 pub fn parse_response(input: &[u8]) -> Result<Result<Value, Fault>, XmlError> {
-    let root = parse_tree(input)?;
-    if root.name != "methodResponse" {
-        return err(format!("expected <methodResponse>, found <{}>", root.name));
+    let mut p = Parser::new(input)?;
+    let (root, empty) = p.root()?;
+    if root != Tag::MethodResponse {
+        return err(format!("expected <methodResponse>, found <{root}>"));
     }
-    let mut body = root.elems();
-    let Some(first) = body.next() else {
+    let first = if empty { None } else { p.child(&root)? };
+    let Some((first, first_empty)) = first else {
         return err("empty <methodResponse>");
     };
-    if body.next().is_some() {
-        return err("<methodResponse> holds more than one element");
-    }
-    match first.name.as_str() {
-        "params" => {
-            let mut values = read_params(first)?;
+    let result = match first {
+        Tag::Params => {
+            let mut values = p.params(first_empty)?;
             if values.len() != 1 {
                 return err(format!("response has {} values, expected 1", values.len()));
             }
-            Ok(Ok(values.remove(0)))
+            Ok(values.remove(0))
         }
-        "fault" => {
-            let v = read_value(first.only("value")?)?;
+        Tag::Fault => {
+            let value_empty = p.only(&first, first_empty, Tag::Value)?;
+            let v = p.value(value_empty)?;
+            p.no_more(&first, &Tag::Value)?;
             let code = match v.get("faultCode") {
                 Some(Value::Int(c)) => {
                     i32::try_from(*c).map_err(|_| XmlError("faultCode out of range".into()))?
@@ -379,10 +539,16 @@ pub fn parse_response(input: &[u8]) -> Result<Result<Value, Fault>, XmlError> {
                 Some(Value::String(s)) => s.clone(),
                 _ => return err("fault without a string faultString"),
             };
-            Ok(Err(Fault { code, string }))
+            Err(Fault { code, string })
         }
-        other => err(format!("unexpected <{other}> inside <methodResponse>")),
+        other => return err(format!("unexpected <{other}> inside <methodResponse>")),
+    };
+    if let Some((tag, e)) = p.child(&root)? {
+        p.skip(&tag, e)?;
+        return err("<methodResponse> holds more than one element");
     }
+    p.finish()?;
+    Ok(result)
 }
 
 // ---------------------------------------------------------------- writing
@@ -659,6 +825,45 @@ mod tests {
             b"<methodCall><methodName>x</methodName></methodCall>",
         ];
         for c in bad_responses {
+            assert!(
+                parse_response(c).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(c)
+            );
+        }
+    }
+
+    #[test]
+    fn empty_element_forms() {
+        let doc =
+            b"<?xml version='1.0'?><!-- c --><methodResponse><params><param><value><array><data>\
+            <value/><value><struct/></value><value><array><data/></array></value>\
+            <value><string/></value><value><nil/></value>\
+            </data></array></value></param></params></methodResponse>\n";
+        assert_eq!(
+            parse_response(doc).unwrap(),
+            Ok(Value::Array(vec![
+                Value::String(String::new()),
+                Value::Struct(vec![]),
+                Value::Array(vec![]),
+                Value::String(String::new()),
+                Value::Nil,
+            ]))
+        );
+        let bad: Vec<&[u8]> = vec![
+            b"<methodResponse><params><param><value>1</value></param></params><params/></methodResponse>",
+            b"<methodResponse><params><param/></params></methodResponse>",
+            b"<methodResponse><params><param><value>1</value><value>2</value></param></params></methodResponse>",
+            b"<methodResponse><params><param><value><array/></value></param></params></methodResponse>",
+            b"<methodResponse><params><param><value><array><data/><data/></array></value></param></params></methodResponse>",
+            b"<methodResponse><params><param><value><struct><member/></struct></value></param></params></methodResponse>",
+            b"<methodResponse><params><param><value>x<int>1</int></value></param></params></methodResponse>",
+            b"<methodResponse><params><param><value><int>1</int>x</value></param></params></methodResponse>",
+            b"<methodResponse><params><param><value><string>a<b/></string></value></param></params></methodResponse>",
+            b"x<methodResponse/>",
+            b"<methodResponse><params><param><value>1</value></param></params></methodResponse>x",
+        ];
+        for c in bad {
             assert!(
                 parse_response(c).is_err(),
                 "accepted {:?}",

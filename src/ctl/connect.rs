@@ -2,7 +2,7 @@
 //! config's `[supervisorctl]` section, connect with the XML-RPC client, run
 //! one command.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::PathBuf;
 
 use super::{CallError, Chunks, LocalFuture, Rpc, Unreachable};
@@ -118,13 +118,23 @@ pub fn main(opts: MainOptions) -> i32 {
         }
     };
     let rpc = ClientRpc(client);
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
     if shell {
-        drop((out, err));
         let history = history.or_else(super::shell::default_history);
         let options = super::Options::default();
         return runtime.block_on(super::shell::run(&rpc, &prompt, history, &options));
     }
-    runtime.block_on(super::run(&rpc, &opts.args, &mut out, &mut err))
+    let mut err = std::io::stderr().lock();
+    let stdout = std::io::stdout();
+    if stdout.is_terminal() {
+        // Line by line, as the results come.
+        let mut out = stdout.lock();
+        runtime.block_on(super::run(&rpc, &opts.args, &mut out, &mut err))
+    } else {
+        // A pipe or a file: one write for the whole output (commands that
+        // stream, like `tail -f`, flush as they go).
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+        let code = runtime.block_on(super::run(&rpc, &opts.args, &mut out, &mut err));
+        let _ = out.flush();
+        code
+    }
 }

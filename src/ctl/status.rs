@@ -21,7 +21,13 @@ pub(crate) const COMMAND: Command = Command {
 };
 
 async fn status(ctl: &mut Ctl<'_>, args: &[String]) -> CmdResult {
-    if !ctl.upcheck().await? {
+    const METHOD: &str = "supervisor.getAllProcessInfo";
+    // The table is asked for while the upcheck is in flight (two requests
+    // at once instead of one after the other); it is only used if the
+    // upcheck passes.
+    let rpc = ctl.rpc;
+    let (up, reply) = tokio::join!(ctl.upcheck(), rpc.call_dyn(METHOD, vec![]));
+    if !up? {
         if ctl.exit != exit::OK {
             ctl.exit = exit::STATUS_UNKNOWN;
         }
@@ -34,8 +40,7 @@ async fn status(ctl: &mut Ctl<'_>, args: &[String]) -> CmdResult {
         .filter(|a| *a != "--json")
         .collect();
 
-    const METHOD: &str = "supervisor.getAllProcessInfo";
-    let reply = ctl.call(METHOD, vec![]).await?;
+    let reply = reply?;
     let raw = format::array(&reply, METHOD)?;
     let mut all = Vec::with_capacity(raw.len());
     for v in raw {

@@ -72,9 +72,12 @@ async fn status_all_lists_every_process_and_exits_3_when_one_is_stopped() {
     let (out, _, code) = ctl(&rpc, &["status"]).await;
     assert_eq!(out, format!("{WEB}{W0}{W1}"));
     assert_eq!(code, 3);
+    // The upcheck and the table are asked for at once.
+    let mut methods = rpc.methods();
+    methods.sort();
     assert_eq!(
-        rpc.methods(),
-        ["supervisor.getVersion", "supervisor.getAllProcessInfo"]
+        methods,
+        ["supervisor.getAllProcessInfo", "supervisor.getVersion"]
     );
     let (out2, _, code2) = ctl(&rpc, &["status", "all"]).await;
     assert_eq!((out2, code2), (out, 3));
@@ -217,7 +220,19 @@ async fn status_unreachable_exits_4_either_way() {
     let (out, _, code) = ctl(&rpc, &["status"]).await;
     assert_eq!(out, "unix:///tmp/sluice.sock no such file\n");
     assert_eq!(code, 4);
-    assert_eq!(rpc.methods(), ["supervisor.getVersion"]);
+    assert!(rpc.methods().contains(&"supervisor.getVersion".to_string()));
+}
+
+#[tokio::test]
+async fn status_ignores_the_table_when_the_upcheck_fails() {
+    let rpc = daemon().on("supervisor.getVersion", Ok(Value::from("2.0")));
+    let (out, _, code) = ctl(&rpc, &["status"]).await;
+    assert!(
+        out.starts_with("Sorry, this version of supervisorctl expects"),
+        "{out}"
+    );
+    assert!(!out.contains("web"), "{out}");
+    assert_eq!(code, 4);
 }
 
 #[tokio::test]

@@ -127,7 +127,10 @@ fn same_usage_error(conf: &Path, args: &[&str]) {
         theirs.stdout.lines().next(),
         "{args:?}: {ours:?} vs {theirs:?}"
     );
-    assert!(ours.stdout.lines().count() >= 2, "{args:?}: no help: {ours:?}");
+    assert!(
+        ours.stdout.lines().count() >= 2,
+        "{args:?}: no help: {ours:?}"
+    );
 }
 
 /// Every program ignores SIGHUP (trapped before exec), so `signal HUP`

@@ -6,89 +6,8 @@
 mod common;
 use common::*;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-
-/// `sluice agent` in the foreground, its stdout and stderr collected.
-struct Agent {
-    child: Child,
-    out: Arc<Mutex<String>>,
-}
-
-impl Agent {
-    fn start(dir: &Path, conf: &str) -> Agent {
-        let file = dir.join("agent.conf");
-        std::fs::write(&file, conf).expect("write agent file");
-        let mut child = Command::new(sluice())
-            .args(["agent", "--conf-file"])
-            .arg(&file)
-            .args(["--name", "a1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sluice agent");
-        let out = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let sink = out.clone();
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if let Ok(mut o) = sink.lock() {
-                        o.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    }
-                }
-            });
-        }
-        Agent { child, out }
-    }
-
-    fn output(&self) -> String {
-        self.out.lock().map(|o| o.clone()).unwrap_or_default()
-    }
-
-    fn wait_output(&self, what: &str) {
-        wait_for(&format!("agent output to contain {what:?}"), || {
-            self.output().contains(what)
-        });
-    }
-
-    /// SIGTERM, then its exit code.
-    fn stop(&mut self) -> Option<i32> {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
-        let mut status = None;
-        wait_for("the agent to exit", || {
-            status = self.child.try_wait().expect("try_wait");
-            status.is_some()
-        });
-        status.and_then(|s| s.code())
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::Command;
 
 /// The files of `dir` in the order the sink made them (by their number:
 /// `<prefix><ms>-<n>[.ext]`).
@@ -149,7 +68,7 @@ fn every_seq_event_lands_in_the_files_once_and_in_order() {
     let out = dir.path().join("out");
     std::fs::create_dir(&out).expect("mkdir");
     let total = 50_000;
-    let mut agent = Agent::start(dir.path(), &seq_to_file_roll(total, &out));
+    let mut agent = ForegroundAgent::start(dir.path(), &seq_to_file_roll(total, &out));
     agent.wait_output("generated all 50000 events");
     wait_for("every line in the files", || {
         all_text(&out).len() >= lines(0..total).len()
@@ -198,7 +117,7 @@ fn a_directory_replaced_by_a_file_while_events_flow_loses_nothing() {
         .replace("totalEvents = 0", "totalEvents =")
         .replace("batchSize = 100", "batchSize = 1")
         .replace("rollInterval = 1", "rollInterval = 0");
-    let mut agent = Agent::start(dir.path(), &conf);
+    let mut agent = ForegroundAgent::start(dir.path(), &conf);
     wait_for("the first lines", || size(&out) > 0);
 
     // The directory goes away and a plain file takes its place.
@@ -228,7 +147,7 @@ fn a_directory_replaced_by_a_file_while_events_flow_loses_nothing() {
 fn a_missing_directory_at_start_is_waited_for() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("later");
-    let mut agent = Agent::start(dir.path(), &seq_to_file_roll(2000, &out));
+    let mut agent = ForegroundAgent::start(dir.path(), &seq_to_file_roll(2000, &out));
     agent.wait_output("cannot deliver");
     std::fs::create_dir(&out).expect("mkdir");
     wait_for("every line", || {
@@ -329,7 +248,7 @@ fn a_read_only_directory_for_a_while_loses_no_acknowledged_line() {
          a1.sinks.k1.sink.rollInterval = 1\n",
         out.display()
     );
-    let mut agent = Agent::start(dir.path(), &conf);
+    let mut agent = ForegroundAgent::start(dir.path(), &conf);
     send_acked_lines(port, 0..500);
     wait_for("the first lines in the files", || {
         all_text(&out).len() >= lines(0..500).len()

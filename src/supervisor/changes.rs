@@ -135,19 +135,27 @@ mod tests {
         assert_eq!(d.added, vec!["c"]);
         assert_eq!(d.removed, vec!["b"]);
         assert_eq!(d.changed_names(), vec!["a"]);
-        assert_eq!(d.changed[0].processes, vec![("a".into(), ProcChange::Changed)]);
+        assert_eq!(
+            d.changed[0].processes,
+            vec![("a".into(), ProcChange::Changed)]
+        );
     }
 
     #[test]
     fn only_the_changed_member_of_a_group() {
         let base = "[group:g]\nprograms=x,y\n[program:x]\ncommand=sleep 1\n";
         let a = groups(&format!("{base}[program:y]\ncommand=sleep 2\n"));
-        let b = groups(&format!("{base}[program:y]\ncommand=sleep 2\nstartsecs=5\n"));
+        let b = groups(&format!(
+            "{base}[program:y]\ncommand=sleep 2\nstartsecs=5\n"
+        ));
         let d = diff(&a, &b);
         assert_eq!(d.changed.len(), 1);
         assert_eq!(d.changed[0].name, "g");
         assert!(!d.changed[0].priority_changed);
-        assert_eq!(d.changed[0].processes, vec![("y".into(), ProcChange::Changed)]);
+        assert_eq!(
+            d.changed[0].processes,
+            vec![("y".into(), ProcChange::Changed)]
+        );
     }
 
     #[test]

@@ -20,12 +20,12 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::changes::{self, Changes};
 use super::info::{ProcessInfo, unix_time};
 use super::inprocess::{ExitSender, InProcess};
 use super::output::Output;
 use super::spawn;
 use super::state::{Action, Event, ExitStatus, Level, Proc, Rules, State};
-use super::changes::{self, Changes};
 use crate::config::{AgentSpec, Config, GroupSpec, Isolation, ProcessKind, ProcessSpec};
 use crate::logs::DaemonLogHandle;
 use crate::rpc::{Fault, faults};
@@ -105,9 +105,15 @@ pub enum Request {
         reply: oneshot::Sender<Result<Changes, Fault>>,
     },
     /// supervisord's `addProcessGroup`: from the last read config.
-    AddGroup { name: String, reply: Reply },
+    AddGroup {
+        name: String,
+        reply: Reply,
+    },
     /// supervisord's `removeProcessGroup`: every process must be stopped.
-    RemoveGroup { name: String, reply: Reply },
+    RemoveGroup {
+        name: String,
+        reply: Reply,
+    },
     /// Make one process match the last read config: add it (autostart
     /// applies), drop it, or replace its settings and start it again if
     /// autostart; it must be stopped unless its settings are unchanged.
@@ -529,8 +535,10 @@ impl Manager {
         for (new, &old) in order.iter().enumerate() {
             new_of_old[old] = new;
         }
-        let mut slots: Vec<Option<Record>> =
-            std::mem::take(&mut self.records).into_iter().map(Some).collect();
+        let mut slots: Vec<Option<Record>> = std::mem::take(&mut self.records)
+            .into_iter()
+            .map(Some)
+            .collect();
         self.records = order.iter().filter_map(|&old| slots[old].take()).collect();
         for v in self.by_pid.values_mut() {
             *v = new_of_old[*v];

@@ -695,7 +695,8 @@ impl Api {
     }
 }
 
-/// One line of `sluice.update`'s report.
+/// One line of `sluice.update`'s report: the client prints `name: message`
+/// (just `message` when the name is empty); `ok` false makes it exit 1.
 fn report(name: &str, message: &str, ok: bool) -> Value {
     Value::Struct(vec![
         ("name".into(), name.into()),
@@ -764,7 +765,7 @@ impl Api {
                 let known =
                     snap.processes.iter().any(|p| &p.group == name) || changes.added.contains(name);
                 if !known {
-                    out.push(report(name, &format!("no such group: {name}"), false));
+                    out.push(report("", &format!("ERROR: no such group: {name}"), false));
                 }
             }
         }
@@ -789,7 +790,7 @@ impl Api {
                 .await
             {
                 Ok(()) => out.push(report(group, "removed process group", true)),
-                Err(f) => out.push(report(group, &f.string, false)),
+                Err(f) => out.push(report(group, &format!("ERROR ({})", f.string), false)),
             }
         }
         for change in changes.changed.iter().filter(|c| chosen(&c.name)) {
@@ -804,7 +805,7 @@ impl Api {
                     Ok(_) => {}
                     Err(f) if f.code == faults::NOT_RUNNING || f.code == faults::BAD_NAME => {}
                     Err(f) => {
-                        out.push(report(&namespec, &f.string, false));
+                        out.push(report(&namespec, &format!("ERROR ({})", f.string), false));
                         ok = false;
                         continue;
                     }
@@ -830,7 +831,11 @@ impl Api {
                     })
                     .await;
                 if let Err(f) = asked {
-                    out.push(report(&namespec_of(group, &name), &f.string, false));
+                    out.push(report(
+                        &namespec_of(group, &name),
+                        &format!("ERROR ({})", f.string),
+                        false,
+                    ));
                     ok = false;
                 }
             }
@@ -846,7 +851,7 @@ impl Api {
                 .await
             {
                 Ok(()) => out.push(report(group, "added process group", true)),
-                Err(f) => out.push(report(group, &f.string, false)),
+                Err(f) => out.push(report(group, &format!("ERROR ({})", f.string), false)),
             }
         }
         Ok(Value::Array(out))

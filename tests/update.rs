@@ -437,3 +437,142 @@ fn stock_supervisorctl_reread_update_add_remove() {
         (strs(&["ERROR: no such process/group: zz"]), Some(1))
     );
 }
+
+/// The stock supervisord from the same venv, in the foreground in a temp dir.
+struct StockSupervisord {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl StockSupervisord {
+    fn start(programs: &str) -> StockSupervisord {
+        let dir = tempfile::tempdir().expect("tempdir");
+        StockSupervisord::rewrite_in(dir.path(), programs);
+        let exe = supervisorctl().with_file_name("supervisord");
+        let child = Command::new(exe)
+            .arg("-n")
+            .arg("-c")
+            .arg(dir.path().join("s.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the stock supervisord");
+        let me = StockSupervisord { dir, child };
+        wait_for("the stock supervisord to answer", || {
+            me.run(supervisorctl(), &["pid"]).1 == Some(0)
+        });
+        me
+    }
+
+    fn rewrite_in(dir: &Path, programs: &str) -> String {
+        let d = dir.display();
+        let text = format!(
+            "[supervisord]\nlogfile={d}/d.log\npidfile={d}/d.pid\nchildlogdir={d}\n\
+             [unix_http_server]\nfile={d}/s.sock\n\
+             [rpcinterface:supervisor]\n\
+             supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\
+             [supervisorctl]\nserverurl=unix://{d}/s.sock\n{programs}"
+        );
+        std::fs::write(dir.join("s.conf"), &text).expect("write config");
+        text
+    }
+
+    fn rewrite(&self, programs: &str) {
+        StockSupervisord::rewrite_in(self.dir.path(), programs);
+    }
+
+    fn run(&self, exe: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (Vec<String>, Option<i32>) {
+        let mut cmd = Command::new(exe);
+        if cmd.get_program() == common::sluice() {
+            cmd.arg("ctl");
+        }
+        let out = cmd
+            .arg("-c")
+            .arg(self.dir.path().join("s.conf"))
+            .args(args)
+            .output()
+            .expect("run a client");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            text.lines().map(str::to_string).collect(),
+            out.status.code(),
+        )
+    }
+
+    /// `sluice ctl` and the stock supervisorctl on the same command.
+    fn both(&self, args: &[&str]) -> [(Vec<String>, Option<i32>); 2] {
+        [
+            self.run(common::sluice(), args),
+            self.run(supervisorctl(), args),
+        ]
+    }
+}
+
+impl Drop for StockSupervisord {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sluice_ctl_update_against_a_stock_supervisord_prints_what_supervisorctl_prints() {
+    let s = StockSupervisord::start(&format!("{SOLO}{TWO_IN_A_GROUP}"));
+    let stock_change = format!(
+        "{}[program:n]\ncommand=sleep 1003\nstartsecs=0\nautostart=false\n",
+        TWO_IN_A_GROUP.replace("sleep 1002", "sleep 1012")
+    );
+    s.rewrite(&stock_change);
+    // reread is idempotent on supervisord: both clients see the same diff.
+    let [ours, theirs] = s.both(&["reread"]);
+    assert_eq!(
+        ours,
+        (
+            strs(&["a: disappeared", "g: changed", "n: available"]),
+            Some(0)
+        )
+    );
+    assert_eq!(ours, theirs);
+    let [ours, theirs] = s.both(&["avail"]);
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.0.len(), 3, "a is gone from the config: {ours:?}");
+    assert!(
+        ours.0
+            .contains(&"n                                avail     manual    999:999".to_string()),
+        "{ours:?}"
+    );
+    // `sluice ctl update` falls back to supervisorctl's steps (no sluice.update).
+    assert_eq!(
+        s.run(common::sluice(), &["update"]),
+        (
+            strs(&[
+                "a: stopped",
+                "a: removed process group",
+                "g: stopped",
+                "g: updated process group",
+                "n: added process group"
+            ]),
+            Some(0)
+        )
+    );
+    let [ours, theirs] = s.both(&["update"]);
+    assert_eq!(ours, (Vec::new(), Some(0)));
+    assert_eq!(ours, theirs);
+    let [ours, theirs] = s.both(&["add", "zz"]);
+    assert_eq!(ours, theirs);
+    let [ours, theirs] = s.both(&["remove", "n"]);
+    assert_eq!(ours, (strs(&["n: removed process group"]), Some(0)));
+    assert_eq!(
+        theirs,
+        (strs(&["ERROR: no such process/group: n"]), Some(1))
+    );
+    let [ours, theirs] = s.both(&["add", "n"]);
+    assert_eq!(ours, (strs(&["n: added process group"]), Some(0)));
+    assert_eq!(
+        theirs,
+        (strs(&["ERROR: process group already active"]), Some(0))
+    );
+}

@@ -340,3 +340,183 @@ async fn reload(ctl: &mut Ctl<'_>, args: &[String]) -> CmdResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::FakeRpc;
+    use super::super::run;
+    use crate::rpc::{Value, faults};
+
+    async fn ctl(rpc: &FakeRpc, args: &[&str]) -> (String, i32) {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run(rpc, &args, &mut out, &mut err).await;
+        (String::from_utf8_lossy(&out).into_owned(), code)
+    }
+
+    fn names(n: &[&str]) -> Value {
+        Value::Array(n.iter().map(|s| Value::from(*s)).collect())
+    }
+
+    fn diff(added: &[&str], changed: &[&str], removed: &[&str]) -> Value {
+        Value::Array(vec![Value::Array(vec![
+            names(added),
+            names(changed),
+            names(removed),
+        ])])
+    }
+
+    fn entry(name: &str, message: &str, ok: bool) -> Value {
+        Value::Struct(vec![
+            ("name".into(), name.into()),
+            ("message".into(), message.into()),
+            ("ok".into(), Value::Bool(ok)),
+        ])
+    }
+
+    fn stop_result(status: i32) -> Value {
+        Value::Array(vec![Value::Struct(vec![
+            ("name".into(), "x".into()),
+            ("group".into(), "x".into()),
+            ("status".into(), Value::Int(i64::from(status))),
+            ("description".into(), "".into()),
+        ])])
+    }
+
+    #[tokio::test]
+    async fn reread_sorts_by_name_and_the_last_kind_wins() {
+        let rpc = FakeRpc::new().on(
+            "supervisor.reloadConfig",
+            Ok(diff(&["b", "a"], &["c"], &["a"])),
+        );
+        assert_eq!(
+            ctl(&rpc, &["reread"]).await,
+            ("a: disappeared\nb: available\nc: changed\n".into(), 0)
+        );
+        let rpc = FakeRpc::new().on("supervisor.reloadConfig", Ok(diff(&[], &[], &[])));
+        assert_eq!(
+            ctl(&rpc, &["reread"]).await,
+            ("No config updates to processes\n".into(), 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_config_error_is_one_error_line_and_exit_1() {
+        for cmd in ["reread", "update"] {
+            let rpc = FakeRpc::new()
+                .fault("sluice.update", faults::CANT_REREAD, "s.conf:3: error: bad")
+                .fault(
+                    "supervisor.reloadConfig",
+                    faults::CANT_REREAD,
+                    "s.conf:3: error: bad",
+                );
+            assert_eq!(
+                ctl(&rpc, &[cmd]).await,
+                ("ERROR: CANT_REREAD: s.conf:3: error: bad\n".into(), 1),
+                "{cmd}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn update_prints_the_daemons_report() {
+        let report = Value::Array(vec![
+            entry("", "ERROR: no such group: zz", false),
+            entry("g:c", "stopped", true),
+            entry("g", "updated process group", true),
+        ]);
+        let rpc = FakeRpc::new().on("sluice.update", Ok(report));
+        assert_eq!(
+            ctl(&rpc, &["update", "g", "zz"]).await,
+            (
+                "ERROR: no such group: zz\ng:c: stopped\ng: updated process group\n".into(),
+                1
+            )
+        );
+        assert_eq!(
+            rpc.calls()[0].1,
+            vec![names(&["g", "zz"])],
+            "the names go to the daemon"
+        );
+    }
+
+    #[tokio::test]
+    async fn update_against_a_stock_supervisord_does_supervisorctls_steps() {
+        let rpc = FakeRpc::new()
+            .fault("sluice.update", faults::UNKNOWN_METHOD, "")
+            .on(
+                "supervisor.reloadConfig",
+                Ok(diff(&["n"], &["g"], &["old", "bad"])),
+            )
+            .on(
+                "supervisor.stopProcessGroup",
+                Ok(stop_result(faults::SUCCESS)),
+            )
+            .on(
+                "supervisor.stopProcessGroup",
+                Ok(stop_result(faults::FAILED)),
+            )
+            .on(
+                "supervisor.stopProcessGroup",
+                Ok(stop_result(faults::SUCCESS)),
+            )
+            .on("supervisor.removeProcessGroup", Ok(Value::Bool(true)))
+            .on("supervisor.addProcessGroup", Ok(Value::Bool(true)));
+        assert_eq!(
+            ctl(&rpc, &["update"]).await,
+            (
+                "old: stopped\nold: removed process group\n\
+                 bad: stopped\nbad: has problems; not removing\n\
+                 g: stopped\ng: updated process group\n\
+                 n: added process group\n"
+                    .into(),
+                1
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn avail_table() {
+        let info = |group: &str, name: &str, inuse: bool, auto: bool| {
+            Value::Struct(vec![
+                ("group".into(), group.into()),
+                ("name".into(), name.into()),
+                ("inuse".into(), Value::Bool(inuse)),
+                ("autostart".into(), Value::Bool(auto)),
+                ("group_prio".into(), Value::Int(999)),
+                ("process_prio".into(), Value::Int(5)),
+            ])
+        };
+        let rpc = FakeRpc::new().on(
+            "supervisor.getAllConfigInfo",
+            Ok(Value::Array(vec![
+                info("a", "a", true, true),
+                info("g", "b", false, false),
+            ])),
+        );
+        assert_eq!(
+            ctl(&rpc, &["avail"]).await,
+            (
+                "a                                in use    auto      999:5\n\
+                 g:b                              avail     manual    999:5\n"
+                    .into(),
+                0
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn add_and_remove_messages_and_exit_codes() {
+        let rpc = FakeRpc::new()
+            .fault("supervisor.addProcessGroup", faults::ALREADY_ADDED, "a")
+            .fault("supervisor.removeProcessGroup", faults::STILL_RUNNING, "a");
+        assert_eq!(
+            ctl(&rpc, &["add", "a"]).await,
+            ("ERROR: process group already active\n".into(), 0)
+        );
+        assert_eq!(
+            ctl(&rpc, &["remove", "a"]).await,
+            ("ERROR: process/group still running: a\n".into(), 1)
+        );
+    }
+}

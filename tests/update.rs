@@ -175,6 +175,13 @@ fn a_removed_program_disappears_is_stopped_and_removed() {
     wait_for("a to end", || !common::alive(a));
     assert_eq!(listed(&d), strs(&["g:b"]));
     assert_eq!(d.child_pid("g:b"), b);
+    // The daemon still knows which record b's pid belongs to: its crash is
+    // seen and it is restarted (autorestart=unexpected).
+    // SAFETY: kill(2) on a child of the daemon under test.
+    unsafe {
+        libc::kill(b, libc::SIGKILL);
+    }
+    wait_new_pid(&d, "g:b", b);
 }
 
 #[test]

@@ -141,8 +141,10 @@ pub fn main(opts: Options) -> i32 {
                     config = c
                 }
                 Err(errors) => {
+                    // In the daemon's log, and on stderr as at startup.
                     for e in errors.iter().filter(|e| e.is_error()) {
                         tracing::error!("{e}");
+                        eprintln!("{e}");
                     }
                     tracing::error!("the configuration has errors; keeping the previous one");
                 }

@@ -583,3 +583,45 @@ fn sluice_ctl_update_against_a_stock_supervisord_prints_what_supervisorctl_print
         (strs(&["ERROR: process group already active"]), Some(0))
     );
 }
+
+#[test]
+fn an_in_process_agent_is_restarted_when_its_properties_change() {
+    let d = Daemon::start("");
+    std::fs::write(d.path("flow.properties"), AGENT_PROPS).expect("write props");
+    rewrite(
+        &d,
+        "[agent:flow]\n\
+         conf_file = {dir}/flow.properties\n\
+         agent_name = a1\n\
+         startsecs = 0\n\
+         stdout_logfile = {dir}/flow.log\n",
+    );
+    assert_eq!(
+        ctl(&d, &["update"]),
+        (strs(&["flow: added process group"]), Some(0))
+    );
+    d.wait_state("flow", "RUNNING");
+    let starts = || {
+        std::fs::read_to_string(d.path("flow.log"))
+            .unwrap_or_default()
+            .matches("agent started")
+            .count()
+    };
+    wait_for("the agent's first start in its log", || starts() == 1);
+    std::fs::write(
+        d.path("flow.properties"),
+        AGENT_PROPS.replace("totalEvents = 1", "totalEvents = 3"),
+    )
+    .expect("edit props");
+    assert_eq!(
+        ctl(&d, &["update"]),
+        (
+            strs(&["flow: stopped", "flow: updated process group"]),
+            Some(0)
+        )
+    );
+    wait_for("the agent's second start", || starts() == 2);
+    d.wait_state("flow", "RUNNING");
+    let log = std::fs::read_to_string(d.path("flow.log")).unwrap_or_default();
+    assert!(log.contains("generated all 3 events"), "{log}");
+}

@@ -624,4 +624,27 @@ fn an_in_process_agent_is_restarted_when_its_properties_change() {
     d.wait_state("flow", "RUNNING");
     let log = std::fs::read_to_string(d.path("flow.log")).unwrap_or_default();
     assert!(log.contains("generated all 3 events"), "{log}");
+
+    // A broken properties file is a config error: named with its line,
+    // and the running agent is left alone.
+    let props = d.path("flow.properties");
+    std::fs::write(
+        &props,
+        AGENT_PROPS.replace("type = null", "type = nosuchsink"),
+    )
+    .expect("break props");
+    let line = AGENT_PROPS
+        .lines()
+        .position(|l| l.contains("type = null"))
+        .expect("line")
+        + 1;
+    let (out, code) = ctl(&d, &["update"]);
+    assert_eq!(code, Some(1), "{out:?}");
+    let place = format!("{}:{line}", props.display());
+    assert!(
+        out.len() == 1 && out[0].starts_with("ERROR: CANT_REREAD: ") && out[0].contains(&place),
+        "{out:?} names {place}"
+    );
+    assert_eq!(d.state("flow"), "RUNNING");
+    assert_eq!(starts(), 2);
 }

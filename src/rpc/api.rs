@@ -695,6 +695,41 @@ impl Api {
     }
 }
 
+/// Validate the agent files of agents that are new or changed since the
+/// last read config (an agent file broken since then does not block every
+/// reread): a broken properties file is a config error like any other.
+fn check_new_agents(
+    before: &[GroupSpec],
+    loaded: config::Loaded,
+) -> Result<config::Loaded, Vec<config::Diagnostic>> {
+    let known = |a: &config::AgentSpec| {
+        before
+            .iter()
+            .flat_map(|g| &g.processes)
+            .any(|p| matches!(&p.kind, config::ProcessKind::Agent(b) if b == a))
+    };
+    let mut errors = Vec::new();
+    let mut seen = Vec::new();
+    for p in loaded.config.groups.iter().flat_map(|g| &g.processes) {
+        if let config::ProcessKind::Agent(a) = &p.kind
+            && !known(a)
+            && !seen.contains(&a)
+        {
+            seen.push(a);
+            errors.extend(
+                crate::engine::host::validate(&a.conf_file, &a.agent_name)
+                    .into_iter()
+                    .filter(config::Diagnostic::is_error),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}
+
 /// One line of `sluice.update`'s report: the client prints `name: message`
 /// (just `message` when the name is empty); `ok` false makes it exit 1.
 fn report(name: &str, message: &str, ok: bool) -> Value {
@@ -728,9 +763,12 @@ impl Api {
             .get()
             .cloned()
             .ok_or_else(|| Fault::new(faults::CANT_REREAD, "no configuration to read"))?;
-        let loaded = tokio::task::spawn_blocking(move || config::load(&source))
-            .await
-            .map_err(|e| Fault::new(faults::CANT_REREAD, e.to_string()))?;
+        let before = self.handle().configured();
+        let loaded = tokio::task::spawn_blocking(move || {
+            config::load(&source).and_then(|l| check_new_agents(&before, l))
+        })
+        .await
+        .map_err(|e| Fault::new(faults::CANT_REREAD, e.to_string()))?;
         let groups: Vec<GroupSpec> = match loaded {
             Ok(loaded) => loaded.config.groups,
             Err(diags) => {

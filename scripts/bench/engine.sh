@@ -51,7 +51,9 @@ wait_bytes() {
   local pattern=$1 want=$2 deadline=$(( $(date +%s) + 120 ))
   while :; do
     local have
-    have=$(cat $pattern 2>/dev/null | wc -c)
+    # File sizes, not contents: reading 100 MB every poll would compete
+    # with the pipeline under test for the same two cores.
+    have=$(stat -c %s $pattern 2>/dev/null | awk '{n += $1} END {print n + 0}')
     [ "$have" -ge "$want" ] && return 0
     [ "$(date +%s)" -gt "$deadline" ] && { echo "timeout: $have of $want bytes in $pattern" >&2; return 1; }
     sleep 0.005

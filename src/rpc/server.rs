@@ -40,6 +40,9 @@ pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 const DRAIN: Duration = Duration::from_secs(5);
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send an XML-RPC request body; a slower
+/// one gets 408 and the connection is closed.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What to listen on and who may talk.
 #[derive(Debug, Clone, PartialEq)]
@@ -313,6 +316,8 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
     r
 }
 
+/// 401 with the challenge, and the connection closed after it (the
+/// request body, if any, is never read), as supervisord answers.
 fn unauthorized() -> Response<Body> {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::UNAUTHORIZED;
@@ -320,6 +325,8 @@ fn unauthorized() -> Response<Body> {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(auth::REALM_HEADER),
     );
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }
 
@@ -356,7 +363,12 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
 }
 
 async fn rpc(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
-    let too_big = || plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+    let too_big = || {
+        let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -365,10 +377,17 @@ async fn rpc(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     if declared.is_some_and(|n| n > ctx.max_body as u64) {
         return too_big();
     }
-    let body = match Limited::new(req.into_body(), ctx.max_body).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_big(),
-        Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("cannot read body: {e}\n")),
+    let reading = Limited::new(req.into_body(), ctx.max_body).collect();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, reading).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_big(),
+        Ok(Err(e)) => return plain(StatusCode::BAD_REQUEST, &format!("cannot read body: {e}\n")),
+        Err(_) => {
+            let mut r = plain(StatusCode::REQUEST_TIMEOUT, "request body too slow\n");
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
     };
     let (method, params) = match xml::parse_call(&body) {
         Ok(c) => c,

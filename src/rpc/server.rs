@@ -291,7 +291,10 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
+        .header_read_timeout(HEADER_TIMEOUT)
+        // A client that shuts its write side after the request still gets
+        // the answer.
+        .half_close(true);
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -316,8 +319,8 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
     r
 }
 
-/// 401 with the challenge, and the connection closed after it (the
-/// request body, if any, is never read), as supervisord answers.
+/// 401 with the challenge, and the connection closed after it, as
+/// supervisord answers.
 fn unauthorized() -> Response<Body> {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::UNAUTHORIZED;
@@ -337,6 +340,11 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
             .get(header::AUTHORIZATION)
             .map(|h| h.as_bytes());
         if !auth::authorized(creds, given) {
+            // Read (and drop) what the client is still sending, so that
+            // closing the connection after the 401 cannot cut its send
+            // short: it would see a broken pipe instead of the answer.
+            let reading = Limited::new(req.into_body(), ctx.max_body).collect();
+            let _ = tokio::time::timeout(BODY_TIMEOUT, reading).await;
             return unauthorized();
         }
     }

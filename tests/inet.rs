@@ -690,6 +690,22 @@ fn socket_chmod_and_chown() {
     assert_eq!((meta.uid(), meta.gid()), (uid, gid));
     // Still usable by its creator.
     assert_eq!(d.ctl_out(&["pid"]).trim(), d.pid().to_string());
+    drop(d);
+
+    // A lone user leaves the group as it was (supervisord's gid -1).
+    if root {
+        let (d, _port) = start(&Setup {
+            inet_auth: None,
+            unix_auth: None,
+            unix_extra: "chown = nobody\n",
+            ctl_tcp: false,
+            ctl_auth: None,
+        });
+        let meta = std::fs::metadata(d.path("sluice.sock")).expect("socket metadata");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        let my_gid = nix::unistd::getegid().as_raw();
+        assert_eq!((meta.uid(), meta.gid()), (uid, my_gid));
+    }
 }
 
 /// Each hostile request gets an HTTP error or a fault, and the daemon goes

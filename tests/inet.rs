@@ -490,6 +490,17 @@ fn wrong_credentials_fail_like_supervisorctl() {
             .expect("run supervisorctl"),
     );
     assert_eq!(good, pyflags);
+    // Key by key: `-u` alone takes the password from the config file.
+    let user_only = |conf: &Path| {
+        let args = ["-u", USER, "pid"];
+        let (r, p) = (rs(conf, &args), py(conf, &args));
+        assert_eq!(r.code, p.code, "{}", conf.display());
+        assert_eq!(r.stdout.lines().next(), p.stdout.lines().next());
+        r
+    };
+    let r = user_only(&other_user);
+    assert_eq!(r.stdout.trim(), d.pid().to_string());
+    assert_eq!(user_only(&wrong).code, Some(1));
     let bad = flags(USER, "nope");
     assert_eq!(
         bad,

@@ -304,6 +304,14 @@ mod tests {
         assert!(matches!(c.endpoint, Endpoint::Unix(ref p) if p == &PathBuf::from("/tmp/x.sock")));
         let c = Client::new("http://localhost:9001", Some("u".into()), None).unwrap();
         assert!(matches!(c.endpoint, Endpoint::Tcp(ref a) if a == "localhost:9001"));
+        // A username without a password sends nothing, as supervisorctl.
+        assert!(c.auth.is_none());
+        let c = Client::new(
+            "http://localhost:9001",
+            Some("u".into()),
+            Some(String::new()),
+        )
+        .unwrap();
         assert!(c.auth.is_some());
         let c = Client::new("http://127.0.0.1/RPC2", None, None).unwrap();
         assert!(matches!(c.endpoint, Endpoint::Tcp(ref a) if a == "127.0.0.1:80"));

@@ -282,7 +282,7 @@ fn stock_supervisorctl_over_tcp_with_auth() {
         ctl_tcp: true,
         ctl_auth: Some((USER, PASS)),
     };
-    let (d, port) = start(&setup);
+    let (mut d, port) = start(&setup);
     let conf = d.conf();
     d.wait_state("hello", "RUNNING");
 
@@ -352,6 +352,20 @@ fn stock_supervisorctl_over_tcp_with_auth() {
     let over_unix = py(&unix, &["pid"]);
     assert_eq!(over_unix.stdout.trim(), d.pid().to_string());
     assert_eq!(rs(&unix, &["pid"]), over_unix);
+
+    let before = d.child_pid("hello");
+    let restart = py(&conf, &["restart", "hello"]);
+    assert_eq!(restart.stdout, "hello: stopped\nhello: started\n");
+    assert_ne!(d.child_pid("hello"), before);
+    assert_eq!(rs(&conf, &["restart", "hello"]), restart);
+    let version = py(&conf, &["version"]);
+    assert_eq!(version.code, Some(0));
+    assert_eq!(rs(&conf, &["version"]), version);
+
+    // shutdown over TCP with auth ends the daemon.
+    let down = py(&conf, &["shutdown"]);
+    assert_eq!(down.stdout, "Shut down\n", "{down:?}");
+    assert!(d.wait_exit().success());
 }
 
 #[test]
@@ -592,6 +606,40 @@ fn logtail_streams_over_tcp_with_auth() {
         got.extend_from_slice(&buf[..n]);
     }
     assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200 OK\r\n"));
+
+    // The stock supervisorctl's `tail -f` streams the same over TCP, with
+    // its credentials.
+    let mut child = Command::new(supervisorctl())
+        .arg("-c")
+        .arg(d.conf())
+        .args(["tail", "-f", "hello"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run supervisorctl tail -f");
+    let mut out = child.stdout.take().expect("stdout");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut v) = sink.lock() {
+                v.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+    wait_for("supervisorctl tail -f to show hello-out", || {
+        let v = seen.lock().expect("lock");
+        String::from_utf8_lossy(&v).contains("hello-out")
+    });
+    let text = String::from_utf8_lossy(&seen.lock().expect("lock")).into_owned();
+    assert!(!text.contains("Server requires authentication"), "{text}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
 }
 
 #[test]

@@ -42,7 +42,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take to send an XML-RPC request body; a slower
 /// one gets 408 and the connection is closed.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What to listen on and who may talk.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub auth_tcp: Option<Credentials>,
     /// Request bodies past this many bytes get 413.
     pub max_body: usize,
+    /// A request body not complete after this long gets 408.
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +66,7 @@ impl Default for ServerConfig {
             auth_unix: None,
             auth_tcp: None,
             max_body: DEFAULT_MAX_BODY,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -95,6 +98,7 @@ pub struct Server {
     auth_unix: Option<Credentials>,
     auth_tcp: Option<Credentials>,
     max_body: usize,
+    body_timeout: Duration,
 }
 
 /// Binds every configured listener. Fails if one cannot be bound (the
@@ -128,6 +132,7 @@ pub async fn bind(cfg: ServerConfig) -> io::Result<Server> {
         auth_unix: cfg.auth_unix,
         auth_tcp: cfg.auth_tcp,
         max_body: cfg.max_body,
+        body_timeout: cfg.body_timeout,
     })
 }
 
@@ -147,6 +152,7 @@ struct Ctx {
     creds: Option<Credentials>,
     stop: watch::Receiver<bool>,
     max_body: usize,
+    body_timeout: Duration,
 }
 
 impl Server {
@@ -199,6 +205,7 @@ impl Server {
                 creds: self.auth_unix,
                 stop: stop_rx.clone(),
                 max_body: self.max_body,
+                body_timeout: self.body_timeout,
             });
             loops.spawn(accept_loop(
                 Listener::Unix(listener),
@@ -213,6 +220,7 @@ impl Server {
                 creds: self.auth_tcp,
                 stop: stop_rx.clone(),
                 max_body: self.max_body,
+                body_timeout: self.body_timeout,
             });
             loops.spawn(accept_loop(
                 Listener::Tcp(listener),
@@ -344,7 +352,7 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
             // closing the connection after the 401 cannot cut its send
             // short: it would see a broken pipe instead of the answer.
             let reading = Limited::new(req.into_body(), ctx.max_body).collect();
-            let _ = tokio::time::timeout(BODY_TIMEOUT, reading).await;
+            let _ = tokio::time::timeout(ctx.body_timeout, reading).await;
             return unauthorized();
         }
     }
@@ -386,7 +394,7 @@ async fn rpc(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
         return too_big();
     }
     let reading = Limited::new(req.into_body(), ctx.max_body).collect();
-    let body = match tokio::time::timeout(BODY_TIMEOUT, reading).await {
+    let body = match tokio::time::timeout(ctx.body_timeout, reading).await {
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_big(),
         Ok(Err(e)) => return plain(StatusCode::BAD_REQUEST, &format!("cannot read body: {e}\n")),

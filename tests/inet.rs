@@ -790,6 +790,18 @@ fn hostile_requests_get_errors_and_the_daemon_keeps_serving() {
         // No method name.
         let a = raw(&to, &post(&auth, b"<methodCall><params/></methodCall>"));
         assert_eq!(status_line(&a), "HTTP/1.1 400 Bad Request", "{a}");
+        // Hostile nesting, and an entity bomb.
+        let deep = format!(
+            "<methodCall><methodName>x</methodName><params><param>{}</param></params></methodCall>",
+            "<value><array><data>".repeat(50_000)
+        );
+        let a = raw(&to, &post(&auth, deep.as_bytes()));
+        assert_eq!(status_line(&a), "HTTP/1.1 400 Bad Request", "{a}");
+        let bomb = b"<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"aaaaaaaaaa\">\
+            <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>\
+            <methodCall><methodName>&b;</methodName></methodCall>";
+        let a = raw(&to, &post(&auth, bomb));
+        assert_eq!(status_line(&a), "HTTP/1.1 400 Bad Request", "{a}");
         // An unknown method: a fault, UNKNOWN_METHOD (1).
         let a = raw(&to, &post(&auth, &call_xml("supervisor.noSuchThing", "")));
         assert_eq!(status_line(&a), "HTTP/1.1 200 OK", "{a}");

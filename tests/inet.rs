@@ -915,3 +915,39 @@ fn hostile_requests_get_errors_and_the_daemon_keeps_serving() {
     }
     still_serving(&mut d);
 }
+
+/// `*:port`, `:port` and a bare `port` listen on every interface, as
+/// supervisord's `inet_address` reads them.
+#[test]
+fn all_interface_port_forms() {
+    for form in ["*:", ":", ""] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let setup = Setup {
+            inet_auth: Some((USER, PASS)),
+            unix_auth: None,
+            unix_extra: "",
+            ctl_tcp: true,
+            ctl_auth: Some((USER, PASS)),
+        };
+        let text = config(dir.path(), port, &setup).replace(
+            &format!("port = 127.0.0.1:{port}"),
+            &format!("port = {form}{port}"),
+        );
+        assert!(text.contains(&format!("port = {form}{port}\n")));
+        std::fs::write(dir.path().join("sluice.conf"), text).expect("write config");
+        let mut d = Daemon { dir, child: None };
+        d.spawn();
+        let p = py(&d.conf(), &["pid"]);
+        assert_eq!(p.stdout.trim(), d.pid().to_string(), "{form}{port}");
+        // And by name, with the credentials given as flags.
+        let url = format!("http://localhost:{port}");
+        let r = said(
+            Command::new(common::sluice())
+                .args(["ctl", "-s", &url, "-u", USER, "-p", PASS, "pid"])
+                .output()
+                .expect("run sluice ctl"),
+        );
+        assert_eq!(r.stdout.trim(), d.pid().to_string(), "{form}{port}");
+    }
+}

@@ -285,6 +285,8 @@ fn stock_supervisorctl_over_tcp_with_auth() {
     let (mut d, port) = start(&setup);
     let conf = d.conf();
     d.wait_state("hello", "RUNNING");
+    // With credentials the log has no warning about them.
+    assert!(!d.log().contains("has no username"));
 
     let st = py(&conf, &["status"]);
     assert_eq!(st.code, Some(0), "{st:?}");
@@ -708,6 +710,15 @@ fn unix_socket_requires_auth_when_username_set() {
         &post("", &call_xml("supervisor.getPID", "")),
     );
     assert_eq!(status_line(&answer), "HTTP/1.1 200 OK", "{answer}");
+    // ... which the daemon's log says, at CRIT.
+    let log = d.log();
+    assert!(
+        log.lines().any(|l| l.contains(" CRIT ")
+            && l.contains(&format!(
+                "inet_http_server on 127.0.0.1:{port} has no username"
+            ))),
+        "{log}"
+    );
 }
 
 /// uid and gid of a name in /etc/passwd or /etc/group.

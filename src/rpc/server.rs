@@ -214,7 +214,16 @@ impl Server {
                 alive_tx.clone(),
             ));
         }
-        if let Some((listener, _)) = self.tcp {
+        if let Some((listener, addr)) = self.tcp {
+            if self.auth_tcp.is_none() {
+                // supervisord warns at CRIT for a server without
+                // credentials; on TCP it matters most.
+                tracing::error!(
+                    target: crate::logs::daemon_log::CRITICAL_TARGET,
+                    "inet_http_server on {addr} has no username: anyone who can connect \
+                     can control every process"
+                );
+            }
             let ctx = Arc::new(Ctx {
                 dispatch,
                 creds: self.auth_tcp,

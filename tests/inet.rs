@@ -879,6 +879,20 @@ fn hostile_requests_get_errors_and_the_daemon_keeps_serving() {
         );
         still_serving(&mut d);
 
+        // Headers far too large.
+        let mut huge_head = format!("GET /RPC2 HTTP/1.1\r\nHost: x\r\n{auth}X-Big: ").into_bytes();
+        huge_head.extend(std::iter::repeat_n(b'h', 1 << 20));
+        huge_head.extend_from_slice(b"\r\n\r\n");
+        let a = raw(&to, &huge_head);
+        assert!(
+            a.is_empty() || status_line(&a).starts_with("HTTP/1.1 4"),
+            "{a}"
+        );
+        // Many idle connections at once.
+        let idle: Vec<Stream> = (0..200).map(|_| Stream::open(&to)).collect();
+        still_serving(&mut d);
+        drop(idle);
+
         // An unknown path, and a wrong HTTP method on /RPC2.
         let a = raw(
             &to,

@@ -360,8 +360,8 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
             // Read (and drop) what the client is still sending, so that
             // closing the connection after the 401 cannot cut its send
             // short: it would see a broken pipe instead of the answer.
-            let reading = Limited::new(req.into_body(), ctx.max_body).collect();
-            let _ = tokio::time::timeout(ctx.body_timeout, reading).await;
+            let draining = discard(req.into_body(), ctx.max_body);
+            let _ = tokio::time::timeout(ctx.body_timeout, draining).await;
             return unauthorized();
         }
     }
@@ -384,6 +384,19 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
         Some(t) if req.method() == Method::GET => logtail(t, ctx),
         Some(_) => plain(StatusCode::BAD_REQUEST, "log tails need GET\n"),
         None => plain(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// Reads and drops a request body, up to `limit` bytes.
+async fn discard(mut body: Incoming, limit: usize) {
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen = seen.saturating_add(data.len());
+            if seen > limit {
+                return;
+            }
+        }
     }
 }
 

@@ -364,6 +364,14 @@ fn stock_supervisorctl_over_tcp_with_auth() {
     assert_eq!(version.code, Some(0));
     assert_eq!(rs(&conf, &["version"]), version);
 
+    // reload over TCP: the daemon binds the same port again.
+    let reload = py(&conf, &["reload"]);
+    assert_eq!(reload.stdout, "Restarted supervisord\n", "{reload:?}");
+    wait_for("the daemon to answer on TCP after reload", || {
+        let p = py(&conf, &["pid"]);
+        p.code == Some(0) && p.stdout.trim() == d.pid().to_string()
+    });
+
     // shutdown over TCP with auth ends the daemon.
     let down = py(&conf, &["shutdown"]);
     assert_eq!(down.stdout, "Shut down\n", "{down:?}");

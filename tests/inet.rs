@@ -269,7 +269,8 @@ fn still_serving(d: &mut Daemon) {
         "the daemon exited"
     );
     let out = d.ctl(&["status"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // 0, or 3 while hello is not RUNNING yet: either way an answer.
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello"));
 }
 

@@ -471,6 +471,7 @@ fn wrong_credentials_fail_like_supervisorctl() {
             ..setup
         },
     );
+    d.wait_state("hello", "RUNNING");
     let before = d.child_pid("hello");
     assert!(before > 0);
     for conf in [&wrong, &none, &other_user] {

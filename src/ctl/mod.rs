@@ -35,6 +35,7 @@ mod startstop;
 mod status;
 mod stdin;
 mod tail;
+mod update;
 
 #[cfg(test)]
 mod fake;
@@ -360,6 +361,12 @@ pub(crate) const COMMANDS: &[Command] = &[
     logs::MAINTAIL,
     logs::CLEAR,
     fg::COMMAND,
+    update::REREAD,
+    update::UPDATE,
+    update::AVAIL,
+    update::ADD,
+    update::REMOVE,
+    update::RELOAD,
 ];
 
 pub(crate) fn find_command(name: &str) -> Option<&'static Command> {

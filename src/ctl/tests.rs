@@ -765,7 +765,9 @@ async fn help_lists_commands_in_columns() {
         .collect();
     names.sort_unstable();
     for cmd in [
-        "clear", "exit", "fg", "maintail", "pid", "quit", "restart", "signal", "status", "tail",
+        "add", "avail", "clear", "exit", "fg", "maintail", "pid", "quit", "reload", "remove",
+        "reread", "restart", "shutdown", "signal", "start", "status", "stop", "tail", "update",
+        "version",
     ] {
         assert!(names.contains(&cmd), "{cmd}");
     }

@@ -99,10 +99,10 @@ async fn fg(ctl: &mut Ctl<'_>, args: &[String]) -> CmdResult {
         ctl.exit = exit::GENERIC;
         return Ok(());
     }
+    let mut stop = (ctl.opts.interrupt)();
     ctl.line("==> Press Ctrl-C to exit <==")?;
     ctl.out.flush()?;
 
-    let mut stop = (ctl.opts.interrupt)();
     let mut input = (ctl.opts.input)();
     let mut stdout = open(ctl, name, "stdout").await?;
     let mut stderr = open(ctl, name, "stderr").await?;

@@ -199,12 +199,17 @@ impl Default for Options {
 }
 
 fn ctrl_c() -> LocalFuture<'static, ()> {
-    Box::pin(async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handling available: never interrupt.
-            std::future::pending::<()>().await;
-        }
-    })
+    // The handler is installed now, not at the first poll, so a Ctrl-C
+    // right after the "Press Ctrl-C" line is not lost.
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+        Ok(mut sigint) => Box::pin(async move {
+            if sigint.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }),
+        // No signal handling available: never interrupt.
+        Err(_) => Box::pin(std::future::pending()),
+    }
 }
 
 /// Why a command stopped early; reported by [`run`] as one `error:` line

@@ -162,9 +162,9 @@ pub(crate) async fn follow_path(
     path: &str,
     poll_instead: Option<(&str, &str)>,
 ) -> CmdResult {
+    let mut stop = (ctl.opts.interrupt)();
     ctl.line("==> Press Ctrl-C to exit <==")?;
     ctl.out.flush()?;
-    let mut stop = (ctl.opts.interrupt)();
     let opened = unless_interrupted(ctl.stream(path), &mut stop).await;
     let Some(opened) = opened else {
         ctl.line("")?;

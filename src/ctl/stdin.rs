@@ -138,3 +138,21 @@ pub(crate) fn input() -> Box<dyn Input> {
     drop(spawned);
     Box::new(StdinInput { lines: rx, stop })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::take_line;
+
+    #[test]
+    fn lines_come_out_one_at_a_time_and_partial_ones_wait() {
+        let mut pending = b"one\ntwo\nthr".to_vec();
+        assert_eq!(take_line(&mut pending).as_deref(), Some("one"));
+        assert_eq!(take_line(&mut pending).as_deref(), Some("two"));
+        assert_eq!(take_line(&mut pending), None);
+        assert_eq!(pending, b"thr");
+        pending.extend_from_slice(b"ee\n\n");
+        assert_eq!(take_line(&mut pending).as_deref(), Some("three"));
+        assert_eq!(take_line(&mut pending).as_deref(), Some(""));
+        assert!(pending.is_empty());
+    }
+}

@@ -168,7 +168,8 @@ async fn run_once(config: &Config, daemon_log: &DaemonLogHandle) -> Result<Exit,
         handle,
         config.supervisord.identifier.clone(),
         config.supervisord.logfile.clone(),
-    );
+    )
+    .with_daemon_log(daemon_log.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.serve(Arc::new(api), async {
         let _ = stop_rx.await;

@@ -9,10 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{CallFuture, Dispatch, Fault, Value, faults};
-use crate::logs::{self, ReadError};
+use crate::logs::{self, DaemonLogHandle, ReadError};
 use crate::supervisor::info::{ProcessInfo, unix_now};
 use crate::supervisor::state::State;
 use crate::supervisor::{Handle, Request};
+
+#[path = "api_more.rs"]
+mod more;
 
 /// supervisord's API version; the stock supervisorctl refuses any other.
 pub const API_VERSION: &str = "3.0";
@@ -140,6 +143,52 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         "Provides a more efficient way to tail the (stderr) log than readProcessStderrLog",
     ),
     (
+        "supervisor.getAllConfigInfo",
+        &["array"],
+        "Get info about all available process configurations, one struct per process",
+    ),
+    (
+        "supervisor.signalProcess",
+        &["boolean", "string", "string"],
+        "Send a signal (a name like HUP or a number) to one process",
+    ),
+    (
+        "supervisor.signalProcessGroup",
+        &["array", "string", "string"],
+        "Send a signal to every process of a group",
+    ),
+    (
+        "supervisor.signalAllProcesses",
+        &["array", "string"],
+        "Send a signal to every process",
+    ),
+    (
+        "supervisor.sendProcessStdin",
+        &["boolean", "string", "string"],
+        "Write characters to the stdin of a process",
+    ),
+    (
+        "supervisor.sendRemoteCommEvent",
+        &["boolean", "string", "string"],
+        "Emit a remote communication event (type, data) for event listeners",
+    ),
+    ("supervisor.clearLog", &["boolean"], "Clear the main log"),
+    (
+        "supervisor.clearProcessLogs",
+        &["boolean", "string"],
+        "Clear the stdout and stderr logs of a process and reopen them",
+    ),
+    (
+        "supervisor.clearProcessLog",
+        &["boolean", "string"],
+        "Clear the stdout and stderr logs of a process and reopen them",
+    ),
+    (
+        "supervisor.clearAllProcessLogs",
+        &["array"],
+        "Clear the log files of every process",
+    ),
+    (
         "system.listMethods",
         &["array"],
         "Return an array listing the available method names",
@@ -171,6 +220,8 @@ struct Inner {
     handle: Handle,
     identifier: String,
     main_log: Option<PathBuf>,
+    /// The daemon's log, for `clearLog`.
+    daemon_log: std::sync::OnceLock<DaemonLogHandle>,
 }
 
 impl Api {
@@ -180,8 +231,15 @@ impl Api {
                 handle,
                 identifier,
                 main_log,
+                daemon_log: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// The daemon's own log, which `clearLog` empties.
+    pub fn with_daemon_log(self, log: DaemonLogHandle) -> Api {
+        let _ = self.inner.daemon_log.set(log);
+        self
     }
 }
 
@@ -237,8 +295,15 @@ fn arg_str(params: &[Value], i: usize) -> Result<String, Fault> {
         .ok_or_else(bad_params)
 }
 
+/// An integer argument; like supervisord's `int(x)`, a boolean or a
+/// text of digits is taken too.
 fn arg_int(params: &[Value], i: usize) -> Result<i64, Fault> {
-    params.get(i).and_then(Value::as_i64).ok_or_else(bad_params)
+    match params.get(i) {
+        Some(Value::Int(n)) => Ok(*n),
+        Some(Value::Bool(b)) => Ok(i64::from(*b)),
+        Some(Value::String(s)) => s.trim().parse().map_err(|_| bad_params()),
+        _ => Err(bad_params()),
+    }
 }
 
 /// An optional boolean argument (`wait`), true when absent.
@@ -324,18 +389,22 @@ impl Api {
         match method {
             "supervisor.getAPIVersion" | "supervisor.getVersion" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 Ok(API_VERSION.into())
             }
             "supervisor.getSupervisorVersion" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 Ok(env!("CARGO_PKG_VERSION").into())
             }
             "supervisor.getIdentification" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 Ok(self.inner.identifier.clone().into())
             }
             "supervisor.getState" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 let mood = self.handle().snapshot().mood;
                 Ok(Value::Struct(vec![
                     ("statecode".into(), Value::Int(mood.code())),
@@ -344,64 +413,79 @@ impl Api {
             }
             "supervisor.getPID" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 Ok(Value::Int(i64::from(std::process::id())))
             }
             "supervisor.shutdown" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 self.handle().send(Request::Shutdown)?;
                 Ok(Value::Bool(true))
             }
             "supervisor.restart" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 self.handle().send(Request::Restart)?;
                 Ok(Value::Bool(true))
             }
             "supervisor.getProcessInfo" => {
                 check_arity(p, 1, 1)?;
+                self.check_mood()?;
                 let info = self.process(&arg_str(p, 0)?)?;
                 Ok(info_value(&info, unix_now()))
             }
             "supervisor.getAllProcessInfo" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 let now = unix_now();
+                // supervisord lists them by group name, then process name.
                 let snap = self.handle().snapshot();
+                let mut procs: Vec<&ProcessInfo> = snap.processes.iter().collect();
+                procs.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
                 Ok(Value::Array(
-                    snap.processes.iter().map(|i| info_value(i, now)).collect(),
+                    procs.into_iter().map(|i| info_value(i, now)).collect(),
                 ))
             }
             "supervisor.startProcess" => {
                 check_arity(p, 1, 2)?;
+                self.check_mood()?;
                 self.start_process(&arg_str(p, 0)?, arg_wait(p, 1)?).await
             }
             "supervisor.startProcessGroup" => {
                 check_arity(p, 1, 2)?;
+                self.check_mood()?;
                 let group = arg_str(p, 0)?;
                 let procs = self.group(&group)?;
                 self.start_many(procs, arg_wait(p, 1)?).await
             }
             "supervisor.startAllProcesses" => {
                 check_arity(p, 0, 1)?;
+                self.check_mood()?;
                 let procs = self.handle().snapshot().processes.clone();
                 self.start_many(procs, arg_wait(p, 0)?).await
             }
             "supervisor.stopProcess" => {
                 check_arity(p, 1, 2)?;
+                self.check_mood()?;
                 self.stop_process(&arg_str(p, 0)?, arg_wait(p, 1)?).await
             }
             "supervisor.stopProcessGroup" => {
                 check_arity(p, 1, 2)?;
+                self.check_mood()?;
                 let group = arg_str(p, 0)?;
                 let procs = self.group(&group)?;
                 self.stop_many(procs, arg_wait(p, 1)?).await
             }
             "supervisor.stopAllProcesses" => {
                 check_arity(p, 0, 1)?;
+                self.check_mood()?;
                 // supervisord stops (and reports) in ascending priority order.
                 let procs = self.handle().snapshot().processes.clone();
                 self.stop_many(procs, arg_wait(p, 0)?).await
             }
             "supervisor.readLog" | "supervisor.readMainLog" => {
                 check_arity(p, 2, 2)?;
+                self.check_mood()?;
                 let path = self.log_path(None, "stdout")?;
                 read_log(&path, arg_int(p, 0)?, arg_int(p, 1)?).await
             }
@@ -409,6 +493,7 @@ impl Api {
             | "supervisor.readProcessLog"
             | "supervisor.readProcessStderrLog" => {
                 check_arity(p, 3, 3)?;
+                self.check_mood()?;
                 let name = arg_str(p, 0)?;
                 let channel = if method.ends_with("StderrLog") {
                     "stderr"
@@ -422,6 +507,7 @@ impl Api {
             | "supervisor.tailProcessLog"
             | "supervisor.tailProcessStderrLog" => {
                 check_arity(p, 3, 3)?;
+                self.check_mood()?;
                 let name = arg_str(p, 0)?;
                 let channel = if method.ends_with("StderrLog") {
                     "stderr"
@@ -433,9 +519,9 @@ impl Api {
             }
             "system.listMethods" => {
                 check_arity(p, 0, 0)?;
-                Ok(Value::Array(
-                    METHODS.iter().map(|(n, _, _)| Value::from(*n)).collect(),
-                ))
+                let mut names: Vec<&str> = METHODS.iter().map(|(n, _, _)| *n).collect();
+                names.sort_unstable();
+                Ok(Value::Array(names.into_iter().map(Value::from).collect()))
             }
             "system.methodSignature" => {
                 check_arity(p, 1, 1)?;
@@ -444,9 +530,8 @@ impl Api {
                     .iter()
                     .find(|(n, _, _)| *n == name)
                     .ok_or_else(|| Fault::new(faults::SIGNATURE_UNSUPPORTED, ""))?;
-                Ok(Value::Array(vec![Value::Array(
-                    sig.iter().map(|t| Value::from(*t)).collect(),
-                )]))
+                // supervisord answers [return type, parameter types...].
+                Ok(Value::Array(sig.iter().map(|t| Value::from(*t)).collect()))
             }
             "system.methodHelp" => {
                 check_arity(p, 1, 1)?;
@@ -475,8 +560,10 @@ impl Api {
                         (Some(name), None) => Box::pin(self.dispatch(name, Vec::new())).await,
                         (None, _) => Err(Fault::new(faults::INCORRECT_PARAMETERS, "No methodName")),
                     };
+                    // supervisord puts each result as it is, not in a
+                    // one-item array as the multicall convention would.
                     results.push(match result {
-                        Ok(v) => Value::Array(vec![v]),
+                        Ok(v) => v,
                         Err(f) => Value::Struct(vec![
                             ("faultCode".into(), Value::Int(i64::from(f.code))),
                             ("faultString".into(), f.string.into()),
@@ -484,6 +571,46 @@ impl Api {
                     });
                 }
                 Ok(Value::Array(results))
+            }
+            "supervisor.getAllConfigInfo" => {
+                check_arity(p, 0, 0)?;
+                self.check_mood()?;
+                Ok(self.all_config_info())
+            }
+            "supervisor.signalProcess" => {
+                check_arity(p, 2, 2)?;
+                self.signal_process(&arg_str(p, 0)?, &p[1]).await
+            }
+            "supervisor.signalProcessGroup" => {
+                check_arity(p, 2, 2)?;
+                self.signal_group(&arg_str(p, 0)?, &p[1]).await
+            }
+            "supervisor.signalAllProcesses" => {
+                check_arity(p, 1, 1)?;
+                self.signal_all(&p[0]).await
+            }
+            "supervisor.sendProcessStdin" => {
+                check_arity(p, 2, 2)?;
+                self.send_stdin(&p[0], &p[1]).await
+            }
+            "supervisor.sendRemoteCommEvent" => {
+                // supervisord hands the event to its event listeners; sluice
+                // has no event listeners yet, so there is no one to tell:
+                // the call is accepted and answered as supervisord does.
+                check_arity(p, 2, 2)?;
+                Ok(Value::Bool(true))
+            }
+            "supervisor.clearLog" => {
+                check_arity(p, 0, 0)?;
+                self.clear_main_log()
+            }
+            "supervisor.clearProcessLogs" | "supervisor.clearProcessLog" => {
+                check_arity(p, 1, 1)?;
+                self.clear_process_logs(&arg_str(p, 0)?).await
+            }
+            "supervisor.clearAllProcessLogs" => {
+                check_arity(p, 0, 0)?;
+                self.clear_all_process_logs().await
             }
             _ => Err(Fault::new(faults::UNKNOWN_METHOD, "")),
         }

@@ -10,7 +10,6 @@
 //! what status queries read and what `wait=true` calls wait on.
 
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -25,9 +24,13 @@ use super::inprocess::{ExitSender, InProcess};
 use super::output::Output;
 use super::spawn;
 use super::state::{Action, Event, ExitStatus, Level, Proc, Rules, State};
-use crate::config::{AgentSpec, Config, Isolation, ProcessKind, ProcessSpec};
+use super::stdin::StdinPipe;
+use crate::config::{AgentSpec, Config, GroupSpec, Isolation, ProcessKind, ProcessSpec};
 use crate::logs::DaemonLogHandle;
 use crate::rpc::{Fault, faults};
+
+#[path = "manager_ops.rs"]
+mod ops;
 
 /// The daemon's mood, as `getState` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +63,9 @@ pub struct Snapshot {
     pub mood: Mood,
     /// In start order (group priority, then process priority).
     pub processes: Vec<ProcessInfo>,
+    /// The groups of the configuration as last read (supervisord's
+    /// `process_group_configs`), for `getAllConfigInfo`.
+    pub configured: Arc<Vec<GroupSpec>>,
 }
 
 impl Snapshot {
@@ -96,6 +102,26 @@ pub enum Request {
     Shutdown,
     Restart,
     ReopenLogs,
+    /// `signalProcess` (see `manager_ops.rs`, as the next two).
+    Signal {
+        group: String,
+        name: String,
+        signal: i32,
+        reply: Reply,
+    },
+    /// `sendProcessStdin`.
+    SendStdin {
+        group: String,
+        name: String,
+        data: Vec<u8>,
+        reply: Reply,
+    },
+    /// `clearProcessLogs`.
+    ClearLogs {
+        group: String,
+        name: String,
+        reply: Reply,
+    },
 }
 
 /// A cheap handle on the manager for the control server.
@@ -139,7 +165,7 @@ struct Record {
     started_at: Option<SystemTime>,
     stopped_at: Option<SystemTime>,
     /// Write end of the child's stdin (for sendProcessStdin).
-    stdin: Option<OwnedFd>,
+    stdin: Option<StdinPipe>,
     output: Option<Output>,
     /// Set while an in-process agent runs (instead of a child).
     inproc: Option<InProcess>,
@@ -166,6 +192,8 @@ pub struct Manager {
     next_key: u64,
     exits_tx: ExitSender,
     exits_rx: mpsc::UnboundedReceiver<(u64, i32)>,
+    /// The config's groups as last read, published for `getAllConfigInfo`.
+    configured: Arc<Vec<GroupSpec>>,
 }
 
 fn rules_of(spec: &ProcessSpec) -> Rules {
@@ -213,6 +241,7 @@ impl Manager {
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot {
             mood: Mood::Running,
             processes: Vec::new(),
+            configured: Arc::new(Vec::new()),
         }));
         let manager = Manager {
             records,
@@ -229,6 +258,7 @@ impl Manager {
             next_key: 0,
             exits_tx,
             exits_rx,
+            configured: Arc::new(config.groups.clone()),
         };
         manager.publish();
         (
@@ -323,6 +353,25 @@ impl Manager {
             Request::Shutdown => self.begin_stop_all(Exit::Shutdown),
             Request::Restart => self.begin_stop_all(Exit::Restart),
             Request::ReopenLogs => self.reopen_logs(),
+            Request::Signal {
+                group,
+                name,
+                signal,
+                reply,
+            } => {
+                let _ = reply.send(self.signal(&group, &name, signal));
+            }
+            Request::SendStdin {
+                group,
+                name,
+                data,
+                reply,
+            } => {
+                let _ = reply.send(self.send_stdin(&group, &name, &data));
+            }
+            Request::ClearLogs { group, name, reply } => {
+                let _ = reply.send(self.clear_logs(&group, &name));
+            }
         }
     }
 
@@ -472,7 +521,16 @@ impl Manager {
                     });
                 match spawned {
                     Ok((pid, stdin, output)) => {
-                        rec.stdin = stdin;
+                        rec.stdin = stdin.and_then(|fd| match StdinPipe::new(fd) {
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                tracing::warn!(
+                                    "{}: no stdin for sendProcessStdin: {e}",
+                                    rec.spec.name
+                                );
+                                None
+                            }
+                        });
                         rec.output = Some(output);
                         self.by_pid.insert(pid, idx);
                         Some(Event::Spawned { pid })
@@ -670,6 +728,7 @@ impl Manager {
         self.snap_tx.send_replace(Arc::new(Snapshot {
             mood: self.mood,
             processes,
+            configured: self.configured.clone(),
         }));
     }
 }

@@ -756,3 +756,205 @@ fn shutting_down_refuses_calls() {
     }
     d.wait_exit();
 }
+
+/// The stock supervisord 4.3 in a temp dir, killed on drop.
+struct Stock {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Stock {
+    fn start(programs: &str) -> Stock {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let conf = format!(
+            "[supervisord]\nlogfile = {d}/sv.log\npidfile = {d}/sv.pid\nchildlogdir = {d}\n\
+             nodaemon = true\n\n[unix_http_server]\nfile = {d}/sv.sock\n\n\
+             [rpcinterface:supervisor]\n\
+             supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
+             [supervisorctl]\nserverurl = unix://{d}/sv.sock\n\n{programs}"
+        );
+        std::fs::write(dir.path().join("sv.conf"), conf).unwrap();
+        let child = Command::new(venv_bin("supervisord"))
+            .arg("-c")
+            .arg(dir.path().join("sv.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the stock supervisord");
+        let stock = Stock { dir, child };
+        wait_for("the stock supervisord to answer", || {
+            stock.sock().exists()
+                && UnixStream::connect(stock.sock()).is_ok()
+                && call_on(&stock.sock(), "supervisor.getState", vec![]).is_ok()
+        });
+        stock
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("sv.sock")
+    }
+}
+
+impl Drop for Stock {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The same programs for both daemons; no log files, so that nothing in
+/// the answers depends on the directory.
+const SHARED: &str = "\
+[program:sleeper]
+command = sleep 1000
+startsecs = 0
+stdout_logfile = NONE
+stderr_logfile = NONE
+
+[group:g]
+programs = idle,other
+priority = 7
+
+[program:idle]
+command = sleep 1001
+autostart = false
+priority = 3
+exitcodes = 0,2
+stopsignal = INT
+stopwaitsecs = 3
+startretries = 1
+stopasgroup = true
+directory = /tmp
+redirect_stderr = true
+stdout_logfile = NONE
+stdout_logfile_maxbytes = 1KB
+stdout_logfile_backups = 4
+
+[program:other]
+command = sleep 1002
+autostart = false
+stdout_logfile = NONE
+stderr_logfile = NONE
+";
+
+#[test]
+fn same_answers_as_the_stock_supervisord() {
+    let d = Daemon::start(SHARED);
+    let stock = Stock::start(SHARED);
+    d.wait_state("sleeper", "RUNNING");
+    wait_for("the stock sleeper to run", || {
+        call_on(
+            &stock.sock(),
+            "supervisor.getProcessInfo",
+            vec![s("sleeper")],
+        )
+        .ok()
+        .and_then(|v| v.get("statename").cloned())
+            == Some(s("RUNNING"))
+    });
+    let theirs = |m: &str, p: Vec<Value>| call_on(&stock.sock(), m, p);
+    let ours = |m: &str, p: Vec<Value>| call(&d, m, p);
+
+    // Every method we serve, they serve, with the same signature; all of
+    // theirs are ours but the config-reload ones (another part of the work).
+    let list = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    let our_list = list(ours("system.listMethods", vec![]).unwrap());
+    let their_list = list(theirs("system.listMethods", vec![]).unwrap());
+    for m in &our_list {
+        assert!(their_list.contains(m), "{m} is not supervisord's");
+        assert_eq!(
+            ours("system.methodSignature", vec![s(m)]),
+            theirs("system.methodSignature", vec![s(m)]),
+            "signature of {m}"
+        );
+    }
+    for m in &their_list {
+        assert!(
+            our_list.contains(m)
+                || [
+                    "supervisor.reloadConfig",
+                    "supervisor.addProcessGroup",
+                    "supervisor.removeProcessGroup"
+                ]
+                .contains(&m.as_str()),
+            "{m} is missing"
+        );
+    }
+
+    assert_eq!(
+        ours("supervisor.getAllConfigInfo", vec![]),
+        theirs("supervisor.getAllConfigInfo", vec![])
+    );
+
+    // Faults and result arrays.
+    let cases: Vec<(&str, Vec<Value>)> = vec![
+        ("supervisor.signalProcess", vec![s("sleeper"), s("FOO")]),
+        (
+            "supervisor.signalProcess",
+            vec![s("sleeper"), Value::Int(99)],
+        ),
+        ("supervisor.signalProcess", vec![s("g:idle"), s("HUP")]),
+        ("supervisor.signalProcess", vec![s("nope"), s("HUP")]),
+        ("supervisor.signalProcess", vec![s("g:nope"), s("HUP")]),
+        ("supervisor.signalProcess", vec![s("sleeper")]),
+        ("supervisor.signalProcess", vec![s("sleeper"), s("CONT")]),
+        ("supervisor.signalProcessGroup", vec![s("g"), s("HUP")]),
+        ("supervisor.signalProcessGroup", vec![s("zz"), s("HUP")]),
+        ("supervisor.signalProcess", vec![s("g:*"), s("HUP")]),
+        ("supervisor.signalAllProcesses", vec![s("CONT")]),
+        ("supervisor.signalAllProcesses", vec![s("NOPE")]),
+        (
+            "supervisor.sendProcessStdin",
+            vec![s("sleeper"), Value::Int(5)],
+        ),
+        ("supervisor.sendProcessStdin", vec![s("g:idle"), s("x")]),
+        ("supervisor.sendProcessStdin", vec![s("g:*"), s("x")]),
+        ("supervisor.sendProcessStdin", vec![s("sleeper"), s("x\n")]),
+        ("supervisor.sendRemoteCommEvent", vec![s("t"), s("d")]),
+        ("supervisor.clearProcessLogs", vec![s("g:*")]),
+        ("supervisor.clearProcessLogs", vec![s("zz")]),
+        ("supervisor.clearProcessLogs", vec![s("sleeper")]),
+        ("supervisor.clearAllProcessLogs", vec![]),
+        ("supervisor.getPID", vec![Value::Int(1)]),
+        ("supervisor.noSuchThing", vec![]),
+        ("nope.getPID", vec![]),
+        ("supervisor.readLog", vec![Value::Int(0), Value::Int(-5)]),
+        ("supervisor.getProcessInfo", vec![s("g:*")]),
+        ("supervisor.startProcess", vec![s("sleeper")]),
+        ("supervisor.stopProcess", vec![s("g:idle")]),
+        ("system.methodSignature", vec![s("nope")]),
+        ("system.methodHelp", vec![s("nope")]),
+    ];
+    for (m, p) in cases {
+        assert_eq!(ours(m, p.clone()), theirs(m, p.clone()), "{m}({p:?})");
+    }
+    let names = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}",
+                    p.get("group").and_then(Value::as_str).unwrap_or(""),
+                    p.get("name").and_then(Value::as_str).unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(ours("supervisor.getAllProcessInfo", vec![]).unwrap()),
+        names(theirs("supervisor.getAllProcessInfo", vec![]).unwrap()),
+        "getAllProcessInfo order"
+    );
+}

@@ -933,6 +933,39 @@ fn same_answers_as_the_stock_supervisord() {
         ("supervisor.getProcessInfo", vec![s("g:*")]),
         ("supervisor.startProcess", vec![s("sleeper")]),
         ("supervisor.stopProcess", vec![s("g:idle")]),
+        ("supervisor.startProcess", vec![s("zz:*")]),
+        ("supervisor.stopProcess", vec![s("zz:*")]),
+        ("supervisor.startProcessGroup", vec![s("zz")]),
+        ("supervisor.stopProcessGroup", vec![s("g")]),
+        ("supervisor.stopProcess", vec![s("g:*")]),
+        (
+            "supervisor.startProcess",
+            vec![s("sleeper"), Value::Bool(false)],
+        ),
+        (
+            "supervisor.readProcessStdoutLog",
+            vec![s("sleeper"), Value::Int(0), Value::Int(0)],
+        ),
+        (
+            "supervisor.readProcessStderrLog",
+            vec![s("g:idle"), Value::Int(0), Value::Int(0)],
+        ),
+        (
+            "supervisor.tailProcessStdoutLog",
+            vec![s("sleeper"), Value::Int(0), Value::Int(100)],
+        ),
+        (
+            "supervisor.tailProcessStderrLog",
+            vec![s("g:idle"), Value::Int(0), Value::Int(100)],
+        ),
+        (
+            "supervisor.readProcessStdoutLog",
+            vec![s("g:*"), Value::Int(0), Value::Int(0)],
+        ),
+        (
+            "supervisor.tailProcessStdoutLog",
+            vec![s("zz"), Value::Int(0), Value::Int(100)],
+        ),
         ("system.methodSignature", vec![s("nope")]),
         ("system.methodHelp", vec![s("nope")]),
     ];

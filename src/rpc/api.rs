@@ -264,7 +264,8 @@ impl Dispatch for Api {
                     info.stdout_logfile
                 };
                 if path.is_empty() {
-                    Err(Fault::new(faults::NO_FILE, name))
+                    // supervisord's RPCError(NO_FILE, None): no detail.
+                    Err(Fault::new(faults::NO_FILE, ""))
                 } else {
                     Ok(PathBuf::from(path))
                 }
@@ -514,8 +515,14 @@ impl Api {
                 } else {
                     "stdout"
                 };
-                let path = self.log_path(Some(&name), channel)?;
-                tail_log(&path, arg_int(p, 1)?, arg_int(p, 2)?).await
+                let (offset, length) = (arg_int(p, 1)?, arg_int(p, 2)?);
+                match self.log_path(Some(&name), channel) {
+                    Ok(path) if path.exists() => tail_log(&path, offset, length).await,
+                    // supervisord: no log file (or none yet) tails as empty.
+                    Ok(_) => Ok(empty_tail()),
+                    Err(f) if f.code == faults::NO_FILE => Ok(empty_tail()),
+                    Err(f) => Err(f),
+                }
             }
             "system.listMethods" => {
                 check_arity(p, 0, 0)?;
@@ -619,7 +626,10 @@ impl Api {
     async fn start_process(&self, name: &str, wait: bool) -> Result<Value, Fault> {
         let (group, proc_name) = split_namespec(name);
         let Some(proc_name) = proc_name else {
-            let procs = self.group(&group)?;
+            // supervisord names the group as the caller wrote it (`g:*`).
+            let procs = self
+                .group(&group)
+                .map_err(|_| Fault::new(faults::BAD_NAME, name))?;
             return self.start_many(procs, wait).await;
         };
         let info = self.process(name)?;
@@ -702,7 +712,9 @@ impl Api {
     async fn stop_process(&self, name: &str, wait: bool) -> Result<Value, Fault> {
         let (group, proc_name) = split_namespec(name);
         let Some(proc_name) = proc_name else {
-            let procs = self.group(&group)?;
+            let procs = self
+                .group(&group)
+                .map_err(|_| Fault::new(faults::BAD_NAME, name))?;
             return self.stop_many(procs, wait).await;
         };
         self.process(name)?;
@@ -773,6 +785,15 @@ async fn read_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Va
         Err(ReadError::BadArguments) => Err(Fault::new(faults::BAD_ARGUMENTS, "")),
         Err(e @ ReadError::Failed(_)) => Err(Fault::new(e.fault_code(), e.to_string())),
     }
+}
+
+/// What supervisord's `tailProcess*Log` answers when there is no file.
+fn empty_tail() -> Value {
+    Value::Array(vec![
+        Value::String(String::new()),
+        Value::Int(0),
+        Value::Bool(false),
+    ])
 }
 
 /// supervisord's `tailProcess*Log`: `[text, new offset, overflow]`.

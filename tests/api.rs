@@ -972,6 +972,37 @@ fn same_answers_as_the_stock_supervisord() {
     for (m, p) in cases {
         assert_eq!(ours(m, p.clone()), theirs(m, p.clone()), "{m}({p:?})");
     }
+    // The process-info struct, the clock aside.
+    let timeless = |v: Result<Value, Fault>| -> Value {
+        match v {
+            Ok(Value::Struct(m)) => Value::Struct(
+                m.into_iter()
+                    .filter(|(k, _)| !["now", "pid", "start", "description"].contains(&k.as_str()))
+                    .collect(),
+            ),
+            other => panic!("not a struct: {other:?}"),
+        }
+    };
+    for name in ["g:idle", "sleeper", "g:other"] {
+        let mut a = timeless(ours("supervisor.getProcessInfo", vec![s(name)]));
+        let mut b = timeless(theirs("supervisor.getProcessInfo", vec![s(name)]));
+        for v in [&mut a, &mut b] {
+            if let Value::Struct(m) = v {
+                m.sort_by(|x, y| x.0.cmp(&y.0));
+            }
+        }
+        assert_eq!(a, b, "getProcessInfo({name})");
+    }
+    let idle = ours("supervisor.getProcessInfo", vec![s("g:idle")]).unwrap();
+    assert_eq!(idle.get("description"), Some(&s("Not started")));
+    for m in [
+        "supervisor.getAPIVersion",
+        "supervisor.getVersion",
+        "supervisor.getIdentification",
+        "supervisor.getState",
+    ] {
+        assert_eq!(ours(m, vec![]), theirs(m, vec![]), "{m}");
+    }
     let names = |v: Value| -> Vec<String> {
         v.as_array()
             .unwrap()

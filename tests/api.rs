@@ -1022,3 +1022,33 @@ fn same_answers_as_the_stock_supervisord() {
         "getAllProcessInfo order"
     );
 }
+
+#[test]
+fn an_in_process_agent_takes_no_signal_and_has_no_stdin() {
+    let conf_dir = tempfile::tempdir().unwrap();
+    let props = conf_dir.path().join("a.properties");
+    std::fs::write(
+        &props,
+        "a1.sources = r1\na1.channels = c1\na1.sinks = k1\n\
+         a1.sources.r1.type = seq\na1.sources.r1.totalEvents = 1\na1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = null\na1.sinks.k1.channel = c1\n",
+    )
+    .unwrap();
+    let d = Daemon::start(&format!(
+        "[agent:flow]\nconf_file = {}\nagent_name = a1\nstartsecs = 0\n",
+        props.display()
+    ));
+    d.wait_state("flow", "RUNNING");
+    // Its pid is the daemon's own: a HUP must not reach the daemon.
+    let (code, text) = fault(&d, "supervisor.signalProcess", vec![s("flow"), s("HUP")]);
+    assert_eq!(code, 30, "{text}");
+    let r = ok(&d, "supervisor.signalAllProcesses", vec![s("HUP")]);
+    assert_eq!(results(&r)[0].1, 30);
+    assert_eq!(
+        fault(&d, "supervisor.sendProcessStdin", vec![s("flow"), s("x")]),
+        (20, "NO_FILE: flow".into())
+    );
+    assert_eq!(d.state("flow"), "RUNNING");
+    assert!(!d.log().contains("received SIGHUP"));
+}

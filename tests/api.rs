@@ -1003,6 +1003,23 @@ fn same_answers_as_the_stock_supervisord() {
     ] {
         assert_eq!(ours(m, vec![]), theirs(m, vec![]), "{m}");
     }
+    // `supervisorctl avail` lists getAllConfigInfo the same from both.
+    let avail = |conf: &Path| {
+        let out = Command::new(venv_bin("supervisorctl"))
+            .arg("-c")
+            .arg(conf)
+            .arg("avail")
+            .output()
+            .expect("run supervisorctl avail");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let ours_avail = avail(&d.conf());
+    assert!(ours_avail.1.contains("g:idle"), "{ours_avail:?}");
+    assert_eq!(ours_avail, avail(&stock.dir.path().join("sv.conf")));
+
     let names = |v: Value| -> Vec<String> {
         v.as_array()
             .unwrap()

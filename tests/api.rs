@@ -1069,3 +1069,47 @@ fn an_in_process_agent_takes_no_signal_and_has_no_stdin() {
     assert_eq!(d.state("flow"), "RUNNING");
     assert!(!d.log().contains("received SIGHUP"));
 }
+
+#[test]
+fn every_method_survives_junk_arguments() {
+    let d = daemon();
+    let names = ok(&d, "system.listMethods", vec![]);
+    let names: Vec<String> = names
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let junk = [
+        Value::Struct(vec![]),
+        Value::Array(vec![]),
+        Value::Double(1.5),
+        Value::Nil,
+        Value::Base64(vec![0xff, 0]),
+    ];
+    for m in &names {
+        // Too many arguments for any method.
+        assert_eq!(
+            fault(&d, m, junk.to_vec()),
+            (2, "INCORRECT_PARAMETERS".into()),
+            "{m}"
+        );
+        // The right count, the wrong types: a fault or an answer, never a
+        // dropped connection.
+        let sig = ok(&d, "system.methodSignature", vec![s(m)]);
+        let arity = sig.as_array().map(|a| a.len() - 1).unwrap_or(0);
+        if arity == 0 {
+            continue;
+        }
+        for j in &junk {
+            let params = vec![j.clone(); arity];
+            let (status, body) = raw_post(&sock(&d), &xml::write_call(m, &params));
+            assert_eq!(status, 200, "{m}({params:?})");
+            xml::parse_response(&body).expect("a valid response");
+        }
+    }
+    assert!(ok(&d, "supervisor.getPID", vec![]).as_i64().is_some());
+    for name in ["trap", "cat", "stuck", "grp:ga"] {
+        assert_eq!(d.state(name), "RUNNING", "{name}");
+    }
+}

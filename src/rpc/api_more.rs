@@ -233,8 +233,9 @@ impl Api {
     /// sorted by process name (stable, so groups keep their order).
     pub(super) fn all_config_info(&self) -> Value {
         let snap = self.handle().snapshot();
+        let configured = self.handle().configured();
         let mut out: Vec<(String, Value)> = Vec::new();
-        for group in snap.configured.iter() {
+        for group in configured.iter() {
             let inuse = snap.processes.iter().any(|p| p.group == group.name);
             for p in &group.processes {
                 out.push((p.name.clone(), config_info(group, p, inuse)));

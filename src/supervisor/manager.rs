@@ -63,9 +63,6 @@ pub struct Snapshot {
     pub mood: Mood,
     /// In start order (group priority, then process priority).
     pub processes: Vec<ProcessInfo>,
-    /// The groups of the configuration as last read (supervisord's
-    /// `process_group_configs`), for `getAllConfigInfo`.
-    pub configured: Arc<Vec<GroupSpec>>,
 }
 
 impl Snapshot {
@@ -129,6 +126,7 @@ pub enum Request {
 pub struct Handle {
     tx: mpsc::UnboundedSender<Request>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
+    configured: watch::Receiver<Arc<Vec<GroupSpec>>>,
 }
 
 impl Handle {
@@ -139,6 +137,12 @@ impl Handle {
     /// A receiver that wakes on every published change.
     pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshot.clone()
+    }
+
+    /// The groups of the last read config (what `avail`/`getAllConfigInfo`
+    /// lists; `inuse` when the snapshot has the group).
+    pub fn configured(&self) -> Arc<Vec<GroupSpec>> {
+        self.configured.borrow().clone()
     }
 
     pub fn send(&self, req: Request) -> Result<(), Fault> {
@@ -192,8 +196,9 @@ pub struct Manager {
     next_key: u64,
     exits_tx: ExitSender,
     exits_rx: mpsc::UnboundedReceiver<(u64, i32)>,
-    /// The config's groups as last read, published for `getAllConfigInfo`.
-    configured: Arc<Vec<GroupSpec>>,
+    /// The last read config's groups (the startup config until a reread).
+    #[allow(dead_code)] // kept for the reread that replaces them
+    pending: watch::Sender<Arc<Vec<GroupSpec>>>,
 }
 
 fn rules_of(spec: &ProcessSpec) -> Rules {
@@ -241,8 +246,8 @@ impl Manager {
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot {
             mood: Mood::Running,
             processes: Vec::new(),
-            configured: Arc::new(Vec::new()),
         }));
+        let (pending, configured) = watch::channel(Arc::new(config.groups.clone()));
         let manager = Manager {
             records,
             by_pid: HashMap::new(),
@@ -258,7 +263,7 @@ impl Manager {
             next_key: 0,
             exits_tx,
             exits_rx,
-            configured: Arc::new(config.groups.clone()),
+            pending,
         };
         manager.publish();
         (
@@ -266,6 +271,7 @@ impl Manager {
             Handle {
                 tx,
                 snapshot: snap_rx,
+                configured,
             },
         )
     }
@@ -728,7 +734,6 @@ impl Manager {
         self.snap_tx.send_replace(Arc::new(Snapshot {
             mood: self.mood,
             processes,
-            configured: self.configured.clone(),
         }));
     }
 }

@@ -91,12 +91,18 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// The stock supervisorctl; a missing one is a failure, not a skip.
+/// The stock `supervisorctl` or `supervisord` ($SLUICE_SUPERVISORCTL,
+/// $SLUICE_SUPERVISORD, else the repo's .venv); a missing one is a
+/// failure, not a skip.
 fn venv_bin(name: &str) -> PathBuf {
-    let path = match (name, std::env::var_os("SLUICE_SUPERVISORCTL")) {
-        ("supervisorctl", Some(p)) => PathBuf::from(p),
-        (_, Some(p)) => PathBuf::from(p).with_file_name(name),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+    let var = if name == "supervisord" {
+        "SLUICE_SUPERVISORD"
+    } else {
+        "SLUICE_SUPERVISORCTL"
+    };
+    let path = match std::env::var_os(var) {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(".venv/bin")
             .join(name),
     };

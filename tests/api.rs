@@ -1119,3 +1119,45 @@ fn every_method_survives_junk_arguments() {
         assert_eq!(d.state(name), "RUNNING", "{name}");
     }
 }
+
+#[test]
+fn log_reads_and_tails_as_the_stock_supervisord() {
+    // One program that writes 16 known bytes and exits, in both daemons.
+    let programs = |dir: &str| {
+        format!(
+            "[program:echo]\ncommand = printf 0123456789abcdef\nstartsecs = 0\n\
+             autorestart = false\nstdout_logfile = {dir}/echo.log\n"
+        )
+    };
+    let d = Daemon::start(&programs("{dir}"));
+    let stock_dir = tempfile::tempdir().unwrap();
+    let stock = Stock::start(&programs(&stock_dir.path().display().to_string()));
+    let done = |sock: &Path| {
+        call_on(sock, "supervisor.getProcessInfo", vec![s("echo")])
+            .ok()
+            .and_then(|v| v.get("statename").cloned())
+            == Some(s("EXITED"))
+    };
+    wait_for("echo to exit in both", || {
+        done(&sock(&d)) && done(&stock.sock())
+    });
+    let mut cases = Vec::new();
+    for off in [-20, -16, -5, -1, 0, 1, 5, 15, 16, 17, 100] {
+        for len in [-1, 0, 1, 5, 16, 100] {
+            cases.push(("supervisor.readProcessStdoutLog", off, len));
+        }
+    }
+    for off in [-5, 0, 5, 15, 16, 20] {
+        for len in [0, 1, 5, 16, 100] {
+            cases.push(("supervisor.tailProcessStdoutLog", off, len));
+        }
+    }
+    for (m, off, len) in cases {
+        let p = vec![s("echo"), Value::Int(off), Value::Int(len)];
+        assert_eq!(
+            call(&d, m, p.clone()),
+            call_on(&stock.sock(), m, p),
+            "{m}(echo, {off}, {len})"
+        );
+    }
+}

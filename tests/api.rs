@@ -1161,3 +1161,72 @@ fn log_reads_and_tails_as_the_stock_supervisord() {
         );
     }
 }
+
+#[test]
+fn start_and_stop_waits_as_the_stock_supervisord() {
+    let programs = "\
+[program:quick]
+command = sh -c 'exit 3'
+autostart = false
+startsecs = 1
+startretries = 0
+stdout_logfile = NONE
+stderr_logfile = NONE
+
+[program:steady]
+command = sleep 1000
+autostart = false
+startsecs = 1
+stdout_logfile = NONE
+stderr_logfile = NONE
+
+[group:pair]
+programs = p1,p2
+
+[program:p1]
+command = sleep 1001
+autostart = false
+startsecs = 0
+stdout_logfile = NONE
+stderr_logfile = NONE
+
+[program:p2]
+command = sh -c 'exit 4'
+autostart = false
+startsecs = 1
+startretries = 0
+stdout_logfile = NONE
+stderr_logfile = NONE
+";
+    let d = Daemon::start(programs);
+    let stock = Stock::start(programs);
+    let both = |m: &str, p: Vec<Value>| {
+        let ours = call(&d, m, p.clone());
+        let theirs = call_on(&stock.sock(), m, p.clone());
+        assert_eq!(ours, theirs, "{m}({p:?})");
+        ours
+    };
+    let t = Value::Bool(true);
+    let f = Value::Bool(false);
+    // A program that exits before startsecs: the wait ends in a fault.
+    both("supervisor.startProcess", vec![s("quick"), t.clone()]);
+    assert_eq!(
+        both("supervisor.startProcess", vec![s("steady"), t.clone()]),
+        Ok(Value::Bool(true))
+    );
+    both("supervisor.startProcess", vec![s("steady"), t.clone()]);
+    assert_eq!(
+        both("supervisor.stopProcess", vec![s("steady"), t.clone()]),
+        Ok(Value::Bool(true))
+    );
+    both("supervisor.stopProcess", vec![s("steady"), t.clone()]);
+    // A group: one result per process that was not running.
+    both("supervisor.startProcessGroup", vec![s("pair"), t.clone()]);
+    both("supervisor.stopProcessGroup", vec![s("pair"), t.clone()]);
+    // No wait: true at once; then the state settles to RUNNING.
+    assert_eq!(
+        both("supervisor.startProcess", vec![s("steady"), f.clone()]),
+        Ok(Value::Bool(true))
+    );
+    both("supervisor.stopAllProcesses", vec![t.clone()]);
+}

@@ -1209,24 +1209,33 @@ stderr_logfile = NONE
     let t = Value::Bool(true);
     let f = Value::Bool(false);
     // A program that exits before startsecs: the wait ends in a fault.
-    both("supervisor.startProcess", vec![s("quick"), t.clone()]);
+    let quick = both("supervisor.startProcess", vec![s("quick"), t.clone()]);
+    assert!(quick.is_err(), "{quick:?}");
     assert_eq!(
         both("supervisor.startProcess", vec![s("steady"), t.clone()]),
         Ok(Value::Bool(true))
     );
-    both("supervisor.startProcess", vec![s("steady"), t.clone()]);
+    let again = both("supervisor.startProcess", vec![s("steady"), t.clone()]);
+    assert_eq!(again.map_err(|f| f.code), Err(60));
     assert_eq!(
         both("supervisor.stopProcess", vec![s("steady"), t.clone()]),
         Ok(Value::Bool(true))
     );
-    both("supervisor.stopProcess", vec![s("steady"), t.clone()]);
+    let again = both("supervisor.stopProcess", vec![s("steady"), t.clone()]);
+    assert_eq!(again.map_err(|f| f.code), Err(70));
     // A group: one result per process that was not running.
-    both("supervisor.startProcessGroup", vec![s("pair"), t.clone()]);
-    both("supervisor.stopProcessGroup", vec![s("pair"), t.clone()]);
+    let started = both("supervisor.startProcessGroup", vec![s("pair"), t.clone()]);
+    assert_eq!(started.map(|v| results(&v).len()), Ok(2));
+    let stopped = both("supervisor.stopProcessGroup", vec![s("pair"), t.clone()]);
+    assert_eq!(stopped.map(|v| results(&v).len()), Ok(1));
     // No wait: true at once; then the state settles to RUNNING.
     assert_eq!(
         both("supervisor.startProcess", vec![s("steady"), f.clone()]),
         Ok(Value::Bool(true))
     );
-    both("supervisor.stopAllProcesses", vec![t.clone()]);
+    let all = both("supervisor.stopAllProcesses", vec![t.clone()]);
+    assert_eq!(
+        all.map(|v| results(&v)),
+        Ok(vec![("steady:steady".to_string(), 80, "OK".to_string())])
+    );
 }

@@ -15,7 +15,8 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio_util::sync::CancellationToken;
 
-/// The most bytes kept waiting for a child that does not read.
+/// Past this many bytes waiting for a child that does not read, further
+/// sends are refused.
 pub const MAX_PENDING: usize = 1024 * 1024;
 
 /// Why a write was refused.
@@ -131,7 +132,9 @@ impl StdinPipe {
         if buf.closed {
             return Err(StdinError::Closed);
         }
-        if buf.pending.len() + data.len() > MAX_PENDING {
+        // One send of any size (the request body limit bounds it) is
+        // taken when nothing waits; after that the queue is bounded.
+        if !buf.pending.is_empty() && buf.pending.len() + data.len() > MAX_PENDING {
             return Err(StdinError::Full);
         }
         buf.pending.extend_from_slice(data);

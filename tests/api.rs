@@ -628,6 +628,18 @@ fn main_log_tail() {
     wait_for("maintail -f to show the stop", || {
         read(&d.path("maintail.out")).contains("stopped: never")
     });
+    // A cleared main log goes on streaming from the new file.
+    let spawned = || {
+        read(&d.path("maintail.out"))
+            .matches("spawned: 'never'")
+            .count()
+    };
+    let before = spawned();
+    ok(&d, "supervisor.clearLog", vec![]);
+    ok(&d, "supervisor.startProcess", vec![s("never")]);
+    wait_for("maintail -f to follow into the cleared log", || {
+        spawned() > before
+    });
     let _ = f.kill();
     let _ = f.wait();
 }

@@ -42,7 +42,14 @@ fn load(source: &ConfigSource) -> Result<Config, i32> {
 
 /// Run the daemon; returns the process exit code.
 pub fn main(opts: Options) -> i32 {
-    let source = config::discover(opts.config.as_deref());
+    let mut source = config::discover(opts.config.as_deref());
+    // Re-read later from the same file, whatever directory the daemon moves to.
+    if let ConfigSource::File(p) = &source
+        && p.is_relative()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        source = ConfigSource::File(cwd.join(p));
+    }
     if let ConfigSource::Embedded(here) = &source {
         // The embedded default keeps its logs under ./logs; make it on first run
         // (before loading: the example programs log there).
@@ -111,11 +118,15 @@ pub fn main(opts: Options) -> i32 {
         }
     };
     loop {
-        let exit = runtime.block_on(run_once(&config, &daemon_log));
+        let exit = runtime.block_on(run_once(&config, &source, &daemon_log));
         match exit {
             Ok(Exit::Shutdown) => return 0,
-            Ok(Exit::Restart) => match load(&source) {
-                Ok(c) => {
+            Ok(Exit::Restart) => match config::load(&source) {
+                Ok(loaded) => {
+                    for w in &loaded.warnings {
+                        tracing::warn!("{w}");
+                    }
+                    let c = loaded.config;
                     // A new life makes its log anew, as supervisord's.
                     let s = &c.supervisord;
                     if let Err(e) = daemon_log.reconfigure(
@@ -129,7 +140,12 @@ pub fn main(opts: Options) -> i32 {
                     tracing::info!("reloaded configuration");
                     config = c
                 }
-                Err(_) => {
+                Err(errors) => {
+                    // In the daemon's log, and on stderr as at startup.
+                    for e in errors.iter().filter(|e| e.is_error()) {
+                        tracing::error!("{e}");
+                        eprintln!("{e}");
+                    }
                     tracing::error!("the configuration has errors; keeping the previous one");
                 }
             },
@@ -149,7 +165,11 @@ fn write_pidfile(config: &Config) -> Result<(), String> {
 }
 
 /// One life of the daemon with one config.
-async fn run_once(config: &Config, daemon_log: &DaemonLogHandle) -> Result<Exit, String> {
+async fn run_once(
+    config: &Config,
+    source: &ConfigSource,
+    daemon_log: &DaemonLogHandle,
+) -> Result<Exit, String> {
     // SAFETY: umask only changes our own file creation mask.
     unsafe {
         libc::umask(config.supervisord.umask as libc::mode_t);
@@ -169,7 +189,8 @@ async fn run_once(config: &Config, daemon_log: &DaemonLogHandle) -> Result<Exit,
         config.supervisord.identifier.clone(),
         config.supervisord.logfile.clone(),
     )
-    .with_daemon_log(daemon_log.clone());
+    .with_daemon_log(daemon_log.clone())
+    .with_config_source(source.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.serve(Arc::new(api), async {
         let _ = stop_rx.await;

@@ -331,7 +331,6 @@ fn here_and_percent_percent_expand() {
 }
 
 #[test]
-#[ignore = "needs the netcat source: agents/example.conf uses it (engine work in progress)"]
 fn the_shipped_default_config_checks_clean() {
     let root = env!("CARGO_MANIFEST_DIR");
     assert!(

@@ -5,11 +5,10 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 
 /// A port nothing listens on right now.
 fn free_port() -> u16 {
@@ -41,59 +40,6 @@ fn send_acked(port: u16, lines: &[&str]) -> Vec<String> {
         replies.push(reply.trim_end().to_string());
     }
     replies
-}
-
-/// `sluice agent` in the foreground, its stdout collected.
-struct ForegroundAgent {
-    child: Child,
-    out: Arc<Mutex<String>>,
-}
-
-impl ForegroundAgent {
-    fn start(dir: &Path, conf: &str) -> ForegroundAgent {
-        let file = dir.join("agent.conf");
-        std::fs::write(&file, conf).expect("write agent file");
-        let mut child = Command::new(sluice())
-            .args(["agent", "--conf", "conf", "--conf-file"])
-            .arg(&file)
-            .args(["--name", "a1", "-Dflume.root.logger=INFO,console"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sluice agent");
-        let out = Arc::new(Mutex::new(String::new()));
-        let mut stdout = child.stdout.take().expect("stdout");
-        let sink = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut o) = sink.lock() {
-                    o.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        });
-        ForegroundAgent { child, out }
-    }
-
-    fn output(&self) -> String {
-        self.out.lock().map(|o| o.clone()).unwrap_or_default()
-    }
-
-    fn wait_output(&self, what: &str) {
-        wait_for(&format!("agent output to contain {what:?}"), || {
-            self.output().contains(what)
-        });
-    }
-}
-
-impl Drop for ForegroundAgent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn netcat_logger(port: u16) -> String {

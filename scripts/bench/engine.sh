@@ -5,8 +5,8 @@
 #   - syslog-ng 3 (Debian): tcp source -> file destination
 #   - socat: TCP -> file, the limit
 # Each run: start the receiver, send the file with socat, stop the clock when
-# the output holds every byte (for the null sink: when the sender is done
-# and the channel is drained, see below). Prints a markdown table.
+# the output holds every byte (for the null sink: when every line is in the
+# channel and the agent has drained it and stopped, see below). Prints a markdown table.
 #
 # Usage: scripts/bench/engine.sh [LINES]     (default 1000000)
 set -euo pipefail
@@ -51,7 +51,9 @@ wait_bytes() {
   local pattern=$1 want=$2 deadline=$(( $(date +%s) + 120 ))
   while :; do
     local have
-    have=$(cat $pattern 2>/dev/null | wc -c)
+    # File sizes, not contents: reading 100 MB every poll would compete
+    # with the pipeline under test for the same two cores.
+    have=$(stat -c %s $pattern 2>/dev/null | awk '{n += $1} END {print n + 0}')
     [ "$have" -ge "$want" ] && return 0
     [ "$(date +%s)" -gt "$deadline" ] && { echo "timeout: $have of $want bytes in $pattern" >&2; return 1; }
     sleep 0.005
@@ -130,9 +132,17 @@ CONF
   if [ "$sink" = file_roll ]; then
     wait_bytes "$D/out/*" "$TOTAL" || { cat "$D/log" >&2; return 1; }
   else
-    # null leaves no trace: stop the agent (it drains the channel first,
-    # for up to 3 s) and time until it exits. The drain is part of the time.
+    # null leaves no trace: wait until the source logs that the connection
+    # closed (every line is in the channel then), stop the agent (it drains
+    # the channel into the sink first) and time until it exits. The drain
+    # and the stop are part of the time.
+    local deadline=$(( $(date +%s) + 120 ))
+    until grep -q "closed the connection after $LINES events" "$D/log"; do
+      [ "$(date +%s)" -gt "$deadline" ] && { cat "$D/log" >&2; return 1; }
+      sleep 0.005
+    done
     kill -TERM "$agent"; wait "$agent" || true
+    if grep -q "lost" "$D/log"; then cat "$D/log" >&2; return 1; fi
   fi
   t1=$(now)
   kill "$agent" 2>/dev/null || true; wait 2>/dev/null || true; PIDS=()

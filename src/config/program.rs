@@ -528,6 +528,7 @@ fn agent_kind(
     let child_command = shlex::try_join(words.iter().map(String::as_str)).unwrap_or_default();
     (
         ProcessKind::Agent(AgentSpec {
+            conf_digest: content_digest(&conf_file),
             conf_file,
             agent_name,
             isolation,
@@ -535,6 +536,15 @@ fn agent_kind(
         }),
         child_command,
     )
+}
+
+/// A hash of a file's bytes (`None` if it cannot be read now).
+fn content_digest(path: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(path).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    Some(h.finish())
 }
 
 /// `<which>_logfile`, `_logfile_maxbytes`, `_logfile_backups`, `_syslog`.

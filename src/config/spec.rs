@@ -116,6 +116,10 @@ pub struct AgentSpec {
     /// `sluice agent --conf-file F --name N`: what runs as the child
     /// process when isolation=process.
     pub child_command: String,
+    /// A hash of the properties file's content when the config was read
+    /// (`None`: unreadable then), so that `reread`/`update` see an edit of
+    /// that file as a change of this process.
+    pub conf_digest: Option<u64>,
 }
 
 /// `isolation = inprocess | process`.

@@ -30,6 +30,7 @@ mod pid;
 mod startstop;
 mod status;
 mod tail;
+mod update;
 
 #[cfg(test)]
 mod fake;
@@ -335,6 +336,12 @@ pub(crate) const COMMANDS: &[Command] = &[
     misc::SHUTDOWN,
     misc::VERSION,
     misc::HELP,
+    update::REREAD,
+    update::UPDATE,
+    update::AVAIL,
+    update::ADD,
+    update::REMOVE,
+    update::RELOAD,
 ];
 
 pub(crate) fn find_command(name: &str) -> Option<&'static Command> {

@@ -745,7 +745,8 @@ async fn help_lists_commands_in_columns() {
         out,
         "\ndefault commands (type help <topic>):\n\
          =====================================\n\
-         pid  restart  shutdown  start  status  stop  tail  version\n\n"
+         add    pid     remove  restart   start   stop  update \n\
+         avail  reload  reread  shutdown  status  tail  version\n\n"
     );
     assert_eq!(code, 0);
     assert!(rpc.calls().is_empty());

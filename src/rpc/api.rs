@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{CallFuture, Dispatch, Fault, Value, faults};
+use crate::config::{self, ConfigSource, GroupSpec};
 use crate::logs::{self, DaemonLogHandle, ReadError};
+use crate::supervisor::changes::{Changes, ProcChange};
 use crate::supervisor::info::{ProcessInfo, unix_now};
 use crate::supervisor::state::State;
 use crate::supervisor::{Handle, Request};
@@ -189,6 +191,28 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         "Clear the log files of every process",
     ),
     (
+        "supervisor.reloadConfig",
+        &["array"],
+        "Reload the configuration: [[added, changed, removed]] group names",
+    ),
+    (
+        "supervisor.addProcessGroup",
+        &["boolean", "string"],
+        "Update the config for a running process from config file",
+    ),
+    (
+        "supervisor.removeProcessGroup",
+        &["boolean", "string"],
+        "Remove a stopped process from the active configuration",
+    ),
+    (
+        "sluice.update",
+        &["array", "array"],
+        "Reload the configuration and apply it to the named groups (all when empty), \
+         restarting only the processes whose own settings changed; \
+         returns what was done as [{name, message, ok}]",
+    ),
+    (
         "system.listMethods",
         &["array"],
         "Return an array listing the available method names",
@@ -222,6 +246,8 @@ struct Inner {
     main_log: Option<PathBuf>,
     /// The daemon's log, for `clearLog`.
     daemon_log: std::sync::OnceLock<DaemonLogHandle>,
+    /// Where `reloadConfig` re-reads the config from.
+    source: std::sync::OnceLock<ConfigSource>,
 }
 
 impl Api {
@@ -232,6 +258,7 @@ impl Api {
                 identifier,
                 main_log,
                 daemon_log: std::sync::OnceLock::new(),
+                source: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -239,6 +266,12 @@ impl Api {
     /// The daemon's own log, which `clearLog` empties.
     pub fn with_daemon_log(self, log: DaemonLogHandle) -> Api {
         let _ = self.inner.daemon_log.set(log);
+        self
+    }
+
+    /// Where `reloadConfig` and `sluice.update` re-read the config.
+    pub fn with_config_source(self, source: ConfigSource) -> Api {
+        let _ = self.inner.source.set(source);
         self
     }
 }
@@ -524,6 +557,47 @@ impl Api {
                     Err(f) => Err(f),
                 }
             }
+            "supervisor.reloadConfig" => {
+                check_arity(p, 0, 0)?;
+                let changes = self.reread().await?;
+                let names = |v: Vec<String>| Value::Array(v.into_iter().map(Value::from).collect());
+                Ok(Value::Array(vec![Value::Array(vec![
+                    names(changes.added.clone()),
+                    names(changes.changed_names()),
+                    names(changes.removed),
+                ])]))
+            }
+            "supervisor.addProcessGroup" => {
+                check_arity(p, 1, 1)?;
+                self.check_mood()?;
+                let name = arg_str(p, 0)?;
+                self.handle()
+                    .ask(|reply| Request::AddGroup { name, reply })
+                    .await?;
+                Ok(Value::Bool(true))
+            }
+            "supervisor.removeProcessGroup" => {
+                check_arity(p, 1, 1)?;
+                self.check_mood()?;
+                let name = arg_str(p, 0)?;
+                self.handle()
+                    .ask(|reply| Request::RemoveGroup { name, reply })
+                    .await?;
+                Ok(Value::Bool(true))
+            }
+            "sluice.update" => {
+                check_arity(p, 0, 1)?;
+                let names = match p.first() {
+                    None => Vec::new(),
+                    Some(v) => v
+                        .as_array()
+                        .ok_or_else(bad_params)?
+                        .iter()
+                        .map(|n| n.as_str().map(str::to_string).ok_or_else(bad_params))
+                        .collect::<Result<Vec<String>, Fault>>()?,
+                };
+                self.update(names).await
+            }
             "system.listMethods" => {
                 check_arity(p, 0, 0)?;
                 let mut names: Vec<&str> = METHODS.iter().map(|(n, _, _)| *n).collect();
@@ -759,6 +833,207 @@ impl Api {
             results.push(result_value(&p.group, &p.name, faults::SUCCESS, "OK"));
         }
         Ok(Value::Array(results))
+    }
+}
+
+/// Validate the agent files of agents that are new or changed since the
+/// last read config (an agent file broken since then does not block every
+/// reread): a broken properties file is a config error like any other.
+fn check_new_agents(
+    before: &[GroupSpec],
+    loaded: config::Loaded,
+) -> Result<config::Loaded, Vec<config::Diagnostic>> {
+    let known = |a: &config::AgentSpec| {
+        before
+            .iter()
+            .flat_map(|g| &g.processes)
+            .any(|p| matches!(&p.kind, config::ProcessKind::Agent(b) if b == a))
+    };
+    let mut errors = Vec::new();
+    let mut seen = Vec::new();
+    for p in loaded.config.groups.iter().flat_map(|g| &g.processes) {
+        if let config::ProcessKind::Agent(a) = &p.kind
+            && !known(a)
+            && !seen.contains(&a)
+        {
+            seen.push(a);
+            errors.extend(
+                crate::engine::host::validate(&a.conf_file, &a.agent_name)
+                    .into_iter()
+                    .filter(config::Diagnostic::is_error),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}
+
+/// One line of `sluice.update`'s report: the client prints `name: message`
+/// (just `message` when the name is empty); `ok` false makes it exit 1.
+fn report(name: &str, message: &str, ok: bool) -> Value {
+    Value::Struct(vec![
+        ("name".into(), name.into()),
+        ("message".into(), message.into()),
+        ("ok".into(), Value::Bool(ok)),
+    ])
+}
+
+/// supervisorctl's name for a process: `name` alone when it names its group.
+fn namespec_of(group: &str, name: &str) -> String {
+    if group == name {
+        name.to_string()
+    } else {
+        format!("{group}:{name}")
+    }
+}
+
+impl Api {
+    /// Read the config again (off the event loop) and hand it to the
+    /// manager; a config that does not load changes nothing and is
+    /// CANT_REREAD with every error (file:line: ...).
+    async fn reread(&self) -> Result<Changes, Fault> {
+        if self.handle().snapshot().mood != crate::supervisor::Mood::Running {
+            return Err(Fault::new(faults::SHUTDOWN_STATE, ""));
+        }
+        let source = self
+            .inner
+            .source
+            .get()
+            .cloned()
+            .ok_or_else(|| Fault::new(faults::CANT_REREAD, "no configuration to read"))?;
+        let before = self.handle().configured();
+        let loaded = tokio::task::spawn_blocking(move || {
+            config::load(&source).and_then(|l| check_new_agents(&before, l))
+        })
+        .await
+        .map_err(|e| Fault::new(faults::CANT_REREAD, e.to_string()))?;
+        let groups: Vec<GroupSpec> = match loaded {
+            Ok(loaded) => loaded.config.groups,
+            Err(diags) => {
+                let text: Vec<String> = diags
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(|d| d.to_string())
+                    .collect();
+                tracing::error!("reread: the configuration has errors: {}", text.join("; "));
+                return Err(Fault::new(faults::CANT_REREAD, text.join("\n")));
+            }
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.handle().send(Request::Reread { groups, reply: tx })?;
+        rx.await
+            .unwrap_or_else(|_| Err(Fault::new(faults::SHUTDOWN_STATE, "")))
+    }
+
+    /// `sluice.update`: supervisorctl's update (removed groups, then changed,
+    /// then added), except that in a changed group only the processes whose
+    /// own settings changed are stopped and replaced.
+    async fn update(&self, names: Vec<String>) -> Result<Value, Fault> {
+        let changes = self.reread().await?;
+        let mut wanted: Vec<String> = names;
+        if wanted.iter().any(|n| n == "all") {
+            wanted.clear();
+        }
+        let mut out = Vec::new();
+        if !wanted.is_empty() {
+            let snap = self.handle().snapshot();
+            for name in &wanted {
+                let known =
+                    snap.processes.iter().any(|p| &p.group == name) || changes.added.contains(name);
+                if !known {
+                    out.push(report("", &format!("ERROR: no such group: {name}"), false));
+                }
+            }
+        }
+        let chosen = |g: &str| wanted.is_empty() || wanted.iter().any(|w| w == g);
+        for group in changes.removed.iter().filter(|g| chosen(g)) {
+            let procs = self.group(group).unwrap_or_default();
+            let results = self.stop_many(procs, true).await?;
+            out.push(report(group, "stopped", true));
+            let failed = results.as_array().is_some_and(|rs| {
+                rs.iter().any(|r| {
+                    r.get("status").and_then(Value::as_i64) == Some(i64::from(faults::FAILED))
+                })
+            });
+            if failed {
+                out.push(report(group, "has problems; not removing", false));
+                continue;
+            }
+            let name = group.clone();
+            match self
+                .handle()
+                .ask(|reply| Request::RemoveGroup { name, reply })
+                .await
+            {
+                Ok(()) => out.push(report(group, "removed process group", true)),
+                Err(f) => out.push(report(group, &format!("ERROR ({})", f.string), false)),
+            }
+        }
+        for change in changes.changed.iter().filter(|c| chosen(&c.name)) {
+            let group = &change.name;
+            let mut ok = true;
+            for (name, what) in &change.processes {
+                if *what == ProcChange::Added {
+                    continue;
+                }
+                let namespec = namespec_of(group, name);
+                match self.stop_process(&format!("{group}:{name}"), true).await {
+                    Ok(_) => {}
+                    Err(f) if f.code == faults::NOT_RUNNING || f.code == faults::BAD_NAME => {}
+                    Err(f) => {
+                        out.push(report(&namespec, &format!("ERROR ({})", f.string), false));
+                        ok = false;
+                        continue;
+                    }
+                }
+                out.push(report(&namespec, "stopped", true));
+            }
+            // Every member, so a new group priority reaches the unchanged too.
+            let mut members: Vec<String> =
+                change.processes.iter().map(|(n, _)| n.clone()).collect();
+            for p in self.group(group).unwrap_or_default() {
+                if !members.contains(&p.name) {
+                    members.push(p.name);
+                }
+            }
+            for name in members {
+                let (g, n) = (group.clone(), name.clone());
+                let asked = self
+                    .handle()
+                    .ask(|reply| Request::SyncProcess {
+                        group: g,
+                        name: n,
+                        reply,
+                    })
+                    .await;
+                if let Err(f) = asked {
+                    out.push(report(
+                        &namespec_of(group, &name),
+                        &format!("ERROR ({})", f.string),
+                        false,
+                    ));
+                    ok = false;
+                }
+            }
+            if ok {
+                out.push(report(group, "updated process group", true));
+            }
+        }
+        for group in changes.added.iter().filter(|g| chosen(g)) {
+            let name = group.clone();
+            match self
+                .handle()
+                .ask(|reply| Request::AddGroup { name, reply })
+                .await
+            {
+                Ok(()) => out.push(report(group, "added process group", true)),
+                Err(f) => out.push(report(group, &format!("ERROR ({})", f.string), false)),
+            }
+        }
+        Ok(Value::Array(out))
     }
 }
 

@@ -19,6 +19,7 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::changes::{self, Changes};
 use super::info::{ProcessInfo, unix_time};
 use super::inprocess::{ExitSender, InProcess};
 use super::output::Output;
@@ -119,6 +120,31 @@ pub enum Request {
         name: String,
         reply: Reply,
     },
+    /// A freshly read config's groups: keep them as the ones `AddGroup` and
+    /// `SyncProcess` use (supervisord's `process_group_configs`) and answer
+    /// how they differ from what runs.
+    Reread {
+        groups: Vec<GroupSpec>,
+        reply: oneshot::Sender<Result<Changes, Fault>>,
+    },
+    /// supervisord's `addProcessGroup`: from the last read config.
+    AddGroup {
+        name: String,
+        reply: Reply,
+    },
+    /// supervisord's `removeProcessGroup`: every process must be stopped.
+    RemoveGroup {
+        name: String,
+        reply: Reply,
+    },
+    /// Make one process match the last read config: add it (autostart
+    /// applies), drop it, or replace its settings and start it again if
+    /// autostart; it must be stopped unless its settings are unchanged.
+    SyncProcess {
+        group: String,
+        name: String,
+        reply: Reply,
+    },
 }
 
 /// A cheap handle on the manager for the control server.
@@ -197,7 +223,6 @@ pub struct Manager {
     exits_tx: ExitSender,
     exits_rx: mpsc::UnboundedReceiver<(u64, i32)>,
     /// The last read config's groups (the startup config until a reread).
-    #[allow(dead_code)] // kept for the reread that replaces them
     pending: watch::Sender<Arc<Vec<GroupSpec>>>,
 }
 
@@ -214,6 +239,23 @@ fn rules_of(spec: &ProcessSpec) -> Rules {
     }
 }
 
+impl Record {
+    fn new(spec: &ProcessSpec, group_priority: i32) -> Record {
+        Record {
+            rules: rules_of(spec),
+            proc: Proc::new(spec.name.clone()),
+            spec: spec.clone(),
+            timer: None,
+            group_priority,
+            started_at: None,
+            stopped_at: None,
+            stdin: None,
+            output: None,
+            inproc: None,
+        }
+    }
+}
+
 impl Manager {
     /// A manager for `config`'s processes; nothing runs until `run`.
     pub fn new(config: &Config, server_url: Option<String>) -> (Manager, Handle) {
@@ -222,18 +264,7 @@ impl Manager {
             let mut procs: Vec<&ProcessSpec> = group.processes.iter().collect();
             procs.sort_by_key(|p| p.priority);
             for spec in procs {
-                records.push(Record {
-                    rules: rules_of(spec),
-                    proc: Proc::new(spec.name.clone()),
-                    spec: spec.clone(),
-                    timer: None,
-                    group_priority: group.priority,
-                    started_at: None,
-                    stopped_at: None,
-                    stdin: None,
-                    output: None,
-                    inproc: None,
-                });
+                records.push(Record::new(spec, group.priority));
             }
         }
         let mut env: Vec<(String, String)> = std::env::vars().collect();
@@ -378,7 +409,192 @@ impl Manager {
             Request::ClearLogs { group, name, reply } => {
                 let _ = reply.send(self.clear_logs(&group, &name));
             }
+            Request::Reread { groups, reply } => {
+                let result = self.reread(groups);
+                let _ = reply.send(result);
+            }
+            Request::AddGroup { name, reply } => {
+                let result = self.add_group(&name);
+                self.publish();
+                let _ = reply.send(result);
+            }
+            Request::RemoveGroup { name, reply } => {
+                let result = self.remove_group(&name);
+                self.publish();
+                let _ = reply.send(result);
+            }
+            Request::SyncProcess { group, name, reply } => {
+                let result = self.sync_process(&group, &name);
+                self.publish();
+                let _ = reply.send(result);
+            }
         }
+    }
+
+    /// The running processes as groups (records are kept group by group).
+    fn running_groups(&self) -> Vec<GroupSpec> {
+        let mut groups: Vec<GroupSpec> = Vec::new();
+        for rec in &self.records {
+            match groups.iter_mut().find(|g| g.name == rec.spec.group) {
+                Some(g) => g.processes.push(rec.spec.clone()),
+                None => groups.push(GroupSpec {
+                    name: rec.spec.group.clone(),
+                    priority: rec.group_priority,
+                    processes: vec![rec.spec.clone()],
+                }),
+            }
+        }
+        groups
+    }
+
+    fn refuse_if_stopping(&self) -> Result<(), Fault> {
+        if self.exit.is_some() {
+            Err(Fault::new(faults::SHUTDOWN_STATE, ""))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn reread(&mut self, groups: Vec<GroupSpec>) -> Result<Changes, Fault> {
+        self.refuse_if_stopping()?;
+        let changes = changes::diff(&self.running_groups(), &groups);
+        self.pending.send_replace(Arc::new(groups));
+        Ok(changes)
+    }
+
+    fn add_group(&mut self, name: &str) -> Result<(), Fault> {
+        self.refuse_if_stopping()?;
+        let pending = self.pending.borrow().clone();
+        let group = pending
+            .iter()
+            .find(|g| g.name == name)
+            .ok_or_else(|| Fault::new(faults::BAD_NAME, name))?;
+        if self.records.iter().any(|r| r.spec.group == name) {
+            return Err(Fault::new(faults::ALREADY_ADDED, name));
+        }
+        let mut procs: Vec<&ProcessSpec> = group.processes.iter().collect();
+        procs.sort_by_key(|p| p.priority);
+        for spec in &procs {
+            self.records.push(Record::new(spec, group.priority));
+        }
+        self.reorder();
+        tracing::info!("added process group {name}");
+        for spec in procs {
+            if spec.autostart
+                && let Some(idx) = self.find(name, &spec.name)
+            {
+                self.feed(idx, Event::Start);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_group(&mut self, name: &str) -> Result<(), Fault> {
+        self.refuse_if_stopping()?;
+        let members: Vec<usize> = (0..self.records.len())
+            .filter(|&i| self.records[i].spec.group == name)
+            .collect();
+        if members.is_empty() {
+            return Err(Fault::new(faults::BAD_NAME, name));
+        }
+        if members
+            .iter()
+            .any(|&i| !self.records[i].proc.state.is_stopped())
+        {
+            return Err(Fault::new(faults::STILL_RUNNING, name));
+        }
+        for &idx in members.iter().rev() {
+            self.remove_record(idx);
+        }
+        tracing::info!("removed process group {name}");
+        Ok(())
+    }
+
+    fn sync_process(&mut self, group: &str, name: &str) -> Result<(), Fault> {
+        self.refuse_if_stopping()?;
+        let namespec = format!("{group}:{name}");
+        let pending = self.pending.borrow().clone();
+        let new_group = pending.iter().find(|g| g.name == group);
+        let new_spec = new_group.and_then(|g| g.processes.iter().find(|p| p.name == name));
+        let idx = self.find(group, name);
+        let start = match (idx, new_spec) {
+            (None, None) => return Err(Fault::new(faults::BAD_NAME, &namespec)),
+            (None, Some(spec)) => {
+                let priority = new_group.map(|g| g.priority).unwrap_or(spec.priority);
+                self.records.push(Record::new(spec, priority));
+                tracing::info!("added process {namespec}");
+                spec.autostart
+            }
+            (Some(idx), None) => {
+                if !self.records[idx].proc.state.is_stopped() {
+                    return Err(Fault::new(faults::STILL_RUNNING, &namespec));
+                }
+                self.remove_record(idx);
+                tracing::info!("removed process {namespec}");
+                false
+            }
+            (Some(idx), Some(spec)) => {
+                if changes::same_settings(&self.records[idx].spec, spec) {
+                    false
+                } else {
+                    if !self.records[idx].proc.state.is_stopped() {
+                        return Err(Fault::new(faults::STILL_RUNNING, &namespec));
+                    }
+                    let rec = &mut self.records[idx];
+                    *rec = Record::new(spec, rec.group_priority);
+                    tracing::info!("updated process {namespec}");
+                    spec.autostart
+                }
+            }
+        };
+        if let Some(g) = new_group {
+            for rec in self.records.iter_mut().filter(|r| r.spec.group == group) {
+                rec.group_priority = g.priority;
+            }
+        }
+        self.reorder();
+        if start && let Some(idx) = self.find(group, name) {
+            self.feed(idx, Event::Start);
+        }
+        Ok(())
+    }
+
+    /// Put the records back in start order (group priority, group name,
+    /// process priority; stable otherwise), keeping the pid and agent maps
+    /// pointing at the same records.
+    fn reorder(&mut self) {
+        let n = self.records.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| {
+            let (ra, rb) = (&self.records[a], &self.records[b]);
+            (ra.group_priority, &ra.spec.group, ra.spec.priority).cmp(&(
+                rb.group_priority,
+                &rb.spec.group,
+                rb.spec.priority,
+            ))
+        });
+        let mut new_of_old = vec![0; n];
+        for (new, &old) in order.iter().enumerate() {
+            new_of_old[old] = new;
+        }
+        let mut slots: Vec<Option<Record>> = std::mem::take(&mut self.records)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.records = order.iter().filter_map(|&old| slots[old].take()).collect();
+        for v in self.by_pid.values_mut() {
+            *v = new_of_old[*v];
+        }
+        for v in self.by_key.values_mut() {
+            *v = new_of_old[*v];
+        }
+    }
+
+    /// Forget a (stopped) record, keeping the maps pointing right.
+    fn remove_record(&mut self, idx: usize) {
+        self.records.remove(idx);
+        self.by_pid.forget(idx);
+        self.by_key.forget(idx);
     }
 
     fn find(&self, group: &str, name: &str) -> Option<usize> {
@@ -757,5 +973,22 @@ fn check_command(spec: &ProcessSpec) -> Result<(), Fault> {
         Ok(_) => Ok(()),
         Err(why) if why.starts_with("can't find command") => Err(Fault::new(faults::NO_FILE, why)),
         Err(why) => Err(Fault::new(faults::NOT_EXECUTABLE, why)),
+    }
+}
+
+/// The pid and agent-key maps, both `-> record index`.
+trait IndexMap {
+    /// Drop entries for `idx` and shift those after it down by one.
+    fn forget(&mut self, idx: usize);
+}
+
+impl<K> IndexMap for HashMap<K, usize> {
+    fn forget(&mut self, idx: usize) {
+        self.retain(|_, v| *v != idx);
+        for v in self.values_mut() {
+            if *v > idx {
+                *v -= 1;
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Process supervision: the state machine, spawning, the manager.
 
+pub mod changes;
 pub mod identity;
 pub mod info;
 pub mod inprocess;

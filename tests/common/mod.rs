@@ -189,3 +189,85 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// `sluice agent` in the foreground, its stdout and stderr collected;
+/// killed on drop.
+pub struct ForegroundAgent {
+    pub child: Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ForegroundAgent {
+    /// Write `conf` to `dir/agent.conf` and run it as agent `a1`, with
+    /// flume-ng's own options as users pass them.
+    pub fn start(dir: &Path, conf: &str) -> ForegroundAgent {
+        let file = dir.join("agent.conf");
+        std::fs::write(&file, conf).expect("write agent file");
+        let mut child = Command::new(sluice())
+            .args(["agent", "--conf", "conf", "--conf-file"])
+            .arg(&file)
+            .args(["--name", "a1", "-Dflume.root.logger=INFO,console"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sluice agent");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let sink = out.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut o) = sink.lock() {
+                        o.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+        }
+        ForegroundAgent { child, out }
+    }
+
+    pub fn output(&self) -> String {
+        self.out.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    pub fn wait_output(&self, what: &str) {
+        wait_for(&format!("agent output to contain {what:?}"), || {
+            self.output().contains(what)
+        });
+    }
+
+    /// SIGTERM, then its exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
+        let mut status = None;
+        wait_for("the agent to exit", || {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        status.and_then(|s| s.code())
+    }
+}
+
+impl Drop for ForegroundAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -150,6 +150,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
     let mut chunk = FIRST_CHUNK;
     let mut buf = BytesMut::with_capacity(chunk);
     let mut batch: Vec<Event> = Vec::new();
+    let mut delivered: u64 = 0;
     loop {
         // Below a quarter chunk of free room, the buffer is renewed (the
         // old one lives on in the events cut from it).
@@ -191,6 +192,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
             if ctx.processor.deliver(events, &ctx.cancel).await.is_err() {
                 return;
             }
+            delivered += count as u64;
             if settings.ack && !write(&mut stream, &b"OK\n".repeat(count), &ctx).await {
                 return;
             }
@@ -239,6 +241,12 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
                     ),
                 );
             }
+            // Every line of the connection is in the channel by now (the
+            // benchmark waits for this line).
+            ctx.log.info(
+                &ctx.label,
+                &format!("client {peer} closed the connection after {delivered} events"),
+            );
             return;
         }
     }

@@ -1243,3 +1243,27 @@ stderr_logfile = NONE
         Ok(vec![("steady:steady".to_string(), 80, "OK".to_string())])
     );
 }
+
+#[test]
+fn config_info_follows_reread_and_add() {
+    let d = Daemon::start("[program:one]\ncommand = sleep 1000\nstartsecs = 0\n");
+    d.wait_state("one", "RUNNING");
+    let mut conf = read(&d.conf());
+    conf.push_str("\n[program:two]\ncommand = sleep 1001\nautostart = false\n");
+    std::fs::write(d.conf(), conf).unwrap();
+    let inuse = |name: &str| -> Option<Value> {
+        ok(&d, "supervisor.getAllConfigInfo", vec![])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e.get("name") == Some(&s(name)))
+            .and_then(|e| e.get("inuse").cloned())
+    };
+    assert_eq!(inuse("two"), None);
+    ok(&d, "supervisor.reloadConfig", vec![]);
+    // Read but not added: listed, not in use (supervisorctl's `avail`).
+    assert_eq!(inuse("two"), Some(Value::Bool(false)));
+    assert_eq!(inuse("one"), Some(Value::Bool(true)));
+    ok(&d, "supervisor.addProcessGroup", vec![s("two")]);
+    assert_eq!(inuse("two"), Some(Value::Bool(true)));
+}

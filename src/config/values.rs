@@ -223,7 +223,8 @@ pub fn logfile_name(s: &str) -> LogTarget {
 
 /// `host:port`, `*:port`, `:port` or `port`; the port from 1 to 65535.
 pub fn inet_address(s: &str) -> Result<(String, u16), String> {
-    let (host, port) = match s.split_once(':') {
+    // The port follows the last colon, as supervisord's inet_address splits.
+    let (host, port) = match s.rsplit_once(':') {
         Some((h, p)) => (h.to_lowercase(), p),
         None => (String::new(), s),
     };
@@ -436,6 +437,7 @@ mod tests {
         assert_eq!(inet_address(":9001"), Ok((String::new(), 9001)));
         assert_eq!(inet_address("9001"), Ok((String::new(), 9001)));
         assert_eq!(inet_address("LocalHost:1"), Ok(("localhost".into(), 1)));
+        assert_eq!(inet_address("[::1]:9001"), Ok(("[::1]".into(), 9001)));
         for bad in ["host:", "host:0", "host:70000", "x", "host:http"] {
             assert!(inet_address(bad).is_err(), "{bad}");
         }

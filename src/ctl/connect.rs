@@ -69,10 +69,10 @@ fn call_error(e: ClientError) -> CallError {
 
 /// Run `sluice ctl`; returns the exit code.
 pub fn main(opts: MainOptions) -> i32 {
-    // Flags win over the config file; the config is only needed for what
-    // the flags leave out.
+    // Flags win over the config file, key by key; the config is only
+    // needed for what the flags leave out.
     let (mut url, mut user, mut pass) = (opts.serverurl, opts.username, opts.password);
-    if url.is_none() || user.is_none() {
+    if url.is_none() || user.is_none() || pass.is_none() {
         let source = config::discover(opts.config.as_deref());
         match config::load_ctl(&source) {
             Ok(ctl) => {

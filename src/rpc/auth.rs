@@ -5,6 +5,7 @@
 
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
+use subtle::ConstantTimeEq;
 
 use crate::config::Credentials;
 
@@ -41,24 +42,29 @@ pub fn authorized(creds: &Credentials, header: Option<&[u8]>) -> bool {
     same(user.as_bytes(), creds.username.as_bytes()) && password_matches(&creds.password, password)
 }
 
-/// Checks `given` against the configured `stored` password.
+/// Checks `given` against the configured `stored` password. supervisord
+/// compares the lowercase hex SHA-1 of `given` with what follows `{SHA}`;
+/// the stored hex may be in either case here.
 pub fn password_matches(stored: &str, given: &str) -> bool {
     match stored.strip_prefix("{SHA}") {
         Some(hex) => {
-            let digest = Sha1::digest(given.as_bytes());
-            let mine: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            let mine = hex_lower(&Sha1::digest(given.as_bytes()));
             same(mine.as_bytes(), hex.trim().to_ascii_lowercase().as_bytes())
         }
         None => same(stored.as_bytes(), given.as_bytes()),
     }
 }
 
-/// Compares without stopping at the first difference.
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `a == b`, in time that depends on neither the contents nor the
+/// lengths: both sides are hashed to fixed-size digests first, which are
+/// then compared in constant time.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let (da, db) = (Sha1::digest(a), Sha1::digest(b));
+    bool::from(da.as_slice().ct_eq(db.as_slice()))
 }
 
 #[cfg(test)]
@@ -84,6 +90,37 @@ mod tests {
         assert!(authorized(&creds(&upper), Some(h.as_bytes())));
         assert!(!authorized(
             &creds(sha),
+            Some(basic_header("user", "x").as_bytes())
+        ));
+        // The digest itself is not a password.
+        assert!(!authorized(
+            &creds(sha),
+            Some(basic_header("user", &sha[5..]).as_bytes())
+        ));
+        // Right password, wrong user; a prefix or extension of either.
+        assert!(!authorized(
+            &creds("123"),
+            Some(basic_header("usr", "123").as_bytes())
+        ));
+        assert!(!authorized(
+            &creds("123"),
+            Some(basic_header("user", "12").as_bytes())
+        ));
+        assert!(!authorized(
+            &creds("123"),
+            Some(basic_header("user", "1234").as_bytes())
+        ));
+        assert!(!authorized(
+            &creds("123"),
+            Some(basic_header("users", "123").as_bytes())
+        ));
+        // Empty password configured: only the empty password passes.
+        assert!(authorized(
+            &creds(""),
+            Some(basic_header("user", "").as_bytes())
+        ));
+        assert!(!authorized(
+            &creds(""),
             Some(basic_header("user", "x").as_bytes())
         ));
     }

@@ -1,6 +1,6 @@
 //! The XML-RPC client behind `sluice ctl`: one HTTP/1.1 connection per call
 //! to `unix:///path/to.sock` or `http://host[:port]` (supervisorctl's
-//! `serverurl` forms), Basic auth when a username is given, and streaming
+//! `serverurl` forms), Basic auth when a username and password are given, and streaming
 //! GETs for `tail -f` over `/logtail/...`. It talks to sluice and to a stock
 //! supervisord alike.
 
@@ -92,7 +92,7 @@ pub struct Client {
 impl Client {
     /// `serverurl` is `unix:///path` or `http://host[:port][/...]` (port
     /// 80 when absent; a path is ignored, as supervisorctl does). Basic auth
-    /// is sent when `username` is given.
+    /// is sent when both `username` and `password` are given.
     pub fn new(
         serverurl: &str,
         username: Option<String>,
@@ -125,12 +125,13 @@ impl Client {
         } else {
             return Err(bad());
         };
-        let auth = match username {
-            Some(u) => {
-                let v = auth::basic_header(&u, password.as_deref().unwrap_or(""));
+        // Like supervisorctl, credentials go out only when both are set.
+        let auth = match (username, password) {
+            (Some(u), Some(p)) => {
+                let v = auth::basic_header(&u, &p);
                 Some(HeaderValue::from_str(&v).map_err(|_| bad())?)
             }
-            None => None,
+            _ => None,
         };
         Ok(Client {
             url: serverurl.to_string(),
@@ -303,6 +304,14 @@ mod tests {
         assert!(matches!(c.endpoint, Endpoint::Unix(ref p) if p == &PathBuf::from("/tmp/x.sock")));
         let c = Client::new("http://localhost:9001", Some("u".into()), None).unwrap();
         assert!(matches!(c.endpoint, Endpoint::Tcp(ref a) if a == "localhost:9001"));
+        // A username without a password sends nothing, as supervisorctl.
+        assert!(c.auth.is_none());
+        let c = Client::new(
+            "http://localhost:9001",
+            Some("u".into()),
+            Some(String::new()),
+        )
+        .unwrap();
         assert!(c.auth.is_some());
         let c = Client::new("http://127.0.0.1/RPC2", None, None).unwrap();
         assert!(matches!(c.endpoint, Endpoint::Tcp(ref a) if a == "127.0.0.1:80"));

@@ -53,7 +53,7 @@ pub fn bind_unix(spec: &UnixListenSpec) -> io::Result<(UnixListener, u64)> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(spec.mode))?;
         if let Some(owner) = &spec.chown {
             let (uid, gid) = resolve_owner(owner)?;
-            nix::unistd::chown(path, Some(uid), Some(gid)).map_err(|e| {
+            nix::unistd::chown(path, Some(uid), gid).map_err(|e| {
                 io::Error::new(
                     io::Error::from(e).kind(),
                     format!("cannot chown {} to {owner}: {e}", path.display()),
@@ -75,8 +75,9 @@ fn annotate(e: io::Error, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display()))
 }
 
-/// `user` or `user:group` to ids; a lone user means that user's primary group.
-fn resolve_owner(spec: &str) -> io::Result<(nix::unistd::Uid, nix::unistd::Gid)> {
+/// `user` or `user:group` (names or numeric ids) to ids. A lone user leaves
+/// the group as it is, as supervisord does (gid -1).
+fn resolve_owner(spec: &str) -> io::Result<(nix::unistd::Uid, Option<nix::unistd::Gid>)> {
     use nix::unistd::{Gid, Group, Uid, User};
     let bad = |what: &str| {
         io::Error::new(
@@ -88,28 +89,22 @@ fn resolve_owner(spec: &str) -> io::Result<(nix::unistd::Uid, nix::unistd::Gid)>
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let user_rec = if let Ok(n) = user.parse::<u32>() {
-        User::from_uid(Uid::from_raw(n)).ok().flatten()
-    } else {
-        User::from_name(user).ok().flatten()
-    };
-    let uid = match (&user_rec, user.parse::<u32>()) {
-        (Some(u), _) => u.uid,
-        (None, Ok(n)) => Uid::from_raw(n),
-        (None, Err(_)) => return Err(bad(&format!("no such user {user:?}"))),
+    let uid = match user.parse::<u32>() {
+        Ok(n) => Uid::from_raw(n),
+        Err(_) => match User::from_name(user).ok().flatten() {
+            Some(u) => u.uid,
+            None => return Err(bad(&format!("no such user {user:?}"))),
+        },
     };
     let gid = match group {
-        Some(g) => match g.parse::<u32>() {
+        Some(g) => Some(match g.parse::<u32>() {
             Ok(n) => Gid::from_raw(n),
             Err(_) => match Group::from_name(g).ok().flatten() {
                 Some(gr) => gr.gid,
                 None => return Err(bad(&format!("no such group {g:?}"))),
             },
-        },
-        None => match &user_rec {
-            Some(u) => u.gid,
-            None => return Err(bad("numeric user with no passwd entry needs :group")),
-        },
+        }),
+        None => None,
     };
     Ok((uid, gid))
 }
@@ -199,8 +194,10 @@ mod tests {
         let me = nix::unistd::User::from_uid(nix::unistd::getuid())
             .unwrap()
             .unwrap();
-        let (u, g) = resolve_owner(&me.name).unwrap();
-        assert_eq!((u, g), (me.uid, me.gid));
+        assert_eq!(resolve_owner(&me.name).unwrap(), (me.uid, None));
+        let both = format!("{}:{}", me.name, me.gid);
+        assert_eq!(resolve_owner(&both).unwrap(), (me.uid, Some(me.gid)));
+        assert_eq!(resolve_owner("12345:7").unwrap().0.as_raw(), 12345);
         assert!(resolve_owner("no-such-user-sluice").is_err());
         assert!(resolve_owner(&format!("{}:no-such-group-sluice", me.name)).is_err());
     }

@@ -40,6 +40,9 @@ pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 const DRAIN: Duration = Duration::from_secs(5);
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send an XML-RPC request body; a slower
+/// one gets 408 and the connection is closed.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What to listen on and who may talk.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +54,8 @@ pub struct ServerConfig {
     pub auth_tcp: Option<Credentials>,
     /// Request bodies past this many bytes get 413.
     pub max_body: usize,
+    /// A request body not complete after this long gets 408.
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +66,7 @@ impl Default for ServerConfig {
             auth_unix: None,
             auth_tcp: None,
             max_body: DEFAULT_MAX_BODY,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -92,6 +98,7 @@ pub struct Server {
     auth_unix: Option<Credentials>,
     auth_tcp: Option<Credentials>,
     max_body: usize,
+    body_timeout: Duration,
 }
 
 /// Binds every configured listener. Fails if one cannot be bound (the
@@ -125,6 +132,7 @@ pub async fn bind(cfg: ServerConfig) -> io::Result<Server> {
         auth_unix: cfg.auth_unix,
         auth_tcp: cfg.auth_tcp,
         max_body: cfg.max_body,
+        body_timeout: cfg.body_timeout,
     })
 }
 
@@ -144,6 +152,7 @@ struct Ctx {
     creds: Option<Credentials>,
     stop: watch::Receiver<bool>,
     max_body: usize,
+    body_timeout: Duration,
 }
 
 impl Server {
@@ -196,6 +205,7 @@ impl Server {
                 creds: self.auth_unix,
                 stop: stop_rx.clone(),
                 max_body: self.max_body,
+                body_timeout: self.body_timeout,
             });
             loops.spawn(accept_loop(
                 Listener::Unix(listener),
@@ -204,12 +214,22 @@ impl Server {
                 alive_tx.clone(),
             ));
         }
-        if let Some((listener, _)) = self.tcp {
+        if let Some((listener, addr)) = self.tcp {
+            if self.auth_tcp.is_none() {
+                // supervisord warns at CRIT for a server without
+                // credentials; on TCP it matters most.
+                tracing::error!(
+                    target: crate::logs::daemon_log::CRITICAL_TARGET,
+                    "inet_http_server on {addr} has no username: anyone who can connect \
+                     can control every process"
+                );
+            }
             let ctx = Arc::new(Ctx {
                 dispatch,
                 creds: self.auth_tcp,
                 stop: stop_rx.clone(),
                 max_body: self.max_body,
+                body_timeout: self.body_timeout,
             });
             loops.spawn(accept_loop(
                 Listener::Tcp(listener),
@@ -288,7 +308,10 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
+        .header_read_timeout(HEADER_TIMEOUT)
+        // A client that shuts its write side after the request still gets
+        // the answer.
+        .half_close(true);
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -313,6 +336,8 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
     r
 }
 
+/// 401 with the challenge, and the connection closed after it, as
+/// supervisord answers.
 fn unauthorized() -> Response<Body> {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::UNAUTHORIZED;
@@ -320,6 +345,8 @@ fn unauthorized() -> Response<Body> {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(auth::REALM_HEADER),
     );
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }
 
@@ -330,6 +357,11 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
             .get(header::AUTHORIZATION)
             .map(|h| h.as_bytes());
         if !auth::authorized(creds, given) {
+            // Read (and drop) what the client is still sending, so that
+            // closing the connection after the 401 cannot cut its send
+            // short: it would see a broken pipe instead of the answer.
+            let draining = discard(req.into_body(), ctx.max_body);
+            let _ = tokio::time::timeout(ctx.body_timeout, draining).await;
             return unauthorized();
         }
     }
@@ -355,8 +387,26 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     }
 }
 
+/// Reads and drops a request body, up to `limit` bytes.
+async fn discard(mut body: Incoming, limit: usize) {
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen = seen.saturating_add(data.len());
+            if seen > limit {
+                return;
+            }
+        }
+    }
+}
+
 async fn rpc(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
-    let too_big = || plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+    let too_big = || {
+        let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -365,10 +415,17 @@ async fn rpc(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     if declared.is_some_and(|n| n > ctx.max_body as u64) {
         return too_big();
     }
-    let body = match Limited::new(req.into_body(), ctx.max_body).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_big(),
-        Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("cannot read body: {e}\n")),
+    let reading = Limited::new(req.into_body(), ctx.max_body).collect();
+    let body = match tokio::time::timeout(ctx.body_timeout, reading).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_big(),
+        Ok(Err(e)) => return plain(StatusCode::BAD_REQUEST, &format!("cannot read body: {e}\n")),
+        Err(_) => {
+            let mut r = plain(StatusCode::REQUEST_TIMEOUT, "request body too slow\n");
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
     };
     let (method, params) = match xml::parse_call(&body) {
         Ok(c) => c,

@@ -65,6 +65,10 @@ impl Running {
 }
 
 async fn start(auth: Option<Credentials>, max_body: usize) -> Running {
+    start_with(auth, max_body, Duration::from_secs(30)).await
+}
+
+async fn start_with(auth: Option<Credentials>, max_body: usize, body_timeout: Duration) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("prog.log");
     std::fs::write(&log, b"").unwrap();
@@ -78,6 +82,7 @@ async fn start(auth: Option<Credentials>, max_body: usize) -> Running {
         auth_unix: auth.clone(),
         auth_tcp: auth,
         max_body,
+        body_timeout,
     };
     let server = bind(cfg).await.unwrap();
     let urls = server.urls();
@@ -233,6 +238,57 @@ async fn malformed_and_oversized_requests() {
     // Still serving afterwards.
     let c = Client::new(&srv.tcp_url, None, None).unwrap();
     assert!(c.call("echo", vec![]).await.is_ok());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn stalled_body_gets_408_and_others_are_served_meanwhile() {
+    let srv = start_with(None, 4096, Duration::from_millis(300)).await;
+    let addr = srv.tcp_url.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<method")
+        .await
+        .unwrap();
+    // While it stalls, another client is answered.
+    let c = Client::new(&srv.tcp_url, None, None).unwrap();
+    assert!(c.call("echo", vec![]).await.is_ok());
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the server gives up on the stalled body")
+        .unwrap();
+    let raw = String::from_utf8_lossy(&out);
+    assert!(raw.starts_with("HTTP/1.1 408"), "{raw}");
+    assert!(
+        raw.to_ascii_lowercase().contains("connection: close"),
+        "{raw}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn unauthorized_request_body_is_read_before_the_401() {
+    let srv = start(Some(creds("pw")), 4 << 20).await;
+    // The unix socket: its buffers are small, so a body the server does
+    // not read cannot all be sent.
+    let path = srv.unix_url.trim_start_matches("unix://").to_string();
+    let mut s = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let body = vec![b'x'; 3 << 20];
+    let head = format!(
+        "POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // The whole body is taken: no reset while the client still sends.
+    s.write_all(&body).await.expect("the server reads the body");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let raw = String::from_utf8_lossy(&out);
+    assert!(raw.starts_with("HTTP/1.1 401"), "{raw}");
+    assert!(raw.contains("Basic realm=\"default\""), "{raw}");
     srv.stop().await;
 }
 

@@ -189,6 +189,7 @@ async fn run_once(
         config.supervisord.identifier.clone(),
         config.supervisord.logfile.clone(),
     )
+    .with_daemon_log(daemon_log.clone())
     .with_config_source(source.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.serve(Arc::new(api), async {

@@ -10,11 +10,14 @@ use std::sync::Arc;
 
 use super::{CallFuture, Dispatch, Fault, Value, faults};
 use crate::config::{self, ConfigSource, GroupSpec};
-use crate::logs::{self, ReadError};
+use crate::logs::{self, DaemonLogHandle, ReadError};
 use crate::supervisor::changes::{Changes, ProcChange};
 use crate::supervisor::info::{ProcessInfo, unix_now};
 use crate::supervisor::state::State;
 use crate::supervisor::{Handle, Request};
+
+#[path = "api_more.rs"]
+mod more;
 
 /// supervisord's API version; the stock supervisorctl refuses any other.
 pub const API_VERSION: &str = "3.0";
@@ -142,6 +145,52 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         "Provides a more efficient way to tail the (stderr) log than readProcessStderrLog",
     ),
     (
+        "supervisor.getAllConfigInfo",
+        &["array"],
+        "Get info about all available process configurations, one struct per process",
+    ),
+    (
+        "supervisor.signalProcess",
+        &["boolean", "string", "string"],
+        "Send a signal (a name like HUP or a number) to one process",
+    ),
+    (
+        "supervisor.signalProcessGroup",
+        &["array", "string", "string"],
+        "Send a signal to every process of a group",
+    ),
+    (
+        "supervisor.signalAllProcesses",
+        &["array", "string"],
+        "Send a signal to every process",
+    ),
+    (
+        "supervisor.sendProcessStdin",
+        &["boolean", "string", "string"],
+        "Write characters to the stdin of a process",
+    ),
+    (
+        "supervisor.sendRemoteCommEvent",
+        &["boolean", "string", "string"],
+        "Emit a remote communication event (type, data) for event listeners",
+    ),
+    ("supervisor.clearLog", &["boolean"], "Clear the main log"),
+    (
+        "supervisor.clearProcessLogs",
+        &["boolean", "string"],
+        "Clear the stdout and stderr logs of a process and reopen them",
+    ),
+    (
+        "supervisor.clearProcessLog",
+        &["boolean", "string"],
+        "Clear the stdout and stderr logs of a process and reopen them",
+    ),
+    (
+        "supervisor.clearAllProcessLogs",
+        &["array"],
+        "Clear the log files of every process",
+    ),
+    (
         "supervisor.reloadConfig",
         &["array"],
         "Reload the configuration: [[added, changed, removed]] group names",
@@ -195,6 +244,8 @@ struct Inner {
     handle: Handle,
     identifier: String,
     main_log: Option<PathBuf>,
+    /// The daemon's log, for `clearLog`.
+    daemon_log: std::sync::OnceLock<DaemonLogHandle>,
     /// Where `reloadConfig` re-reads the config from.
     source: std::sync::OnceLock<ConfigSource>,
 }
@@ -206,9 +257,16 @@ impl Api {
                 handle,
                 identifier,
                 main_log,
+                daemon_log: std::sync::OnceLock::new(),
                 source: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// The daemon's own log, which `clearLog` empties.
+    pub fn with_daemon_log(self, log: DaemonLogHandle) -> Api {
+        let _ = self.inner.daemon_log.set(log);
+        self
     }
 
     /// Where `reloadConfig` and `sluice.update` re-read the config.
@@ -239,7 +297,8 @@ impl Dispatch for Api {
                     info.stdout_logfile
                 };
                 if path.is_empty() {
-                    Err(Fault::new(faults::NO_FILE, name))
+                    // supervisord's RPCError(NO_FILE, None): no detail.
+                    Err(Fault::new(faults::NO_FILE, ""))
                 } else {
                     Ok(PathBuf::from(path))
                 }
@@ -270,8 +329,15 @@ fn arg_str(params: &[Value], i: usize) -> Result<String, Fault> {
         .ok_or_else(bad_params)
 }
 
+/// An integer argument; like supervisord's `int(x)`, a boolean or a
+/// text of digits is taken too.
 fn arg_int(params: &[Value], i: usize) -> Result<i64, Fault> {
-    params.get(i).and_then(Value::as_i64).ok_or_else(bad_params)
+    match params.get(i) {
+        Some(Value::Int(n)) => Ok(*n),
+        Some(Value::Bool(b)) => Ok(i64::from(*b)),
+        Some(Value::String(s)) => s.trim().parse().map_err(|_| bad_params()),
+        _ => Err(bad_params()),
+    }
 }
 
 /// An optional boolean argument (`wait`), true when absent.
@@ -357,18 +423,22 @@ impl Api {
         match method {
             "supervisor.getAPIVersion" | "supervisor.getVersion" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 Ok(API_VERSION.into())
             }
             "supervisor.getSupervisorVersion" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 Ok(env!("CARGO_PKG_VERSION").into())
             }
             "supervisor.getIdentification" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 Ok(self.inner.identifier.clone().into())
             }
             "supervisor.getState" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 let mood = self.handle().snapshot().mood;
                 Ok(Value::Struct(vec![
                     ("statecode".into(), Value::Int(mood.code())),
@@ -377,64 +447,79 @@ impl Api {
             }
             "supervisor.getPID" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 Ok(Value::Int(i64::from(std::process::id())))
             }
             "supervisor.shutdown" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 self.handle().send(Request::Shutdown)?;
                 Ok(Value::Bool(true))
             }
             "supervisor.restart" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 self.handle().send(Request::Restart)?;
                 Ok(Value::Bool(true))
             }
             "supervisor.getProcessInfo" => {
                 check_arity(p, 1, 1)?;
+                self.check_mood()?;
                 let info = self.process(&arg_str(p, 0)?)?;
                 Ok(info_value(&info, unix_now()))
             }
             "supervisor.getAllProcessInfo" => {
                 check_arity(p, 0, 0)?;
+                self.check_mood()?;
                 let now = unix_now();
+                // supervisord lists them by group name, then process name.
                 let snap = self.handle().snapshot();
+                let mut procs: Vec<&ProcessInfo> = snap.processes.iter().collect();
+                procs.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
                 Ok(Value::Array(
-                    snap.processes.iter().map(|i| info_value(i, now)).collect(),
+                    procs.into_iter().map(|i| info_value(i, now)).collect(),
                 ))
             }
             "supervisor.startProcess" => {
                 check_arity(p, 1, 2)?;
+                self.check_mood()?;
                 self.start_process(&arg_str(p, 0)?, arg_wait(p, 1)?).await
             }
             "supervisor.startProcessGroup" => {
                 check_arity(p, 1, 2)?;
+                self.check_mood()?;
                 let group = arg_str(p, 0)?;
                 let procs = self.group(&group)?;
                 self.start_many(procs, arg_wait(p, 1)?).await
             }
             "supervisor.startAllProcesses" => {
                 check_arity(p, 0, 1)?;
+                self.check_mood()?;
                 let procs = self.handle().snapshot().processes.clone();
                 self.start_many(procs, arg_wait(p, 0)?).await
             }
             "supervisor.stopProcess" => {
                 check_arity(p, 1, 2)?;
+                self.check_mood()?;
                 self.stop_process(&arg_str(p, 0)?, arg_wait(p, 1)?).await
             }
             "supervisor.stopProcessGroup" => {
                 check_arity(p, 1, 2)?;
+                self.check_mood()?;
                 let group = arg_str(p, 0)?;
                 let procs = self.group(&group)?;
                 self.stop_many(procs, arg_wait(p, 1)?).await
             }
             "supervisor.stopAllProcesses" => {
                 check_arity(p, 0, 1)?;
+                self.check_mood()?;
                 // supervisord stops (and reports) in ascending priority order.
                 let procs = self.handle().snapshot().processes.clone();
                 self.stop_many(procs, arg_wait(p, 0)?).await
             }
             "supervisor.readLog" | "supervisor.readMainLog" => {
                 check_arity(p, 2, 2)?;
+                self.check_mood()?;
                 let path = self.log_path(None, "stdout")?;
                 read_log(&path, arg_int(p, 0)?, arg_int(p, 1)?).await
             }
@@ -442,6 +527,7 @@ impl Api {
             | "supervisor.readProcessLog"
             | "supervisor.readProcessStderrLog" => {
                 check_arity(p, 3, 3)?;
+                self.check_mood()?;
                 let name = arg_str(p, 0)?;
                 let channel = if method.ends_with("StderrLog") {
                     "stderr"
@@ -455,14 +541,21 @@ impl Api {
             | "supervisor.tailProcessLog"
             | "supervisor.tailProcessStderrLog" => {
                 check_arity(p, 3, 3)?;
+                self.check_mood()?;
                 let name = arg_str(p, 0)?;
                 let channel = if method.ends_with("StderrLog") {
                     "stderr"
                 } else {
                     "stdout"
                 };
-                let path = self.log_path(Some(&name), channel)?;
-                tail_log(&path, arg_int(p, 1)?, arg_int(p, 2)?).await
+                let (offset, length) = (arg_int(p, 1)?, arg_int(p, 2)?);
+                match self.log_path(Some(&name), channel) {
+                    Ok(path) if path.exists() => tail_log(&path, offset, length).await,
+                    // supervisord: no log file (or none yet) tails as empty.
+                    Ok(_) => Ok(empty_tail()),
+                    Err(f) if f.code == faults::NO_FILE => Ok(empty_tail()),
+                    Err(f) => Err(f),
+                }
             }
             "supervisor.reloadConfig" => {
                 check_arity(p, 0, 0)?;
@@ -476,6 +569,7 @@ impl Api {
             }
             "supervisor.addProcessGroup" => {
                 check_arity(p, 1, 1)?;
+                self.check_mood()?;
                 let name = arg_str(p, 0)?;
                 self.handle()
                     .ask(|reply| Request::AddGroup { name, reply })
@@ -484,6 +578,7 @@ impl Api {
             }
             "supervisor.removeProcessGroup" => {
                 check_arity(p, 1, 1)?;
+                self.check_mood()?;
                 let name = arg_str(p, 0)?;
                 self.handle()
                     .ask(|reply| Request::RemoveGroup { name, reply })
@@ -505,9 +600,9 @@ impl Api {
             }
             "system.listMethods" => {
                 check_arity(p, 0, 0)?;
-                Ok(Value::Array(
-                    METHODS.iter().map(|(n, _, _)| Value::from(*n)).collect(),
-                ))
+                let mut names: Vec<&str> = METHODS.iter().map(|(n, _, _)| *n).collect();
+                names.sort_unstable();
+                Ok(Value::Array(names.into_iter().map(Value::from).collect()))
             }
             "system.methodSignature" => {
                 check_arity(p, 1, 1)?;
@@ -516,9 +611,8 @@ impl Api {
                     .iter()
                     .find(|(n, _, _)| *n == name)
                     .ok_or_else(|| Fault::new(faults::SIGNATURE_UNSUPPORTED, ""))?;
-                Ok(Value::Array(vec![Value::Array(
-                    sig.iter().map(|t| Value::from(*t)).collect(),
-                )]))
+                // supervisord answers [return type, parameter types...].
+                Ok(Value::Array(sig.iter().map(|t| Value::from(*t)).collect()))
             }
             "system.methodHelp" => {
                 check_arity(p, 1, 1)?;
@@ -547,8 +641,10 @@ impl Api {
                         (Some(name), None) => Box::pin(self.dispatch(name, Vec::new())).await,
                         (None, _) => Err(Fault::new(faults::INCORRECT_PARAMETERS, "No methodName")),
                     };
+                    // supervisord puts each result as it is, not in a
+                    // one-item array as the multicall convention would.
                     results.push(match result {
-                        Ok(v) => Value::Array(vec![v]),
+                        Ok(v) => v,
                         Err(f) => Value::Struct(vec![
                             ("faultCode".into(), Value::Int(i64::from(f.code))),
                             ("faultString".into(), f.string.into()),
@@ -557,6 +653,46 @@ impl Api {
                 }
                 Ok(Value::Array(results))
             }
+            "supervisor.getAllConfigInfo" => {
+                check_arity(p, 0, 0)?;
+                self.check_mood()?;
+                Ok(self.all_config_info())
+            }
+            "supervisor.signalProcess" => {
+                check_arity(p, 2, 2)?;
+                self.signal_process(&arg_str(p, 0)?, &p[1]).await
+            }
+            "supervisor.signalProcessGroup" => {
+                check_arity(p, 2, 2)?;
+                self.signal_group(&arg_str(p, 0)?, &p[1]).await
+            }
+            "supervisor.signalAllProcesses" => {
+                check_arity(p, 1, 1)?;
+                self.signal_all(&p[0]).await
+            }
+            "supervisor.sendProcessStdin" => {
+                check_arity(p, 2, 2)?;
+                self.send_stdin(&p[0], &p[1]).await
+            }
+            "supervisor.sendRemoteCommEvent" => {
+                // supervisord hands the event to its event listeners; sluice
+                // has no event listeners yet, so there is no one to tell:
+                // the call is accepted and answered as supervisord does.
+                check_arity(p, 2, 2)?;
+                Ok(Value::Bool(true))
+            }
+            "supervisor.clearLog" => {
+                check_arity(p, 0, 0)?;
+                self.clear_main_log()
+            }
+            "supervisor.clearProcessLogs" | "supervisor.clearProcessLog" => {
+                check_arity(p, 1, 1)?;
+                self.clear_process_logs(&arg_str(p, 0)?).await
+            }
+            "supervisor.clearAllProcessLogs" => {
+                check_arity(p, 0, 0)?;
+                self.clear_all_process_logs().await
+            }
             _ => Err(Fault::new(faults::UNKNOWN_METHOD, "")),
         }
     }
@@ -564,7 +700,10 @@ impl Api {
     async fn start_process(&self, name: &str, wait: bool) -> Result<Value, Fault> {
         let (group, proc_name) = split_namespec(name);
         let Some(proc_name) = proc_name else {
-            let procs = self.group(&group)?;
+            // supervisord names the group as the caller wrote it (`g:*`).
+            let procs = self
+                .group(&group)
+                .map_err(|_| Fault::new(faults::BAD_NAME, name))?;
             return self.start_many(procs, wait).await;
         };
         let info = self.process(name)?;
@@ -647,7 +786,9 @@ impl Api {
     async fn stop_process(&self, name: &str, wait: bool) -> Result<Value, Fault> {
         let (group, proc_name) = split_namespec(name);
         let Some(proc_name) = proc_name else {
-            let procs = self.group(&group)?;
+            let procs = self
+                .group(&group)
+                .map_err(|_| Fault::new(faults::BAD_NAME, name))?;
             return self.stop_many(procs, wait).await;
         };
         self.process(name)?;
@@ -919,6 +1060,15 @@ async fn read_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Va
         Err(ReadError::BadArguments) => Err(Fault::new(faults::BAD_ARGUMENTS, "")),
         Err(e @ ReadError::Failed(_)) => Err(Fault::new(e.fault_code(), e.to_string())),
     }
+}
+
+/// What supervisord's `tailProcess*Log` answers when there is no file.
+fn empty_tail() -> Value {
+    Value::Array(vec![
+        Value::String(String::new()),
+        Value::Int(0),
+        Value::Bool(false),
+    ])
 }
 
 /// supervisord's `tailProcess*Log`: `[text, new offset, overflow]`.

@@ -10,7 +10,6 @@
 //! what status queries read and what `wait=true` calls wait on.
 
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -26,9 +25,13 @@ use super::inprocess::{ExitSender, InProcess};
 use super::output::Output;
 use super::spawn;
 use super::state::{Action, Event, ExitStatus, Level, Proc, Rules, State};
+use super::stdin::StdinPipe;
 use crate::config::{AgentSpec, Config, GroupSpec, Isolation, ProcessKind, ProcessSpec};
 use crate::logs::DaemonLogHandle;
 use crate::rpc::{Fault, faults};
+
+#[path = "manager_ops.rs"]
+mod ops;
 
 /// The daemon's mood, as `getState` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +100,26 @@ pub enum Request {
     Shutdown,
     Restart,
     ReopenLogs,
+    /// `signalProcess` (see `manager_ops.rs`, as the next two).
+    Signal {
+        group: String,
+        name: String,
+        signal: i32,
+        reply: Reply,
+    },
+    /// `sendProcessStdin`.
+    SendStdin {
+        group: String,
+        name: String,
+        data: Vec<u8>,
+        reply: Reply,
+    },
+    /// `clearProcessLogs`.
+    ClearLogs {
+        group: String,
+        name: String,
+        reply: Reply,
+    },
     /// A freshly read config's groups: keep them as the ones `AddGroup` and
     /// `SyncProcess` use (supervisord's `process_group_configs`) and answer
     /// how they differ from what runs.
@@ -172,7 +195,7 @@ struct Record {
     started_at: Option<SystemTime>,
     stopped_at: Option<SystemTime>,
     /// Write end of the child's stdin (for sendProcessStdin).
-    stdin: Option<OwnedFd>,
+    stdin: Option<StdinPipe>,
     output: Option<Output>,
     /// Set while an in-process agent runs (instead of a child).
     inproc: Option<InProcess>,
@@ -367,6 +390,25 @@ impl Manager {
             Request::Shutdown => self.begin_stop_all(Exit::Shutdown),
             Request::Restart => self.begin_stop_all(Exit::Restart),
             Request::ReopenLogs => self.reopen_logs(),
+            Request::Signal {
+                group,
+                name,
+                signal,
+                reply,
+            } => {
+                let _ = reply.send(self.signal(&group, &name, signal));
+            }
+            Request::SendStdin {
+                group,
+                name,
+                data,
+                reply,
+            } => {
+                let _ = reply.send(self.send_stdin(&group, &name, &data));
+            }
+            Request::ClearLogs { group, name, reply } => {
+                let _ = reply.send(self.clear_logs(&group, &name));
+            }
             Request::Reread { groups, reply } => {
                 let result = self.reread(groups);
                 let _ = reply.send(result);
@@ -701,7 +743,16 @@ impl Manager {
                     });
                 match spawned {
                     Ok((pid, stdin, output)) => {
-                        rec.stdin = stdin;
+                        rec.stdin = stdin.and_then(|fd| match StdinPipe::new(fd) {
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                tracing::warn!(
+                                    "{}: no stdin for sendProcessStdin: {e}",
+                                    rec.spec.name
+                                );
+                                None
+                            }
+                        });
                         rec.output = Some(output);
                         self.by_pid.insert(pid, idx);
                         Some(Event::Spawned { pid })

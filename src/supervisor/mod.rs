@@ -9,5 +9,6 @@ pub mod manager;
 pub mod output;
 pub mod spawn;
 pub mod state;
+pub mod stdin;
 
 pub use manager::{Exit, Handle, Manager, Mood, Request, Snapshot};

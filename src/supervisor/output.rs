@@ -62,6 +62,22 @@ impl Output {
         })
     }
 
+    /// Remove the files and go on writing into new empty ones
+    /// (`clearProcessLogs`); a file shared by both streams is cleared once.
+    pub fn clear(&self) -> std::io::Result<()> {
+        let both_same = match (&self.stdout, &self.stderr) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let files = [&self.stdout, if both_same { &None } else { &self.stderr }];
+        for file in files.into_iter().flatten() {
+            file.lock()
+                .map_err(|_| std::io::Error::other("log file lock poisoned"))?
+                .clear()?;
+        }
+        Ok(())
+    }
+
     /// Reopen the files by path (SIGUSR2, after an external logrotate).
     pub fn reopen(&self) {
         for file in [&self.stdout, &self.stderr].into_iter().flatten() {

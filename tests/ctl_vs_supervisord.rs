@@ -651,7 +651,6 @@ fn shell_on_our_daemon() {
 }
 
 #[test]
-#[ignore = "needs wt-api (signalProcess*)"]
 fn signal_on_our_daemon() {
     let d = ours();
     let out = d.ctl(&["signal", "HUP", "svc:web"]);
@@ -665,7 +664,6 @@ fn signal_on_our_daemon() {
 }
 
 #[test]
-#[ignore = "needs wt-api (clearProcessLogs, clearAllProcessLogs)"]
 fn clear_on_our_daemon() {
     let d = ours();
     wait_for("alone's output", || {
@@ -677,7 +675,6 @@ fn clear_on_our_daemon() {
 }
 
 #[test]
-#[ignore = "needs wt-api (sendProcessStdin)"]
 fn fg_on_our_daemon() {
     let d = ours();
     let mut live = Live::start(&d.conf(), &["fg", "cat"]);

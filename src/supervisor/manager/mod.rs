@@ -30,8 +30,8 @@ use crate::config::{AgentSpec, Config, GroupSpec, Isolation, ProcessKind, Proces
 use crate::logs::DaemonLogHandle;
 use crate::rpc::{Fault, faults};
 
-#[path = "manager_ops.rs"]
-mod ops;
+/// The manager's side of signals, stdin and clearing logs.
+mod process_ops;
 
 /// The daemon's mood, as `getState` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ pub enum Request {
     Shutdown,
     Restart,
     ReopenLogs,
-    /// `signalProcess` (see `manager_ops.rs`, as the next two).
+    /// `signalProcess` (see `process_ops.rs`, as the next two).
     Signal {
         group: String,
         name: String,

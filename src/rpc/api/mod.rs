@@ -16,8 +16,8 @@ use crate::supervisor::info::{ProcessInfo, unix_now};
 use crate::supervisor::state::State;
 use crate::supervisor::{Handle, Request};
 
-#[path = "api_more.rs"]
-mod more;
+/// Signals, stdin, clearing logs, the config listing, remote events.
+mod process_methods;
 
 /// supervisord's API version; the stock supervisorctl refuses any other.
 pub const API_VERSION: &str = "3.0";

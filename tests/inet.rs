@@ -986,3 +986,74 @@ fn all_interface_port_forms() {
         assert_eq!(r.stdout.trim(), d.pid().to_string(), "{form}{port}");
     }
 }
+
+/// The commands the first TCP test leaves out, through the stock
+/// supervisorctl over TCP with auth, each compared with `sluice ctl`:
+/// signal, clear, maintail, avail, reread, update, remove, add.
+#[test]
+fn the_other_commands_over_tcp_with_auth() {
+    let setup = Setup {
+        inet_auth: Some((USER, PASS)),
+        unix_auth: None,
+        unix_extra: "",
+        ctl_tcp: true,
+        ctl_auth: Some((USER, PASS)),
+    };
+    let (d, port) = start(&setup);
+    let conf = d.conf();
+    d.wait_state("hello", "RUNNING");
+
+    let sig = py(&conf, &["signal", "CONT", "hello"]);
+    assert_eq!(sig.stdout, "hello: signalled\n", "{sig:?}");
+    assert_eq!(rs(&conf, &["signal", "CONT", "hello"]), sig);
+
+    let clear = py(&conf, &["clear", "hello"]);
+    assert_eq!(clear.stdout, "hello: cleared\n", "{clear:?}");
+    assert_eq!(rs(&conf, &["clear", "hello"]), clear);
+    assert_eq!(
+        std::fs::metadata(d.path("hello.out"))
+            .map(|m| m.len())
+            .unwrap_or(0),
+        0
+    );
+
+    let main = py(&conf, &["maintail", "-200"]);
+    assert_eq!(main.code, Some(0), "{main:?}");
+    assert!(!main.stdout.is_empty());
+
+    let avail = py(&conf, &["avail"]);
+    assert_eq!(avail.code, Some(0), "{avail:?}");
+    assert!(avail.stdout.starts_with("hello "), "{avail:?}");
+    assert_eq!(digits(&rs(&conf, &["avail"]).stdout), digits(&avail.stdout));
+
+    // A second program in the config: reread sees it, update adds it.
+    let mut text = config(d.dir.path(), port, &setup);
+    text.push_str("\n[program:extra]\ncommand = sleep 1000\nstartsecs = 0\n");
+    std::fs::write(&conf, text).expect("write config");
+    let reread = py(&conf, &["reread"]);
+    assert_eq!(reread.stdout, "extra: available\n", "{reread:?}");
+    assert_eq!(rs(&conf, &["reread"]), reread);
+    let update = py(&conf, &["update"]);
+    assert_eq!(update.stdout, "extra: added process group\n", "{update:?}");
+    d.wait_state("extra", "RUNNING");
+
+    // remove needs it stopped; add puts it back.
+    assert_eq!(py(&conf, &["stop", "extra"]).stdout, "extra: stopped\n");
+    let remove = py(&conf, &["remove", "extra"]);
+    assert_eq!(
+        remove.stdout, "extra: removed process group\n",
+        "{remove:?}"
+    );
+    let add = py(&conf, &["add", "extra"]);
+    assert_eq!(add.stdout, "extra: added process group\n", "{add:?}");
+    d.wait_state("extra", "RUNNING");
+    assert_eq!(rs(&conf, &["stop", "extra"]).stdout, "extra: stopped\n");
+    assert_eq!(
+        rs(&conf, &["remove", "extra"]).stdout,
+        "extra: removed process group\n"
+    );
+    assert_eq!(
+        rs(&conf, &["add", "extra"]).stdout,
+        "extra: added process group\n"
+    );
+}

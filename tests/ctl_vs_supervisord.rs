@@ -532,7 +532,8 @@ fn stock_fg_sends_lines_and_shows_output() {
 fn stock_shell_on_piped_stdin_agrees() {
     let s = Stock::start();
     let conf = s.conf();
-    let script = "pid\n\nfoo bar\nstatus svc:*\nversion\nnosuch\n";
+    // shutdown and reload ask first in the shell; "n" keeps the daemon.
+    let script = "pid\n\nfoo bar\nstatus svc:*\nshutdown\nn\nreload\nno\nversion\nnosuch\n";
     let run = |program: &Path, pre: &[&str]| {
         let mut child = Command::new(program)
             .args(pre)
@@ -562,6 +563,11 @@ fn stock_shell_on_piped_stdin_agrees() {
         "{ours:?}"
     );
     assert!(ours.stdout.ends_with("supervisor> \n"), "{ours:?}");
+    assert!(
+        ours.stdout
+            .contains("Really shut the remote supervisord process down y/N? supervisor> "),
+        "{ours:?}"
+    );
 }
 
 #[test]

@@ -53,6 +53,9 @@ async fn quit(ctl: &mut Ctl<'_>, _args: &[String]) -> CmdResult {
 /// `shutdown`: no upcheck; an unreachable daemon is reported as "already
 /// shut down?" with exit 1, a daemon already stopping is not an error.
 async fn shutdown(ctl: &mut Ctl<'_>, _args: &[String]) -> CmdResult {
+    if !ctl.really("Really shut the remote supervisord process down y/N? ") {
+        return Ok(());
+    }
     match ctl.call("supervisor.shutdown", vec![]).await {
         Ok(_) => ctl.line("Shut down")?,
         Err(CallError::Fault(f)) if f.code == faults::SHUTDOWN_STATE => {

@@ -180,6 +180,10 @@ pub struct Options {
     /// Where `fg` reads the lines it sends to the process; called once per
     /// `fg`. The default reads the terminal (or piped stdin).
     pub input: fn() -> Box<dyn Input>,
+    /// Asks a yes/no question (`shutdown`, `reload`) and says whether the
+    /// answer was yes. `None` outside the interactive shell: one-shot
+    /// commands do not ask, as with supervisorctl.
+    pub confirm: Option<fn(&str) -> bool>,
 }
 
 /// Lines the user types, one at a time, for `fg`.
@@ -194,6 +198,7 @@ impl Default for Options {
             tail_poll: Duration::from_millis(500),
             interrupt: ctrl_c,
             input: stdin::input,
+            confirm: None,
         }
     }
 }
@@ -251,6 +256,15 @@ pub(crate) struct Ctl<'a> {
 }
 
 impl Ctl<'_> {
+    /// supervisorctl's confirmation before `shutdown`/`reload` in its shell;
+    /// always yes in one-shot mode.
+    pub fn really(&self, question: &str) -> bool {
+        match self.opts.confirm {
+            Some(ask) => ask(question),
+            None => true,
+        }
+    }
+
     /// A `supervisor.*` / `system.*` call (full method name).
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, CallError> {
         self.rpc.call_dyn(method, params).await

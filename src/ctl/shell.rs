@@ -54,6 +54,13 @@ async fn one_line(rpc: &dyn DynRpc, line: &str, opts: &Options) -> bool {
     run_args(rpc, &args, &mut out, &mut err, opts).await.1
 }
 
+/// Ask on stdout, read the answer from stdin: yes when it starts with `y`.
+fn ask_yes_no(question: &str) -> bool {
+    super::stdin::prompt_and_read(question)
+        .map(|a| a.trim_start().to_lowercase().starts_with('y'))
+        .unwrap_or(false)
+}
+
 /// Completes the first word with a command name.
 struct Names;
 
@@ -95,6 +102,13 @@ pub(crate) async fn run(
     opts: &Options,
 ) -> i32 {
     let prompt = format!("{prompt}> ");
+    // In the shell, shutdown and reload ask first, as supervisorctl's do.
+    let opts = &Options {
+        tail_poll: opts.tail_poll,
+        interrupt: opts.interrupt,
+        input: opts.input,
+        confirm: Some(ask_yes_no),
+    };
     one_line(rpc, "status", opts).await;
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let editor = if terminal {

@@ -330,6 +330,9 @@ async fn reload(ctl: &mut Ctl<'_>, args: &[String]) -> CmdResult {
         ctl.line(RELOAD.help)?;
         return Ok(());
     }
+    if !ctl.really("Really restart the remote supervisord process y/N? ") {
+        return Ok(());
+    }
     match ctl.call("supervisor.restart", vec![]).await {
         Ok(_) => ctl.line("Restarted supervisord")?,
         Err(CallError::Fault(f)) if f.code == faults::SHUTDOWN_STATE => {

@@ -270,7 +270,7 @@ impl Reader {
     }
 
     /// The next record and its offset, or why there is none.
-    pub fn next(&mut self) -> io::Result<Result<(u64, Record), Stop>> {
+    pub fn next_record(&mut self) -> io::Result<Result<(u64, Record), Stop>> {
         let at = self.offset;
         if at >= self.len {
             return Ok(Err(Stop::End));

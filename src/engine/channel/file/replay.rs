@@ -99,7 +99,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
             }
         };
         loop {
-            match reader.next()? {
+            match reader.next_record()? {
                 Ok((at, rec)) => {
                     records += 1;
                     match rec {

@@ -236,6 +236,27 @@ impl FileChannel {
     }
 }
 
+impl FileChannel {
+    /// Write a put's records (on this thread: a write(2) into the page
+    /// cache) and wait, off the runtime, for the fdatasync covering them.
+    async fn write_put(&self, store: &Arc<Store>, events: &[Event]) -> std::io::Result<Vec<Ptr>> {
+        let (ptrs, end) = store.append_put(events)?;
+        if store.synced(end) {
+            return Ok(ptrs);
+        }
+        let s = store.clone();
+        let r = tokio::task::spawn_blocking(move || s.sync_to(end))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r);
+        if let Err(e) = r {
+            store.forget(&ptrs);
+            return Err(e);
+        }
+        Ok(ptrs)
+    }
+}
+
 async fn checkpoint_now(inner: &Inner) -> Result<Vec<PathBuf>, String> {
     let store = inner.store().map_err(|e| e.to_string())?;
     tokio::task::spawn_blocking(move || store.checkpoint())
@@ -357,42 +378,27 @@ impl Channel for FileChannel {
             }
             let _ = tokio::time::timeout_at(deadline, notified).await;
         }
-        let batch = std::mem::take(events);
-        let r = tokio::task::spawn_blocking(move || {
-            let r = store.put(&batch);
-            (batch, r)
-        })
-        .await;
-        let unreserve = || {
-            lock(&inner.state).reserved -= n;
-            inner.space.notify_waiters();
-        };
+        let r = self.write_put(&store, events).await;
+        {
+            let mut st = lock(&inner.state);
+            st.reserved -= n;
+            if let Ok(ptrs) = &r {
+                st.queue.extend(ptrs.iter().copied().zip(events.drain(..)));
+            }
+        }
         match r {
-            Ok((batch, Ok(ptrs))) => {
-                {
-                    let mut st = lock(&inner.state);
-                    st.reserved -= n;
-                    st.queue.extend(ptrs.into_iter().zip(batch));
-                }
+            Ok(_) => {
                 inner.data.notify_waiters();
                 Ok(())
             }
-            Ok((batch, Err(e))) => {
-                *events = batch;
-                unreserve();
+            Err(e) => {
+                inner.space.notify_waiters();
                 let msg = format!("channel {}: put failed: {e}", inner.name);
                 if e.kind() == std::io::ErrorKind::StorageFull {
                     Err(ChannelError::Full(msg))
                 } else {
                     Err(ChannelError::Failed(msg))
                 }
-            }
-            Err(e) => {
-                unreserve();
-                Err(ChannelError::Failed(format!(
-                    "channel {}: put failed: {e}",
-                    inner.name
-                )))
             }
         }
     }
@@ -468,15 +474,10 @@ impl TakeTransaction for FileTake {
                 return Err(e);
             }
         };
-        let r = tokio::task::spawn_blocking(move || store.take_commit(&ptrs)).await;
+        // A write(2) of a small record into the page cache, on this thread.
         // The events are delivered either way; a take record that could
         // not be written means they may be delivered again after a restart.
-        let err = match r {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(e) = err {
+        if let Err(e) = store.take_commit(&ptrs) {
             inner.warn(&format!(
                 "cannot record a take ({e}); its events may be delivered again after a restart"
             ));

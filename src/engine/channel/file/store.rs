@@ -155,44 +155,60 @@ impl Store {
     /// One put transaction: its records appended with one write, then on
     /// disk (a group commit) before returning. The events' pointers.
     pub fn put(&self, events: &[Event]) -> io::Result<Vec<Ptr>> {
-        let (ptrs, end) = {
-            let mut w = lock(&self.writer);
-            self.check_space(w.id)?;
-            let tx = w.next_tx;
-            w.next_tx += 1;
-            let mut buf = std::mem::take(&mut w.buf);
-            buf.clear();
-            let mut rel = Vec::with_capacity(events.len());
-            for e in events {
-                rel.push(buf.len() as u64);
-                log::encode_put(&mut buf, tx, e);
-            }
-            log::encode_put_commit(&mut buf, tx);
-            let r = self.append(&mut w, &buf);
-            w.buf = buf;
-            let at = r?;
-            let ptrs: Vec<Ptr> = rel
-                .into_iter()
-                .map(|o| Ptr {
-                    file: at.file,
-                    offset: at.offset + o,
-                })
-                .collect();
-            w.live.extend(ptrs.iter().copied());
-            let end = Ptr {
-                file: w.id,
-                offset: w.offset,
-            };
-            (ptrs, end)
-        };
+        let (ptrs, end) = self.append_put(events)?;
         if let Err(e) = self.sync_to(end) {
-            let mut w = lock(&self.writer);
-            for p in &ptrs {
-                w.live.remove(p);
-            }
+            self.forget(&ptrs);
             return Err(e);
         }
         Ok(ptrs)
+    }
+
+    /// The first half of a put: its records written (one write(2), to the
+    /// page cache: short), not yet synced. The events' pointers and the
+    /// position [`Store::sync_to`] must reach before the put is committed.
+    pub fn append_put(&self, events: &[Event]) -> io::Result<(Vec<Ptr>, Ptr)> {
+        let mut w = lock(&self.writer);
+        self.check_space(w.id)?;
+        let tx = w.next_tx;
+        w.next_tx += 1;
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        let mut rel = Vec::with_capacity(events.len());
+        for e in events {
+            rel.push(buf.len() as u64);
+            log::encode_put(&mut buf, tx, e);
+        }
+        log::encode_put_commit(&mut buf, tx);
+        let r = self.append(&mut w, &buf);
+        w.buf = buf;
+        let at = r?;
+        let ptrs: Vec<Ptr> = rel
+            .into_iter()
+            .map(|o| Ptr {
+                file: at.file,
+                offset: at.offset + o,
+            })
+            .collect();
+        w.live.extend(ptrs.iter().copied());
+        let end = Ptr {
+            file: w.id,
+            offset: w.offset,
+        };
+        Ok((ptrs, end))
+    }
+
+    /// A put whose sync failed: not in the channel (a restart may still
+    /// find it in the log: at least once).
+    pub fn forget(&self, ptrs: &[Ptr]) {
+        let mut w = lock(&self.writer);
+        for p in ptrs {
+            w.live.remove(p);
+        }
+    }
+
+    /// Whether the log is on disk up to `target` already.
+    pub fn synced(&self, target: Ptr) -> bool {
+        lock(&self.sync).synced >= target
     }
 
     /// Make the log durable up to `target`: become the syncer, or wait

@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 LINES=${1:-1000000}
 LINE_BYTES=100
+TXCAP=${TXCAP:-1000}   # the channels' transactionCapacity (the file channel's default is 10000)
 command -v socat >/dev/null || { echo "needs socat" >&2; exit 1; }
 cargo build --release --quiet
 SLUICE=$PWD/target/release/sluice
@@ -51,7 +52,7 @@ a1.sources.r1.max-line-length = 1024
 a1.sources.r1.channels = c1
 a1.channels.c1.type = $channel
 a1.channels.c1.capacity = 100000
-a1.channels.c1.transactionCapacity = 1000
+a1.channels.c1.transactionCapacity = ${TXCAP:-1000}
 a1.sinks.k1.type = null
 a1.sinks.k1.channel = c1
 a1.sinks.k1.batchSize = 1000
@@ -78,7 +79,7 @@ T_MEM=$(run memory) || { echo "memory run failed" >&2; exit 1; }
 T_FILE=$(run file) || { echo "file run failed" >&2; exit 1; }
 FSYNCS=$(grep -o '[0-9]* fdatasyncs' "$WORK/file/log" | tail -1)
 echo
-echo "$LINES lines of $LINE_BYTES bytes, batch 1000 ($(nproc) cores, $(uname -r), $(df --output=source,fstype "$WORK" | tail -1))"
+echo "$LINES lines of $LINE_BYTES bytes, sink batch 1000, transactionCapacity $TXCAP ($(nproc) cores, $(uname -r), $(df --output=source,fstype "$WORK" | tail -1))"
 echo
 echo "| pipeline | events/s | seconds |"
 echo "| --- | ---: | ---: |"

@@ -174,7 +174,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     if lost > 10 {
         warnings.push(format!("{lost} events in all could not be read back"));
     }
-    let live: BTreeSet<Ptr> = events.iter().map(|(p, _)| *p).collect();
+    let live = store::LiveSet::from_sorted(events.iter().map(|(p, _)| *p));
 
     // This run writes a new file.
     let id = last.map_or(1, |l| l + 1).max(start.file + 1);

@@ -2,7 +2,7 @@
 //! records, checkpoints, and deleting data files no longer needed. All
 //! blocking; the channel calls it from `spawn_blocking`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ pub struct Writer {
     pub next_tx: u64,
     /// Every committed event not yet taken by a committed take, as the log
     /// written so far says: what a checkpoint records.
-    pub live: BTreeSet<Ptr>,
+    pub live: LiveSet,
     /// Data files on disk, by id.
     pub files: BTreeMap<u32, PathBuf>,
 }
@@ -282,7 +282,7 @@ impl Store {
                     offset: w.offset,
                 },
                 next_tx: w.next_tx,
-                live: w.live.iter().copied().collect(),
+                live: w.live.iter().collect(),
             }
         };
         // The checkpoint may name events whose put is still in flight.
@@ -313,5 +313,78 @@ impl Store {
             }
         }
         Ok(deleted)
+    }
+}
+
+/// The pointers of the events in the channel, in log order. Appends come
+/// in increasing order (the log only grows), takes remove mostly from the
+/// front: a sorted deque with tombstones, far cheaper than a tree.
+#[derive(Default)]
+pub struct LiveSet {
+    ptrs: VecDeque<Ptr>,
+    dead: VecDeque<bool>,
+    len: usize,
+}
+
+impl LiveSet {
+    pub fn from_sorted(ptrs: impl IntoIterator<Item = Ptr>) -> LiveSet {
+        let mut s = LiveSet::default();
+        s.extend(ptrs);
+        s
+    }
+
+    pub fn extend(&mut self, ptrs: impl IntoIterator<Item = Ptr>) {
+        for p in ptrs {
+            match self.ptrs.back() {
+                Some(last) if *last >= p => {
+                    // Not after the last one (never, as the log only
+                    // grows): keep the order anyway.
+                    if let Err(i) = self.ptrs.binary_search(&p) {
+                        self.ptrs.insert(i, p);
+                        self.dead.insert(i, false);
+                        self.len += 1;
+                    }
+                }
+                _ => {
+                    self.ptrs.push_back(p);
+                    self.dead.push_back(false);
+                    self.len += 1;
+                }
+            }
+        }
+    }
+
+    pub fn remove(&mut self, p: &Ptr) {
+        if let Ok(i) = self.ptrs.binary_search(p)
+            && !self.dead[i]
+        {
+            self.dead[i] = true;
+            self.len -= 1;
+        }
+        while self.dead.front() == Some(&true) {
+            self.dead.pop_front();
+            self.ptrs.pop_front();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn first(&self) -> Option<Ptr> {
+        // The front is never dead (remove pops dead ones).
+        self.ptrs.front().copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Ptr> + '_ {
+        self.ptrs
+            .iter()
+            .zip(&self.dead)
+            .filter(|(_, d)| !**d)
+            .map(|(p, _)| *p)
     }
 }

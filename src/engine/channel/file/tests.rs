@@ -371,3 +371,22 @@ async fn concurrent_puts_all_arrive() {
     // Group commit: never more fdatasyncs than puts.
     assert!(c.fsyncs() <= 160, "{}", c.fsyncs());
 }
+
+#[test]
+fn the_live_set_keeps_log_order_through_out_of_order_removals() {
+    let p = |file, offset| Ptr { file, offset };
+    let mut s = store::LiveSet::from_sorted([p(1, 16), p(1, 40), p(1, 80)]);
+    s.extend([p(2, 16), p(2, 30)]);
+    s.remove(&p(1, 40));
+    s.remove(&p(9, 9)); // unknown: nothing
+    assert_eq!(s.len(), 4);
+    assert_eq!(s.first(), Some(p(1, 16)));
+    s.remove(&p(1, 16));
+    assert_eq!(s.first(), Some(p(1, 80)));
+    s.remove(&p(1, 80));
+    s.remove(&p(1, 80)); // twice: counted once
+    assert_eq!(s.iter().collect::<Vec<_>>(), [p(2, 16), p(2, 30)]);
+    assert_eq!(s.len(), 2);
+    s.extend([p(1, 99)]); // out of order (never happens): still sorted
+    assert_eq!(s.iter().collect::<Vec<_>>(), [p(1, 99), p(2, 16), p(2, 30)]);
+}

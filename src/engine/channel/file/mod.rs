@@ -3,7 +3,9 @@
 //! - **Put**: a transaction's records go to the current data file with one
 //!   write(2) and are fdatasync'd before `put` returns, so a source that
 //!   acknowledges after `put` (netcat's `OK`) acknowledges what is on disk.
-//!   Concurrent puts share fdatasyncs (group commit, see `store`).
+//!   Concurrent puts share fdatasyncs (group commit, see `store`). The
+//!   write runs on the calling task (a copy into the page cache); the
+//!   fdatasync waits in `spawn_blocking`, off the runtime's workers.
 //! - **Take**: the events come from memory. A take's commit appends a
 //!   take record but does not wait for an fdatasync: a crash right after
 //!   may deliver those events again after the restart (duplicates, never

@@ -128,6 +128,17 @@ fn kill_9_loses_no_acknowledged_line() {
     assert!(output.contains("replayed"), "{output}");
     assert!(!output.contains("panicked"), "{output}");
 
+    for line in output.lines().filter(|l| l.contains("[c1]")) {
+        eprintln!("{line}");
+    }
+    // Checkpoints every 300 ms delete the data files everything was taken
+    // from: the first one (id 1, in the second directory) is long gone.
+    assert!(dir.path().join("fc/data1").read_dir().is_ok());
+    assert!(
+        !dir.path().join("fc/data2/log-1").exists(),
+        "the first data file was never deleted"
+    );
+
     let c = counts(&dir.path().join("out"));
     let missing: Vec<i64> = (0..=last).filter(|n| !c.contains_key(n)).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");

@@ -105,7 +105,15 @@ impl Settings {
         if let Some(d) = props.string("checkpointDir").filter(|d| !d.is_empty()) {
             s.checkpoint_dir = PathBuf::from(d);
         }
-        let dirs = props.list("dataDirs");
+        // Comma-separated, as Flume's (spaces around the commas allowed).
+        let dirs: Vec<String> = props
+            .get("dataDirs")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect();
         if !dirs.is_empty() {
             s.data_dirs = dirs.into_iter().map(PathBuf::from).collect();
         }

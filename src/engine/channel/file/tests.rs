@@ -390,3 +390,68 @@ fn the_live_set_keeps_log_order_through_out_of_order_removals() {
     s.extend([p(1, 99)]); // out of order (never happens): still sorted
     assert_eq!(s.iter().collect::<Vec<_>>(), [p(1, 99), p(2, 16), p(2, 30)]);
 }
+
+fn props(pairs: &[(&str, &str)]) -> Props {
+    use crate::engine::config::properties::Entry;
+    let entries = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| {
+            (
+                k.to_string(),
+                Entry {
+                    value: v.to_string(),
+                    line: i + 2,
+                },
+            )
+        })
+        .collect();
+    Props::new(
+        Arc::new("a.conf".into()),
+        "a1.channels.c1".into(),
+        1,
+        entries,
+    )
+}
+
+#[test]
+fn properties_defaults_and_errors() {
+    let mut d = Diags::default();
+    let s = Settings::from_props("c1", &props(&[]), &mut d);
+    assert!(d.items.is_empty(), "{:?}", d.items);
+    assert_eq!(s.checkpoint_dir, Path::new("file-channel/a1/c1/checkpoint"));
+    assert_eq!(s.data_dirs, [Path::new("file-channel/a1/c1/data")]);
+    assert_eq!(s.capacity, 1_000_000);
+    assert_eq!(s.transaction_capacity, 10_000);
+    assert_eq!(s.checkpoint_interval, Duration::from_secs(30));
+    assert_eq!(s.max_file_size, 2_146_435_071);
+    assert_eq!(s.minimum_required_space, 524_288_000);
+    assert_eq!(s.keep_alive, Duration::from_secs(3));
+    assert_eq!(s.backup_checkpoint_dir, None);
+
+    let s = Settings::from_props(
+        "c1",
+        &props(&[("dataDirs", "/d1, /d2,/d3"), ("checkpointDir", "/cp")]),
+        &mut d,
+    );
+    assert_eq!(
+        s.data_dirs,
+        [Path::new("/d1"), Path::new("/d2"), Path::new("/d3")]
+    );
+    assert_eq!(s.checkpoint_dir, Path::new("/cp"));
+
+    let mut d = Diags::default();
+    Settings::from_props(
+        "c1",
+        &props(&[
+            ("useDualCheckpoints", "true"),
+            ("capacity", "10"),
+            ("transactionCapacity", "20"),
+        ]),
+        &mut d,
+    );
+    let text: Vec<String> = d.items.iter().map(|d| d.to_string()).collect();
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(text[0].contains("backupCheckpointDir"), "{text:?}");
+    assert!(text[1].contains("transactionCapacity"), "{text:?}");
+}

@@ -301,9 +301,8 @@ impl Reader {
     }
 }
 
-/// Read the event of the `PUT` record at `offset` of `f`.
-pub fn read_event(f: &File, offset: u64) -> Result<Event, String> {
-    let len = f.metadata().map_err(|e| e.to_string())?.len();
+/// Read the event of the `PUT` record at `offset` of `f` (`len` bytes).
+pub fn read_event(f: &File, len: u64, offset: u64) -> Result<Event, String> {
     let mut h = [0u8; RECORD_HEADER_LEN];
     f.read_exact_at(&mut h, offset)
         .map_err(|_| "torn record header".to_string())?;

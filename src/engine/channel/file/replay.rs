@@ -148,14 +148,16 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
 
     // Read back the events still in the channel.
     let mut events = Vec::with_capacity(live.len());
-    let mut open_files: HashMap<u32, Option<File>> = HashMap::new();
+    let mut open_files: HashMap<u32, Option<(File, u64)>> = HashMap::new();
     let mut lost = 0usize;
     for p in &live {
-        let f = open_files
-            .entry(p.file)
-            .or_insert_with(|| files.get(&p.file).and_then(|path| File::open(path).ok()));
+        let f = open_files.entry(p.file).or_insert_with(|| {
+            let f = files.get(&p.file).and_then(|path| File::open(path).ok())?;
+            let len = f.metadata().ok()?.len();
+            Some((f, len))
+        });
         let r = match f {
-            Some(f) => log::read_event(f, p.offset),
+            Some((f, len)) => log::read_event(f, *len, p.offset),
             None => Err("its data file is missing".into()),
         };
         match r {

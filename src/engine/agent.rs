@@ -157,6 +157,15 @@ impl Agent {
             sources_cancel,
         } = self;
         let sinks_cancel = CancellationToken::new();
+        for (i, c) in channels.iter().enumerate() {
+            if let Err(e) = c.start(&log).await {
+                log.error(c.name(), &format!("cannot start: {e}"));
+                for c in &channels[..i] {
+                    c.stop().await;
+                }
+                return Err(format!("{}: cannot start: {e}", c.name()));
+            }
+        }
         let mut started_sinks: Vec<BuiltSink> = Vec::new();
         for (mut sink, ch, ctx) in sinks {
             if let Err(e) = sink.start(&ctx).await {
@@ -164,6 +173,9 @@ impl Agent {
                 log.error(&ctx.label, &format!("cannot start: {e}"));
                 for (mut s, _, _) in started_sinks {
                     s.stop().await;
+                }
+                for c in &channels {
+                    c.stop().await;
                 }
                 return Err(msg);
             }
@@ -176,6 +188,9 @@ impl Agent {
                 log.error(&ctx.label, &format!("cannot start: {e}"));
                 for (mut s, _, _) in started_sinks {
                     s.stop().await;
+                }
+                for c in &channels {
+                    c.stop().await;
                 }
                 return Err(msg);
             }
@@ -227,6 +242,9 @@ impl Agent {
                     ),
                 );
             }
+        }
+        for c in &channels {
+            c.stop().await;
         }
         log.info(&name, "agent stopped");
         Ok(())

@@ -11,11 +11,13 @@
 //! Adding a channel type: one file here implementing [`Channel`], plus its
 //! entry in `engine::registry`.
 
+pub mod file;
 pub mod memory;
 
 use async_trait::async_trait;
 
 use super::event::Event;
+use super::log::AgentLog;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelError {
@@ -42,6 +44,15 @@ impl std::error::Error for ChannelError {}
 #[async_trait]
 pub trait Channel: Send + Sync {
     fn name(&self) -> &str;
+    /// Called once before any source or sink runs (a file channel opens
+    /// and replays its files here, reporting to the agent log). An error
+    /// means the agent cannot start.
+    async fn start(&self, _log: &AgentLog) -> Result<(), String> {
+        Ok(())
+    }
+    /// Called once after every sink stopped (a file channel writes its
+    /// last checkpoint).
+    async fn stop(&self) {}
     /// One put transaction (see the module comment). On success `events`
     /// is left empty; on failure it is untouched, for the caller to retry.
     async fn put(&self, events: &mut Vec<Event>) -> Result<(), ChannelError>;

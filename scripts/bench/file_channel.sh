@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The file channel benchmark (issue 5): 1,000,000 lines of 100 bytes over one
+# TCP connection into sluice netcat (ack-every-event=false) -> {memory, file}
+# -> null, batch 1000, in the same run. The clock stops when the agent, told
+# to stop once the source has every line, has drained the channel and exited.
+# Prints a markdown table and the file channel's fdatasync count.
+#
+# Usage: scripts/bench/file_channel.sh [LINES]     (default 1000000)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+LINES=${1:-1000000}
+LINE_BYTES=100
+TXCAP=${TXCAP:-1000}   # the channels' transactionCapacity (the file channel's default is 10000)
+command -v socat >/dev/null || { echo "needs socat" >&2; exit 1; }
+cargo build --release --quiet
+SLUICE=$PWD/target/release/sluice
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+python3 - "$WORK/input" "$LINES" "$LINE_BYTES" <<'PY'
+import sys
+path, n, width = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+pad = "x" * width
+with open(path, "w") as f:
+    for i in range(n):
+        s = f"{i:010d} "
+        f.write(s + pad[: width - 1 - len(s)] + "\n")
+PY
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+wait_port() {
+  local hex deadline=$(( $(date +%s) + 30 ))
+  hex=$(printf ':%04X' "$1")
+  until awk -v p="$hex" '$2 ~ p"$" && $4 == "0A" {found=1} END {exit !found}' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+    [ "$(date +%s)" -gt "$deadline" ] && { echo "port $1 never opened" >&2; return 1; }
+    sleep 0.01
+  done
+}
+
+run() {
+  local channel=$1 P D agent t0 t1
+  P=$(port); D=$WORK/$channel; mkdir -p "$D"
+  cat > "$D/agent.conf" <<CONF
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = $P
+a1.sources.r1.ack-every-event = false
+a1.sources.r1.max-line-length = 1024
+a1.sources.r1.channels = c1
+a1.channels.c1.type = $channel
+a1.channels.c1.capacity = 100000
+a1.channels.c1.transactionCapacity = ${TXCAP:-1000}
+a1.sinks.k1.type = null
+a1.sinks.k1.channel = c1
+a1.sinks.k1.batchSize = 1000
+CONF
+  if [ "$channel" = file ]; then
+    printf 'a1.channels.c1.checkpointDir = %s\na1.channels.c1.dataDirs = %s\n' "$D/cp" "$D/data" >> "$D/agent.conf"
+  fi
+  "$SLUICE" agent -f "$D/agent.conf" -n a1 >"$D/log" 2>&1 &
+  agent=$!
+  wait_port "$P"
+  t0=$(now)
+  socat -u "FILE:$WORK/input" "TCP:127.0.0.1:$P"
+  local deadline=$(( $(date +%s) + 300 ))
+  until grep -q "closed the connection after $LINES events" "$D/log"; do
+    [ "$(date +%s)" -gt "$deadline" ] && { cat "$D/log" >&2; return 1; }
+    sleep 0.005
+  done
+  kill -TERM "$agent"; wait "$agent" || true
+  t1=$(now)
+  if grep -q "lost" "$D/log"; then cat "$D/log" >&2; return 1; fi
+  python3 -c "print($t1-$t0)"
+}
+T_MEM=$(run memory) || { echo "memory run failed" >&2; exit 1; }
+T_FILE=$(run file) || { echo "file run failed" >&2; exit 1; }
+FSYNCS=$(grep -o '[0-9]* fdatasyncs' "$WORK/file/log" | tail -1)
+echo
+echo "$LINES lines of $LINE_BYTES bytes, sink batch 1000, transactionCapacity $TXCAP ($(nproc) cores, $(uname -r), $(df --output=source,fstype "$WORK" | tail -1))"
+echo
+echo "| pipeline | events/s | seconds |"
+echo "| --- | ---: | ---: |"
+python3 - "$LINES" "$T_MEM" "$T_FILE" "$FSYNCS" <<'PY'
+import sys
+n, mem, fil, fs = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+print(f"| sluice netcat -> memory -> null | {n/mem:,.0f} | {mem:.2f} |")
+print(f"| sluice netcat -> file -> null | {n/fil:,.0f} | {fil:.2f} |")
+print()
+print(f"file / memory: {mem/fil:.2f} of the events/s (goal: at least 0.5); {fs}")
+PY

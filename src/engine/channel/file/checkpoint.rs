@@ -1,0 +1,145 @@
+//! The checkpoint: the channel's events (pointers into the data files)
+//! as of a log position, so replay reads only the log after it.
+//!
+//! File `checkpoint` in checkpointDir (and, with useDualCheckpoints, the
+//! same in backupCheckpointDir):
+//!
+//! ```text
+//! "SLUICECP" | version u32 | position: file u32, offset u64 | next transaction id u64
+//!   | count u64 | count x (file u32, offset u64) | crc32 of all before u32
+//! ```
+//!
+//! Written to `checkpoint.tmp`, fsync'd, renamed over `checkpoint`, then
+//! the directory fsync'd: a crash leaves the old checkpoint or the new
+//! one, never half of one.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+use super::log::Ptr;
+
+const MAGIC: &[u8; 8] = b"SLUICECP";
+const VERSION: u32 = 1;
+pub const FILE: &str = "checkpoint";
+const TMP: &str = "checkpoint.tmp";
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Everything in the log before this position is in `live`.
+    pub pos: Ptr,
+    pub next_tx: u64,
+    /// The channel's events, in order.
+    pub live: Vec<Ptr>,
+}
+
+pub fn encode(c: &Checkpoint) -> Vec<u8> {
+    let mut b = Vec::with_capacity(44 + c.live.len() * 12);
+    b.extend_from_slice(MAGIC);
+    b.extend_from_slice(&VERSION.to_le_bytes());
+    b.extend_from_slice(&c.pos.file.to_le_bytes());
+    b.extend_from_slice(&c.pos.offset.to_le_bytes());
+    b.extend_from_slice(&c.next_tx.to_le_bytes());
+    b.extend_from_slice(&(c.live.len() as u64).to_le_bytes());
+    for p in &c.live {
+        b.extend_from_slice(&p.file.to_le_bytes());
+        b.extend_from_slice(&p.offset.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b
+}
+
+pub fn decode(b: &[u8]) -> Result<Checkpoint, String> {
+    if b.len() < 44 {
+        return Err("too short".into());
+    }
+    let (body, crc) = b.split_at(b.len() - 4);
+    let crc = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if crc32fast::hash(body) != crc {
+        return Err("bad crc".into());
+    }
+    if &body[..8] != MAGIC {
+        return Err("bad magic".into());
+    }
+    let u32_at = |i: usize| u32::from_le_bytes([body[i], body[i + 1], body[i + 2], body[i + 3]]);
+    let u64_at = |i: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&body[i..i + 8]);
+        u64::from_le_bytes(a)
+    };
+    if u32_at(8) != VERSION {
+        return Err(format!("unknown version {}", u32_at(8)));
+    }
+    let pos = Ptr {
+        file: u32_at(12),
+        offset: u64_at(16),
+    };
+    let next_tx = u64_at(24);
+    let count = u64_at(32);
+    if (body.len() as u64 - 40) != count.saturating_mul(12) {
+        return Err("length does not match the event count".into());
+    }
+    let live = (0..count as usize)
+        .map(|i| {
+            let at = 40 + i * 12;
+            Ptr {
+                file: u32_at(at),
+                offset: u64_at(at + 4),
+            }
+        })
+        .collect();
+    Ok(Checkpoint { pos, next_tx, live })
+}
+
+/// Write `bytes` as `dir/checkpoint`, atomically and durably.
+pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(TMP);
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, dir.join(FILE))?;
+    File::open(dir)?.sync_all()
+}
+
+/// The checkpoint in `dir`: `Ok(None)` when there is none, `Err` with
+/// the reason when it is unreadable or corrupt.
+pub fn read(dir: &Path) -> Result<Option<Checkpoint>, String> {
+    match fs::read(dir.join(FILE)) {
+        Ok(b) => decode(&b).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruption_is_detected() {
+        let c = Checkpoint {
+            pos: Ptr {
+                file: 3,
+                offset: 99,
+            },
+            next_tx: 7,
+            live: vec![
+                Ptr {
+                    file: 1,
+                    offset: 16,
+                },
+                Ptr {
+                    file: 2,
+                    offset: 40,
+                },
+            ],
+        };
+        let mut b = encode(&c);
+        assert_eq!(decode(&b).unwrap(), c);
+        b[20] ^= 1;
+        assert!(decode(&b).is_err());
+        assert!(decode(&b[..10]).is_err());
+    }
+}

@@ -1,0 +1,513 @@
+//! Flume's `file` channel: events survive `kill -9` and power loss.
+//!
+//! - **Put**: a transaction's records go to the current data file with one
+//!   write(2) and are fdatasync'd before `put` returns, so a source that
+//!   acknowledges after `put` (netcat's `OK`) acknowledges what is on disk.
+//!   Concurrent puts share fdatasyncs (group commit, see `store`). The
+//!   write runs on the calling task (a copy into the page cache); the
+//!   fdatasync waits in `spawn_blocking`, off the runtime's workers.
+//! - **Take**: the events come from memory. A take's commit appends a
+//!   take record but does not wait for an fdatasync: a crash right after
+//!   may deliver those events again after the restart (duplicates, never
+//!   loss: Flume's at-least-once promise). The next put's or checkpoint's
+//!   fdatasync covers it. Rollback (or a dropped take) writes nothing.
+//! - **Memory**: every event in the channel is also kept in memory with
+//!   its pointer (file id, offset), so takes never read the disk. Replay
+//!   reads back the events that were in the channel when it stopped.
+//! - **Checkpoint** every checkpointInterval and on a clean stop: the
+//!   pointers of the events in the channel and the log position they
+//!   cover (see `checkpoint`). After it, data files before both the
+//!   oldest event and that position are deleted.
+//! - **Start** (replay, see `replay`): checkpoint, then the data files
+//!   after it; a torn or corrupt tail is cut at the last whole record with
+//!   a warning in the agent log.
+//!
+//! Unset directories default to `./file-channel/<agent>/<channel>/checkpoint`
+//! and `.../data` under the agent's working directory.
+
+pub mod checkpoint;
+pub mod log;
+pub mod replay;
+pub mod store;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use self::log::Ptr;
+use self::store::Store;
+use super::{Channel, ChannelError, Take, TakeTransaction};
+use crate::engine::config::{Diags, Props};
+use crate::engine::event::Event;
+use crate::engine::log::AgentLog;
+use crate::engine::registry::ChannelType;
+
+pub const TYPE: ChannelType = ChannelType {
+    name: "file",
+    aliases: &["org.apache.flume.channel.file.FileChannel"],
+    build,
+};
+
+fn build(name: &str, props: &Props, diags: &mut Diags) -> Option<Arc<dyn Channel>> {
+    let settings = Settings::from_props(name, props, diags);
+    Some(Arc::new(FileChannel::new(name, settings)))
+}
+
+pub const DEFAULT_CAPACITY: usize = 1_000_000;
+pub const DEFAULT_TRANSACTION_CAPACITY: usize = 10_000;
+pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 30_000;
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 2_146_435_071;
+pub const DEFAULT_MINIMUM_REQUIRED_SPACE: u64 = 524_288_000;
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub checkpoint_dir: PathBuf,
+    /// Set with useDualCheckpoints.
+    pub backup_checkpoint_dir: Option<PathBuf>,
+    pub data_dirs: Vec<PathBuf>,
+    pub capacity: usize,
+    pub transaction_capacity: usize,
+    pub checkpoint_interval: Duration,
+    pub max_file_size: u64,
+    pub minimum_required_space: u64,
+    pub keep_alive: Duration,
+}
+
+impl Settings {
+    /// Defaults with every directory under `dir` (tests).
+    pub fn in_dir(dir: &std::path::Path) -> Settings {
+        Settings {
+            checkpoint_dir: dir.join("checkpoint"),
+            backup_checkpoint_dir: None,
+            data_dirs: vec![dir.join("data")],
+            capacity: DEFAULT_CAPACITY,
+            transaction_capacity: DEFAULT_TRANSACTION_CAPACITY,
+            checkpoint_interval: Duration::from_millis(DEFAULT_CHECKPOINT_INTERVAL_MS),
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            minimum_required_space: DEFAULT_MINIMUM_REQUIRED_SPACE,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+        }
+    }
+
+    /// Read Flume's properties (see the module comment for the defaults).
+    pub fn from_props(name: &str, props: &Props, diags: &mut Diags) -> Settings {
+        // `a1.channels.c1`: the agent is the first part.
+        let agent = props.label().split('.').next().unwrap_or("agent");
+        let base = PathBuf::from("file-channel").join(agent).join(name);
+        let mut s = Settings::in_dir(&base);
+        if let Some(d) = props.string("checkpointDir").filter(|d| !d.is_empty()) {
+            s.checkpoint_dir = PathBuf::from(d);
+        }
+        // Comma-separated, as Flume's (spaces around the commas allowed).
+        let dirs: Vec<String> = props
+            .get("dataDirs")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect();
+        if !dirs.is_empty() {
+            s.data_dirs = dirs.into_iter().map(PathBuf::from).collect();
+        }
+        let dual = props.bool(diags, "useDualCheckpoints", false);
+        let backup = props
+            .string("backupCheckpointDir")
+            .filter(|d| !d.is_empty());
+        if dual {
+            match backup {
+                Some(b) => {
+                    let b = PathBuf::from(b);
+                    if b == s.checkpoint_dir || s.data_dirs.contains(&b) {
+                        props.error(
+                            diags,
+                            Some("backupCheckpointDir"),
+                            "must differ from checkpointDir and every dataDirs entry",
+                        );
+                    }
+                    s.backup_checkpoint_dir = Some(b);
+                }
+                None => props.error(
+                    diags,
+                    Some("backupCheckpointDir"),
+                    "is required with useDualCheckpoints = true",
+                ),
+            }
+        }
+        s.capacity = props.positive(diags, "capacity", DEFAULT_CAPACITY);
+        s.transaction_capacity =
+            props.positive(diags, "transactionCapacity", DEFAULT_TRANSACTION_CAPACITY);
+        if s.transaction_capacity > s.capacity {
+            props.error(
+                diags,
+                Some("transactionCapacity"),
+                format!(
+                    "{} is higher than the capacity ({})",
+                    s.transaction_capacity, s.capacity
+                ),
+            );
+        }
+        s.checkpoint_interval =
+            props.millis(diags, "checkpointInterval", DEFAULT_CHECKPOINT_INTERVAL_MS);
+        if s.checkpoint_interval.is_zero() {
+            props.error(diags, Some("checkpointInterval"), "must be more than 0");
+        }
+        s.max_file_size = props.u64(diags, "maxFileSize", DEFAULT_MAX_FILE_SIZE);
+        if s.max_file_size < 4096 {
+            props.error(diags, Some("maxFileSize"), "must be at least 4096 bytes");
+        }
+        s.minimum_required_space = props.u64(
+            diags,
+            "minimumRequiredSpace",
+            DEFAULT_MINIMUM_REQUIRED_SPACE,
+        );
+        s.keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs());
+        s
+    }
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<(Ptr, Event)>,
+    /// Taken, not yet committed.
+    inflight: usize,
+    /// Puts admitted, being written.
+    reserved: usize,
+}
+
+struct Inner {
+    name: String,
+    settings: Settings,
+    state: Mutex<State>,
+    store: Mutex<Option<Arc<Store>>>,
+    log: Mutex<Option<AgentLog>>,
+    /// Stops the checkpoint task.
+    stop: CancellationToken,
+    data: Notify,
+    space: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Updates under these locks are a few field writes: usable after a panic.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    fn store(&self) -> Result<Arc<Store>, ChannelError> {
+        lock(&self.store)
+            .clone()
+            .ok_or_else(|| ChannelError::Failed(format!("channel {}: not started", self.name)))
+    }
+
+    fn warn(&self, msg: &str) {
+        if let Some(l) = lock(&self.log).as_ref() {
+            l.warn(&self.name, msg);
+        }
+    }
+}
+
+pub struct FileChannel {
+    inner: Arc<Inner>,
+}
+
+impl FileChannel {
+    pub fn new(name: impl Into<String>, settings: Settings) -> FileChannel {
+        FileChannel {
+            inner: Arc::new(Inner {
+                name: name.into(),
+                settings,
+                state: Mutex::new(State::default()),
+                store: Mutex::new(None),
+                log: Mutex::new(None),
+                stop: CancellationToken::new(),
+                data: Notify::new(),
+                space: Notify::new(),
+            }),
+        }
+    }
+
+    /// fdatasync calls so far (figures).
+    pub fn fsyncs(&self) -> u64 {
+        lock(&self.inner.store)
+            .as_ref()
+            .map_or(0, |s| s.fsyncs.load(Ordering::Relaxed))
+    }
+
+    /// Write a checkpoint now (and delete the data files it frees).
+    pub async fn checkpoint(&self) -> Result<Vec<PathBuf>, String> {
+        checkpoint_now(&self.inner).await
+    }
+}
+
+impl FileChannel {
+    /// Write a put's records (on this thread: a write(2) into the page
+    /// cache) and wait, off the runtime, for the fdatasync covering them.
+    async fn write_put(&self, store: &Arc<Store>, events: &[Event]) -> std::io::Result<Vec<Ptr>> {
+        let (ptrs, end) = store.append_put(events)?;
+        if store.synced(end) {
+            return Ok(ptrs);
+        }
+        let s = store.clone();
+        let r = tokio::task::spawn_blocking(move || s.sync_to(end))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r);
+        if let Err(e) = r {
+            store.forget(&ptrs);
+            return Err(e);
+        }
+        Ok(ptrs)
+    }
+}
+
+async fn checkpoint_now(inner: &Inner) -> Result<Vec<PathBuf>, String> {
+    let store = inner.store().map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || store.checkpoint())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("checkpoint failed: {e}"))
+}
+
+/// Checkpoint every interval while the channel lives and is not stopped.
+async fn checkpoint_loop(inner: Weak<Inner>, stop: CancellationToken, every: Duration) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = checkpoint_now(&inner).await {
+            inner.warn(&e);
+        }
+    }
+}
+
+impl Drop for FileChannel {
+    /// Without `stop` (a crash, as far as the files are concerned): no
+    /// last checkpoint, the next start replays the log.
+    fn drop(&mut self) {
+        self.inner.stop.cancel();
+    }
+}
+
+#[async_trait]
+impl Channel for FileChannel {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn start(&self, agent_log: &AgentLog) -> Result<(), String> {
+        let inner = &self.inner;
+        *lock(&inner.log) = Some(agent_log.clone());
+        let settings = inner.settings.clone();
+        let opened = tokio::task::spawn_blocking(move || replay::open(settings))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("channel {}: cannot open its files: {e}", inner.name))?;
+        for w in &opened.warnings {
+            agent_log.warn(&inner.name, w);
+        }
+        agent_log.info(&inner.name, &opened.info);
+        {
+            let mut st = lock(&inner.state);
+            st.queue.extend(opened.events);
+        }
+        *lock(&inner.store) = Some(Arc::new(opened.store));
+        inner.data.notify_waiters();
+        tokio::spawn(checkpoint_loop(
+            Arc::downgrade(inner),
+            inner.stop.clone(),
+            inner.settings.checkpoint_interval,
+        ));
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        let inner = &self.inner;
+        inner.stop.cancel();
+        if lock(&inner.store).is_none() {
+            return;
+        }
+        match checkpoint_now(inner).await {
+            Ok(_) => {
+                if let Some(l) = lock(&inner.log).as_ref() {
+                    l.info(
+                        &inner.name,
+                        &format!(
+                            "checkpoint written; {} events stay in the channel ({} fdatasyncs this run)",
+                            self.len(),
+                            self.fsyncs()
+                        ),
+                    );
+                }
+            }
+            Err(e) => inner.warn(&e),
+        }
+        *lock(&inner.store) = None;
+    }
+
+    async fn put(&self, events: &mut Vec<Event>) -> Result<(), ChannelError> {
+        let inner = &self.inner;
+        let s = &inner.settings;
+        let n = events.len();
+        if n > s.transaction_capacity {
+            return Err(ChannelError::TooBig(format!(
+                "channel {}: a put of {n} events is more than transactionCapacity {}",
+                inner.name, s.transaction_capacity
+            )));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let store = inner.store()?;
+        // Reserve room, waiting up to keep-alive.
+        let deadline = tokio::time::Instant::now() + s.keep_alive;
+        loop {
+            let notified = inner.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = lock(&inner.state);
+                if st.queue.len() + st.inflight + st.reserved + n <= s.capacity {
+                    st.reserved += n;
+                    break;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ChannelError::Full(format!(
+                    "channel {}: full ({} events); the sinks are not keeping up with the sources, or the capacity is too small",
+                    inner.name, s.capacity
+                )));
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+        let r = self.write_put(&store, events).await;
+        {
+            let mut st = lock(&inner.state);
+            st.reserved -= n;
+            if let Ok(ptrs) = &r {
+                st.queue.extend(ptrs.iter().copied().zip(events.drain(..)));
+            }
+        }
+        match r {
+            Ok(_) => {
+                inner.data.notify_waiters();
+                Ok(())
+            }
+            Err(e) => {
+                inner.space.notify_waiters();
+                let msg = format!("channel {}: put failed: {e}", inner.name);
+                if e.kind() == std::io::ErrorKind::StorageFull {
+                    Err(ChannelError::Full(msg))
+                } else {
+                    Err(ChannelError::Failed(msg))
+                }
+            }
+        }
+    }
+
+    async fn take(&self, max: usize) -> Result<Take, ChannelError> {
+        let inner = &self.inner;
+        let max = max.clamp(1, inner.settings.transaction_capacity);
+        loop {
+            let notified = inner.data.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            inner.store()?;
+            {
+                let mut st = lock(&inner.state);
+                if !st.queue.is_empty() {
+                    let k = max.min(st.queue.len());
+                    let (ptrs, events): (Vec<Ptr>, Vec<Event>) = st.queue.drain(..k).unzip();
+                    st.inflight += k;
+                    let tx = FileTake {
+                        inner: inner.clone(),
+                        ptrs,
+                    };
+                    return Ok(Take::new(events, Box::new(tx)));
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn transaction_capacity(&self) -> usize {
+        self.inner.settings.transaction_capacity
+    }
+
+    fn len(&self) -> usize {
+        let st = lock(&self.inner.state);
+        st.queue.len() + st.inflight
+    }
+
+    async fn wait_empty(&self) {
+        loop {
+            let notified = self.inner.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.len() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+}
+
+struct FileTake {
+    inner: Arc<Inner>,
+    ptrs: Vec<Ptr>,
+}
+
+#[async_trait]
+impl TakeTransaction for FileTake {
+    async fn commit(self: Box<Self>) -> Result<(), ChannelError> {
+        let FileTake { inner, ptrs } = *self;
+        let n = ptrs.len();
+        let store = match inner.store() {
+            Ok(s) => s,
+            Err(e) => {
+                // Stopped: the take is not recorded, so the events come
+                // back after a restart (at least once).
+                lock(&inner.state).inflight -= n;
+                inner.space.notify_waiters();
+                return Err(e);
+            }
+        };
+        // A write(2) of a small record into the page cache, on this thread.
+        // The events are delivered either way; a take record that could
+        // not be written means they may be delivered again after a restart.
+        if let Err(e) = store.take_commit(&ptrs) {
+            inner.warn(&format!(
+                "cannot record a take ({e}); its events may be delivered again after a restart"
+            ));
+        }
+        lock(&inner.state).inflight -= n;
+        inner.space.notify_waiters();
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>, events: Vec<Event>) {
+        {
+            let mut st = lock(&self.inner.state);
+            st.inflight -= self.ptrs.len();
+            for pe in self.ptrs.iter().copied().zip(events).rev() {
+                st.queue.push_front(pe);
+            }
+        }
+        self.inner.data.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,208 @@
+//! Opening the channel's directories: read the checkpoint, replay the
+//! data files after it, read back the events still in the channel, and
+//! start a new data file for this run.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Settings;
+use super::checkpoint::{self, Checkpoint};
+use super::log::{self, FILE_HEADER_LEN, Ptr, Reader, Record, Stop};
+use super::store::{self, Store, Writer};
+use crate::engine::event::Event;
+
+pub struct Opened {
+    pub store: Store,
+    /// The channel's events, in order.
+    pub events: Vec<(Ptr, Event)>,
+    /// For the agent log.
+    pub warnings: Vec<String>,
+    pub info: String,
+}
+
+fn lock_dir(dir: &Path) -> io::Result<nix::fcntl::Flock<File>> {
+    let path = dir.join("in_use.lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        io::Error::other(format!(
+            "{} is locked ({e}): another channel is using this checkpointDir",
+            path.display()
+        ))
+    })
+}
+
+/// The checkpoint to start from, with a warning when one was corrupt.
+fn load_checkpoint(s: &Settings, warnings: &mut Vec<String>) -> Option<Checkpoint> {
+    let mut dirs = vec![s.checkpoint_dir.clone()];
+    dirs.extend(s.backup_checkpoint_dir.clone());
+    for dir in dirs {
+        match checkpoint::read(&dir) {
+            Ok(Some(c)) => return Some(c),
+            Ok(None) => {}
+            Err(e) => warnings.push(format!(
+                "checkpoint {} is unusable ({e}); trying the backup, else replaying every data file",
+                dir.join(checkpoint::FILE).display()
+            )),
+        }
+    }
+    None
+}
+
+pub fn open(settings: Settings) -> io::Result<Opened> {
+    let started = std::time::Instant::now();
+    let mut warnings = Vec::new();
+    let ctx =
+        |what: &Path, e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", what.display()));
+    fs::create_dir_all(&settings.checkpoint_dir).map_err(|e| ctx(&settings.checkpoint_dir, e))?;
+    if let Some(b) = &settings.backup_checkpoint_dir {
+        fs::create_dir_all(b).map_err(|e| ctx(b, e))?;
+    }
+    for d in &settings.data_dirs {
+        fs::create_dir_all(d).map_err(|e| ctx(d, e))?;
+    }
+    let lock = lock_dir(&settings.checkpoint_dir)?;
+
+    let mut files: BTreeMap<u32, PathBuf> = BTreeMap::new();
+    for d in &settings.data_dirs {
+        for entry in fs::read_dir(d).map_err(|e| ctx(d, e))? {
+            let entry = entry?;
+            if let Some(id) = entry.file_name().to_str().and_then(log::parse_file_name) {
+                files.insert(id, entry.path());
+            }
+        }
+    }
+
+    let cp = load_checkpoint(&settings, &mut warnings);
+    let (mut live, start, mut next_tx): (BTreeSet<Ptr>, Ptr, u64) = match &cp {
+        Some(c) => (c.live.iter().copied().collect(), c.pos, c.next_tx),
+        None => (BTreeSet::new(), Ptr::default(), 1),
+    };
+
+    // Replay the log after the checkpoint.
+    let last = files.keys().next_back().copied();
+    let mut pending: HashMap<u64, Vec<Ptr>> = HashMap::new();
+    let mut records = 0u64;
+    for (&id, path) in files.range(start.file..) {
+        let from = if id == start.file { start.offset } else { 0 };
+        let mut reader = match Reader::open(path, id, from)? {
+            Ok(r) => r,
+            Err(e) => {
+                warnings.push(format!("data file {} skipped: {e}", path.display()));
+                continue;
+            }
+        };
+        loop {
+            match reader.next_record()? {
+                Ok((at, rec)) => {
+                    records += 1;
+                    match rec {
+                        Record::Put { tx, .. } => {
+                            next_tx = next_tx.max(tx + 1);
+                            pending.entry(tx).or_default().push(Ptr {
+                                file: id,
+                                offset: at,
+                            });
+                        }
+                        Record::PutCommit { tx } => {
+                            next_tx = next_tx.max(tx + 1);
+                            live.extend(pending.remove(&tx).unwrap_or_default());
+                        }
+                        Record::TakeCommit { tx, ptrs } => {
+                            next_tx = next_tx.max(tx + 1);
+                            for p in ptrs {
+                                live.remove(&p);
+                            }
+                        }
+                    }
+                }
+                Err(Stop::End) => break,
+                Err(Stop::Bad(at, why)) => {
+                    let len = fs::metadata(path).map(|m| m.len()).unwrap_or(at);
+                    if Some(id) == last {
+                        warnings.push(format!(
+                            "data file {}: {why} at offset {at}; cut there ({} bytes dropped), recovering every whole record before it",
+                            path.display(),
+                            len.saturating_sub(at)
+                        ));
+                        OpenOptions::new().write(true).open(path)?.set_len(at)?;
+                    } else {
+                        warnings.push(format!(
+                            "data file {}: {why} at offset {at}; the rest of this file ({} bytes) is ignored",
+                            path.display(),
+                            len.saturating_sub(at)
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    let uncommitted: usize = pending.values().map(Vec::len).sum();
+
+    // Read back the events still in the channel.
+    let mut events = Vec::with_capacity(live.len());
+    let mut open_files: HashMap<u32, Option<(File, u64)>> = HashMap::new();
+    let mut lost = 0usize;
+    for p in &live {
+        let f = open_files.entry(p.file).or_insert_with(|| {
+            let f = files.get(&p.file).and_then(|path| File::open(path).ok())?;
+            let len = f.metadata().ok()?.len();
+            Some((f, len))
+        });
+        let r = match f {
+            Some((f, len)) => log::read_event(f, *len, p.offset),
+            None => Err("its data file is missing".into()),
+        };
+        match r {
+            Ok(e) => events.push((*p, e)),
+            Err(e) => {
+                lost += 1;
+                if lost <= 10 {
+                    warnings.push(format!(
+                        "event at data file {} offset {} cannot be read ({e}); dropped",
+                        p.file, p.offset
+                    ));
+                }
+            }
+        }
+    }
+    if lost > 10 {
+        warnings.push(format!("{lost} events in all could not be read back"));
+    }
+    let live = store::LiveSet::from_sorted(events.iter().map(|(p, _)| *p));
+
+    // This run writes a new file.
+    let id = last.map_or(1, |l| l + 1).max(start.file + 1);
+    let (path, f) = store::create_file(&settings.data_dirs, id)?;
+    files.insert(id, path);
+    let info = format!(
+        "replayed: {} events in the channel ({} from the checkpoint{}, {records} log records read, {uncommitted} uncommitted puts dropped) in {:?}",
+        events.len(),
+        cp.as_ref().map_or(0, |c| c.live.len()),
+        if cp.is_none() { ", none found" } else { "" },
+        started.elapsed()
+    );
+    let writer = Writer {
+        file: Arc::new(f),
+        id,
+        offset: FILE_HEADER_LEN,
+        broken: false,
+        buf: Vec::new(),
+        next_tx,
+        live,
+        files,
+    };
+    Ok(Opened {
+        store: Store::new(settings, writer, lock),
+        events,
+        warnings,
+        info,
+    })
+}

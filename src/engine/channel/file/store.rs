@@ -1,0 +1,390 @@
+//! The on-disk side of the channel: appends with group commit, take
+//! records, checkpoints, and deleting data files no longer needed. All
+//! blocking; the channel calls it from `spawn_blocking`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use super::Settings;
+use super::checkpoint::{self, Checkpoint};
+use super::log::{self, FILE_HEADER_LEN, Ptr};
+use crate::engine::event::Event;
+
+pub struct Writer {
+    pub file: Arc<File>,
+    pub id: u32,
+    /// Where the next record goes.
+    pub offset: u64,
+    /// A write failed part-way: start a new file before the next record.
+    pub broken: bool,
+    /// Reused to build each transaction's records.
+    pub buf: Vec<u8>,
+    pub next_tx: u64,
+    /// Every committed event not yet taken by a committed take, as the log
+    /// written so far says: what a checkpoint records.
+    pub live: LiveSet,
+    /// Data files on disk, by id.
+    pub files: BTreeMap<u32, PathBuf>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// The log is on disk up to here.
+    synced: Ptr,
+    /// A committer is in fdatasync.
+    syncing: bool,
+}
+
+pub struct Store {
+    pub settings: Settings,
+    writer: Mutex<Writer>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    /// fdatasync calls on data files (figures).
+    pub fsyncs: AtomicU64,
+    /// Held while the store is open: one channel per directory.
+    _lock: nix::fcntl::Flock<File>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update under these locks leaves the state usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Free bytes for an unprivileged writer on the file system of `dir`.
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    let s = nix::sys::statvfs::statvfs(dir).map_err(io::Error::from)?;
+    #[allow(clippy::unnecessary_cast)]
+    Ok((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
+}
+
+/// Create data file `id` (with its file header), durably.
+pub fn create_file(dirs: &[PathBuf], id: u32) -> io::Result<(PathBuf, File)> {
+    let path = log::file_path(dirs, id);
+    let mut f = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(&path)?;
+    f.write_all(&log::file_header(id))?;
+    f.sync_all()?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok((path, f))
+}
+
+impl Store {
+    pub fn new(settings: Settings, writer: Writer, lock: nix::fcntl::Flock<File>) -> Store {
+        let synced = Ptr {
+            file: writer.id,
+            offset: writer.offset,
+        };
+        Store {
+            settings,
+            writer: Mutex::new(writer),
+            sync: Mutex::new(SyncState {
+                synced,
+                syncing: false,
+            }),
+            synced: Condvar::new(),
+            fsyncs: AtomicU64::new(0),
+            _lock: lock,
+        }
+    }
+
+    /// Refuse a put when the disk of the data file is nearly full.
+    fn check_space(&self, id: u32) -> io::Result<()> {
+        let path = log::file_path(&self.settings.data_dirs, id);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let min = self.settings.minimum_required_space;
+        let free = free_space(dir)?;
+        if free < min {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "only {free} bytes free in {} (minimumRequiredSpace is {min}); refusing puts until there is room",
+                    dir.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Append `buf` (whole records) to the current file, starting a new
+    /// one first when it would pass maxFileSize; the position it starts at.
+    fn append(&self, w: &mut Writer, records: &[u8]) -> io::Result<Ptr> {
+        let full = w.offset > FILE_HEADER_LEN
+            && w.offset + records.len() as u64 > self.settings.max_file_size;
+        if full || w.broken {
+            self.rotate(w)?;
+        }
+        let at = Ptr {
+            file: w.id,
+            offset: w.offset,
+        };
+        if let Err(e) = (&*w.file).write_all(records) {
+            // Cut the partial write so later records follow whole ones;
+            // if even that fails, the next append starts a new file.
+            if w.file.set_len(w.offset).is_err() {
+                w.broken = true;
+            }
+            return Err(e);
+        }
+        w.offset += records.len() as u64;
+        Ok(at)
+    }
+
+    /// Close the current file (synced) and start the next one.
+    fn rotate(&self, w: &mut Writer) -> io::Result<()> {
+        w.file.sync_data()?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let id = w.id + 1;
+        let (path, f) = create_file(&self.settings.data_dirs, id)?;
+        w.files.insert(id, path);
+        w.file = Arc::new(f);
+        w.id = id;
+        w.offset = FILE_HEADER_LEN;
+        w.broken = false;
+        Ok(())
+    }
+
+    /// One put transaction: its records appended with one write, then on
+    /// disk (a group commit) before returning. The events' pointers.
+    pub fn put(&self, events: &[Event]) -> io::Result<Vec<Ptr>> {
+        let (ptrs, end) = self.append_put(events)?;
+        if let Err(e) = self.sync_to(end) {
+            self.forget(&ptrs);
+            return Err(e);
+        }
+        Ok(ptrs)
+    }
+
+    /// The first half of a put: its records written (one write(2), to the
+    /// page cache: short), not yet synced. The events' pointers and the
+    /// position [`Store::sync_to`] must reach before the put is committed.
+    pub fn append_put(&self, events: &[Event]) -> io::Result<(Vec<Ptr>, Ptr)> {
+        let mut w = lock(&self.writer);
+        self.check_space(w.id)?;
+        let tx = w.next_tx;
+        w.next_tx += 1;
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        let mut rel = Vec::with_capacity(events.len());
+        for e in events {
+            rel.push(buf.len() as u64);
+            log::encode_put(&mut buf, tx, e);
+        }
+        log::encode_put_commit(&mut buf, tx);
+        let r = self.append(&mut w, &buf);
+        w.buf = buf;
+        let at = r?;
+        let ptrs: Vec<Ptr> = rel
+            .into_iter()
+            .map(|o| Ptr {
+                file: at.file,
+                offset: at.offset + o,
+            })
+            .collect();
+        w.live.extend(ptrs.iter().copied());
+        let end = Ptr {
+            file: w.id,
+            offset: w.offset,
+        };
+        Ok((ptrs, end))
+    }
+
+    /// A put whose sync failed: not in the channel (a restart may still
+    /// find it in the log: at least once).
+    pub fn forget(&self, ptrs: &[Ptr]) {
+        let mut w = lock(&self.writer);
+        for p in ptrs {
+            w.live.remove(p);
+        }
+    }
+
+    /// Whether the log is on disk up to `target` already.
+    pub fn synced(&self, target: Ptr) -> bool {
+        lock(&self.sync).synced >= target
+    }
+
+    /// Make the log durable up to `target`: become the syncer, or wait
+    /// for the one in flight when it covers `target` (group commit).
+    pub fn sync_to(&self, target: Ptr) -> io::Result<()> {
+        loop {
+            {
+                let mut s = lock(&self.sync);
+                loop {
+                    if s.synced >= target {
+                        return Ok(());
+                    }
+                    if !s.syncing {
+                        s.syncing = true;
+                        break;
+                    }
+                    s = self.synced.wait(s).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            // Everything appended until now is covered by this sync: a
+            // rotation synced the files before the current one.
+            let (file, end) = {
+                let w = lock(&self.writer);
+                (
+                    w.file.clone(),
+                    Ptr {
+                        file: w.id,
+                        offset: w.offset,
+                    },
+                )
+            };
+            let r = file.sync_data();
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            let mut s = lock(&self.sync);
+            s.syncing = false;
+            if r.is_ok() && end > s.synced {
+                s.synced = end;
+            }
+            self.synced.notify_all();
+            drop(s);
+            r?;
+        }
+    }
+
+    /// A take transaction committed: record it (not synced: see the
+    /// module documentation) and forget its events.
+    pub fn take_commit(&self, ptrs: &[Ptr]) -> io::Result<()> {
+        let mut w = lock(&self.writer);
+        let tx = w.next_tx;
+        w.next_tx += 1;
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        log::encode_take_commit(&mut buf, tx, ptrs);
+        let r = self.append(&mut w, &buf);
+        w.buf = buf;
+        r?;
+        for p in ptrs {
+            w.live.remove(p);
+        }
+        Ok(())
+    }
+
+    /// Write a checkpoint, then delete the data files nothing needs any
+    /// more. The files deleted.
+    pub fn checkpoint(&self) -> io::Result<Vec<PathBuf>> {
+        let c = {
+            let w = lock(&self.writer);
+            Checkpoint {
+                pos: Ptr {
+                    file: w.id,
+                    offset: w.offset,
+                },
+                next_tx: w.next_tx,
+                live: w.live.iter().collect(),
+            }
+        };
+        // The checkpoint may name events whose put is still in flight.
+        self.sync_to(c.pos)?;
+        let bytes = checkpoint::encode(&c);
+        checkpoint::write(&self.settings.checkpoint_dir, &bytes)?;
+        if let Some(backup) = &self.settings.backup_checkpoint_dir {
+            checkpoint::write(backup, &bytes)?;
+        }
+        // Replay starts at c.pos and reads events from their files.
+        let keep_from = c
+            .live
+            .first()
+            .map_or(c.pos.file, |p| p.file.min(c.pos.file));
+        let mut w = lock(&self.writer);
+        let old: Vec<u32> = w.files.range(..keep_from).map(|(id, _)| *id).collect();
+        let mut deleted = Vec::new();
+        for id in old {
+            if let Some(path) = w.files.remove(&id) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => deleted.push(path),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        w.files.insert(id, path);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// The pointers of the events in the channel, in log order. Appends come
+/// in increasing order (the log only grows), takes remove mostly from the
+/// front: a sorted deque with tombstones, far cheaper than a tree.
+#[derive(Default)]
+pub struct LiveSet {
+    ptrs: VecDeque<Ptr>,
+    dead: VecDeque<bool>,
+    len: usize,
+}
+
+impl LiveSet {
+    pub fn from_sorted(ptrs: impl IntoIterator<Item = Ptr>) -> LiveSet {
+        let mut s = LiveSet::default();
+        s.extend(ptrs);
+        s
+    }
+
+    pub fn extend(&mut self, ptrs: impl IntoIterator<Item = Ptr>) {
+        for p in ptrs {
+            match self.ptrs.back() {
+                Some(last) if *last >= p => {
+                    // Not after the last one (never, as the log only
+                    // grows): keep the order anyway.
+                    if let Err(i) = self.ptrs.binary_search(&p) {
+                        self.ptrs.insert(i, p);
+                        self.dead.insert(i, false);
+                        self.len += 1;
+                    }
+                }
+                _ => {
+                    self.ptrs.push_back(p);
+                    self.dead.push_back(false);
+                    self.len += 1;
+                }
+            }
+        }
+    }
+
+    pub fn remove(&mut self, p: &Ptr) {
+        if let Ok(i) = self.ptrs.binary_search(p)
+            && !self.dead[i]
+        {
+            self.dead[i] = true;
+            self.len -= 1;
+        }
+        while self.dead.front() == Some(&true) {
+            self.dead.pop_front();
+            self.ptrs.pop_front();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn first(&self) -> Option<Ptr> {
+        // The front is never dead (remove pops dead ones).
+        self.ptrs.front().copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Ptr> + '_ {
+        self.ptrs
+            .iter()
+            .zip(&self.dead)
+            .filter(|(_, d)| !**d)
+            .map(|(p, _)| *p)
+    }
+}

@@ -1,0 +1,457 @@
+use std::io::Write;
+use std::path::Path;
+
+use super::*;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.0)).into_owned()
+    }
+}
+
+fn settings(dir: &Path) -> Settings {
+    Settings {
+        minimum_required_space: 0,
+        keep_alive: Duration::from_millis(50),
+        checkpoint_interval: Duration::from_secs(3600),
+        ..Settings::in_dir(dir)
+    }
+}
+
+async fn open_with(s: Settings) -> (FileChannel, Captured) {
+    let c = FileChannel::new("c1", s);
+    let out = Captured::default();
+    c.start(&AgentLog::new(Box::new(out.clone())))
+        .await
+        .expect("start");
+    (c, out)
+}
+
+async fn open(dir: &Path) -> (FileChannel, Captured) {
+    open_with(settings(dir)).await
+}
+
+fn ev(s: &str) -> Event {
+    Event::new(s.as_bytes().to_vec())
+}
+
+fn evs(names: &[&str]) -> Vec<Event> {
+    names.iter().map(|s| ev(s)).collect()
+}
+
+fn bodies(t: &Take) -> Vec<String> {
+    t.events()
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+        .collect()
+}
+
+/// Take and commit everything in the channel, in order.
+async fn drain(c: &FileChannel) -> Vec<String> {
+    let mut all = Vec::new();
+    while !c.is_empty() {
+        let t = c.take(1000).await.unwrap();
+        all.extend(bodies(&t));
+        t.commit().await.unwrap();
+    }
+    all
+}
+
+fn data_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(log::parse_file_name)
+                .is_some()
+        })
+        .collect();
+    v.sort_by_key(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(log::parse_file_name)
+    });
+    v
+}
+
+#[tokio::test]
+async fn put_take_commit_round_trip_with_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open(dir.path()).await;
+    assert!(c.durable());
+    let mut batch = vec![ev("a").with_header("k", "v"), ev("b"), ev("c")];
+    c.put(&mut batch).await.unwrap();
+    assert!(batch.is_empty());
+    assert_eq!(c.len(), 3);
+    let t = c.take(2).await.unwrap();
+    assert_eq!(bodies(&t), ["a", "b"]);
+    assert_eq!(
+        t.events()[0].headers.get("k").map(String::as_str),
+        Some("v")
+    );
+    t.commit().await.unwrap();
+    assert_eq!(drain(&c).await, ["c"]);
+    assert_eq!(c.len(), 0);
+    c.wait_empty().await;
+    assert!(c.fsyncs() >= 1);
+}
+
+#[tokio::test]
+async fn rollback_puts_events_back_at_the_head_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open(dir.path()).await;
+    c.put(&mut evs(&["a", "b", "c"])).await.unwrap();
+    let t = c.take(2).await.unwrap();
+    t.rollback();
+    c.put(&mut evs(&["d"])).await.unwrap();
+    drop(c.take(1).await.unwrap()); // a dropped take rolls back too
+    assert_eq!(drain(&c).await, ["a", "b", "c", "d"]);
+}
+
+#[tokio::test]
+async fn replay_after_a_crash_restores_committed_untaken_events_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, _) = open(dir.path()).await;
+        c.put(&mut evs(&["1", "2", "3", "4", "5"])).await.unwrap();
+        c.put(&mut evs(&["6", "7", "8"])).await.unwrap();
+        let t = c.take(3).await.unwrap();
+        t.commit().await.unwrap();
+        // An uncommitted take: the crash comes before its commit.
+        let pending = c.take(2).await.unwrap();
+        assert_eq!(bodies(&pending), ["4", "5"]);
+        drop(c); // no stop: no checkpoint, like kill -9
+        drop(pending); // gives back in memory only; nothing on disk
+    }
+    let (c, out) = open(dir.path()).await;
+    assert!(out.text().contains("replayed: 5 events"), "{}", out.text());
+    assert_eq!(drain(&c).await, ["4", "5", "6", "7", "8"]);
+}
+
+#[tokio::test]
+async fn replay_from_a_checkpoint_plus_the_log_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, _) = open(dir.path()).await;
+        c.put(&mut evs(&["1", "2", "3"])).await.unwrap();
+        c.take(1).await.unwrap().commit().await.unwrap();
+        c.checkpoint().await.unwrap();
+        c.put(&mut evs(&["4"])).await.unwrap();
+        c.take(1).await.unwrap().commit().await.unwrap();
+    }
+    let (c, _) = open(dir.path()).await;
+    assert_eq!(drain(&c).await, ["3", "4"]);
+    c.stop().await;
+    drop(c);
+    // A clean stop checkpoints; nothing is left.
+    let (c, _) = open(dir.path()).await;
+    assert_eq!(c.len(), 0);
+}
+
+#[tokio::test]
+async fn a_second_channel_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_c, _) = open(dir.path()).await;
+    let other = FileChannel::new("c2", settings(dir.path()));
+    let err = other.start(&AgentLog::discard()).await.unwrap_err();
+    assert!(err.contains("locked"), "{err}");
+}
+
+#[tokio::test]
+async fn a_truncated_tail_is_cut_at_the_last_whole_record_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, _) = open(dir.path()).await;
+        c.put(&mut evs(&["a", "b"])).await.unwrap();
+        c.put(&mut evs(&["c"])).await.unwrap();
+        c.put(&mut evs(&["d", "e"])).await.unwrap();
+    }
+    let files = data_files(dir.path());
+    let last = files.last().unwrap();
+    let len = std::fs::metadata(last).unwrap().len();
+    // Cut into the last transaction's commit record.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let (c, out) = open(dir.path()).await;
+    assert!(out.text().contains("WARN"), "{}", out.text());
+    assert!(out.text().contains("cut there"), "{}", out.text());
+    assert_eq!(drain(&c).await, ["a", "b", "c"]);
+    drop(c);
+    // The cut file is whole now: the next start has nothing to warn about.
+    let (c, out) = open(dir.path()).await;
+    assert!(!out.text().contains("WARN"), "{}", out.text());
+    assert_eq!(c.len(), 0);
+}
+
+#[tokio::test]
+async fn a_bad_crc_in_the_last_file_keeps_the_records_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, _) = open(dir.path()).await;
+        c.put(&mut evs(&["first1", "first2"])).await.unwrap();
+        c.put(&mut evs(&["middle", "corrupt"])).await.unwrap();
+        c.put(&mut evs(&["after"])).await.unwrap();
+    }
+    let last = data_files(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&last).unwrap();
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"corrupt")
+        .expect("the body is in the file");
+    bytes[at] ^= 0xff;
+    std::fs::write(&last, bytes).unwrap();
+    let (c, out) = open(dir.path()).await;
+    assert!(out.text().contains("bad crc"), "{}", out.text());
+    assert_eq!(drain(&c).await, ["first1", "first2"]);
+}
+
+#[tokio::test]
+async fn garbage_files_and_checkpoints_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, _) = open(dir.path()).await;
+        c.put(&mut evs(&["a"])).await.unwrap();
+        c.checkpoint().await.unwrap();
+    }
+    std::fs::write(dir.path().join("checkpoint/checkpoint"), b"garbage").unwrap();
+    std::fs::write(dir.path().join("data/log-99"), b"not a log at all").unwrap();
+    let (c, out) = open(dir.path()).await;
+    assert!(out.text().contains("unusable"), "{}", out.text());
+    assert!(out.text().contains("log-99"), "{}", out.text());
+    assert_eq!(drain(&c).await, ["a"]);
+}
+
+#[tokio::test]
+async fn dual_checkpoints_fall_back_to_the_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Settings {
+        backup_checkpoint_dir: Some(dir.path().join("backup")),
+        ..settings(dir.path())
+    };
+    {
+        let (c, _) = open_with(s.clone()).await;
+        c.put(&mut evs(&["a", "b"])).await.unwrap();
+        c.stop().await;
+    }
+    assert!(dir.path().join("backup/checkpoint").exists());
+    let cp = dir.path().join("checkpoint/checkpoint");
+    let mut b = std::fs::read(&cp).unwrap();
+    b[20] ^= 1;
+    std::fs::write(&cp, b).unwrap();
+    let (c, out) = open_with(s).await;
+    assert!(out.text().contains("trying the backup"), "{}", out.text());
+    assert!(out.text().contains("from the checkpoint"), "{}", out.text());
+    assert_eq!(drain(&c).await, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn capacity_and_transaction_capacity_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(Settings {
+        capacity: 3,
+        transaction_capacity: 2,
+        ..settings(dir.path())
+    })
+    .await;
+    let mut big = evs(&["a", "b", "c"]);
+    assert!(matches!(
+        c.put(&mut big).await,
+        Err(ChannelError::TooBig(_))
+    ));
+    assert_eq!(big.len(), 3, "a refused put keeps its events");
+    c.put(&mut evs(&["a", "b"])).await.unwrap();
+    let t = c.take(2).await.unwrap();
+    c.put(&mut evs(&["c"])).await.unwrap();
+    // Taken but uncommitted events still count.
+    let mut d = evs(&["d"]);
+    assert!(matches!(c.put(&mut d).await, Err(ChannelError::Full(_))));
+    assert_eq!(d.len(), 1);
+    t.commit().await.unwrap();
+    c.put(&mut d).await.unwrap();
+    assert_eq!(drain(&c).await, ["c", "d"]);
+}
+
+#[tokio::test]
+async fn puts_are_refused_when_the_disk_is_nearly_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(Settings {
+        minimum_required_space: u64::MAX,
+        ..settings(dir.path())
+    })
+    .await;
+    let mut e = evs(&["a"]);
+    match c.put(&mut e).await {
+        Err(ChannelError::Full(m)) => {
+            assert!(m.contains("bytes free in"), "{m}");
+            assert!(
+                m.contains(&dir.path().join("data").display().to_string()),
+                "{m}"
+            );
+            assert!(m.contains("minimumRequiredSpace"), "{m}");
+        }
+        other => panic!("expected Full, got {other:?}"),
+    }
+    assert_eq!(e.len(), 1);
+    assert_eq!(c.len(), 0);
+}
+
+#[tokio::test]
+async fn data_files_are_deleted_once_taken_and_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Settings {
+        max_file_size: 4096,
+        data_dirs: vec![dir.path().join("data"), dir.path().join("data2")],
+        ..settings(dir.path())
+    };
+    let (c, _) = open_with(s.clone()).await;
+    let body = "x".repeat(500);
+    for _ in 0..20 {
+        c.put(&mut vec![ev(&body), ev(&body)]).await.unwrap();
+    }
+    let files = |d: &str| std::fs::read_dir(dir.path().join(d)).unwrap().count();
+    let before = files("data") + files("data2");
+    assert!(before > 4, "several files, written in turn: {before}");
+    assert!(files("data2") > 1);
+    // Nothing taken yet: a checkpoint deletes nothing.
+    assert!(c.checkpoint().await.unwrap().is_empty());
+    assert_eq!(drain(&c).await.len(), 40);
+    let deleted = c.checkpoint().await.unwrap();
+    assert!(!deleted.is_empty());
+    for p in &deleted {
+        assert!(!p.exists());
+    }
+    let after = files("data") + files("data2");
+    assert!(after <= 2, "{after} files left");
+    drop(c);
+    let (c, out) = open_with(s).await;
+    assert!(!out.text().contains("WARN"), "{}", out.text());
+    assert_eq!(c.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_all_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open(dir.path()).await;
+    let c = Arc::new(c);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in 0..20 {
+                c.put(&mut vec![ev(&format!("{i}-{j}"))]).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut got = drain(&c).await;
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 160);
+    // Group commit: never more fdatasyncs than puts.
+    assert!(c.fsyncs() <= 160, "{}", c.fsyncs());
+}
+
+#[test]
+fn the_live_set_keeps_log_order_through_out_of_order_removals() {
+    let p = |file, offset| Ptr { file, offset };
+    let mut s = store::LiveSet::from_sorted([p(1, 16), p(1, 40), p(1, 80)]);
+    s.extend([p(2, 16), p(2, 30)]);
+    s.remove(&p(1, 40));
+    s.remove(&p(9, 9)); // unknown: nothing
+    assert_eq!(s.len(), 4);
+    assert_eq!(s.first(), Some(p(1, 16)));
+    s.remove(&p(1, 16));
+    assert_eq!(s.first(), Some(p(1, 80)));
+    s.remove(&p(1, 80));
+    s.remove(&p(1, 80)); // twice: counted once
+    assert_eq!(s.iter().collect::<Vec<_>>(), [p(2, 16), p(2, 30)]);
+    assert_eq!(s.len(), 2);
+    s.extend([p(1, 99)]); // out of order (never happens): still sorted
+    assert_eq!(s.iter().collect::<Vec<_>>(), [p(1, 99), p(2, 16), p(2, 30)]);
+}
+
+fn props(pairs: &[(&str, &str)]) -> Props {
+    use crate::engine::config::properties::Entry;
+    let entries = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| {
+            (
+                k.to_string(),
+                Entry {
+                    value: v.to_string(),
+                    line: i + 2,
+                },
+            )
+        })
+        .collect();
+    Props::new(
+        Arc::new("a.conf".into()),
+        "a1.channels.c1".into(),
+        1,
+        entries,
+    )
+}
+
+#[test]
+fn properties_defaults_and_errors() {
+    let mut d = Diags::default();
+    let s = Settings::from_props("c1", &props(&[]), &mut d);
+    assert!(d.items.is_empty(), "{:?}", d.items);
+    assert_eq!(s.checkpoint_dir, Path::new("file-channel/a1/c1/checkpoint"));
+    assert_eq!(s.data_dirs, [Path::new("file-channel/a1/c1/data")]);
+    assert_eq!(s.capacity, 1_000_000);
+    assert_eq!(s.transaction_capacity, 10_000);
+    assert_eq!(s.checkpoint_interval, Duration::from_secs(30));
+    assert_eq!(s.max_file_size, 2_146_435_071);
+    assert_eq!(s.minimum_required_space, 524_288_000);
+    assert_eq!(s.keep_alive, Duration::from_secs(3));
+    assert_eq!(s.backup_checkpoint_dir, None);
+
+    let s = Settings::from_props(
+        "c1",
+        &props(&[("dataDirs", "/d1, /d2,/d3"), ("checkpointDir", "/cp")]),
+        &mut d,
+    );
+    assert_eq!(
+        s.data_dirs,
+        [Path::new("/d1"), Path::new("/d2"), Path::new("/d3")]
+    );
+    assert_eq!(s.checkpoint_dir, Path::new("/cp"));
+
+    let mut d = Diags::default();
+    Settings::from_props(
+        "c1",
+        &props(&[
+            ("useDualCheckpoints", "true"),
+            ("capacity", "10"),
+            ("transactionCapacity", "20"),
+        ]),
+        &mut d,
+    );
+    let text: Vec<String> = d.items.iter().map(|d| d.to_string()).collect();
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(text[0].contains("backupCheckpointDir"), "{text:?}");
+    assert!(text[1].contains("transactionCapacity"), "{text:?}");
+}

@@ -85,61 +85,78 @@ fn counts(out: &Path) -> BTreeMap<i64, usize> {
     c
 }
 
-#[test]
-fn kill_9_loses_no_acknowledged_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("out")).expect("mkdir");
-    let port = free_port();
+/// A random number in `lo..hi` (from /dev/urandom): where to kill.
+fn random_between(lo: i64, hi: i64) -> i64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    lo + (u64::from_le_bytes(b) % (hi - lo) as u64) as i64
+}
+
+/// What the crash test needs from whatever runs the agent.
+trait Runner {
+    /// Start (again) on the same directories.
+    fn start(&mut self);
+    fn kill_9(&mut self);
+}
+
+/// `sluice agent` in the foreground.
+struct Standalone<'a> {
+    dir: &'a Path,
+    port: u16,
+    agent: Option<ForegroundAgent>,
+}
+
+impl Runner for Standalone<'_> {
+    fn start(&mut self) {
+        self.agent = Some(ForegroundAgent::start(self.dir, &conf(self.dir, self.port)));
+    }
+    fn kill_9(&mut self) {
+        if let Some(agent) = self.agent.as_mut() {
+            agent.child.kill().expect("SIGKILL");
+            let _ = agent.child.wait();
+        }
+    }
+}
+
+/// Several rounds of: start, send numbered lines, SIGKILL after a random
+/// number of acknowledgements; then a last round, left running. Returns the
+/// highest acknowledged number.
+fn crash_rounds(port: u16, runner: &mut impl Runner) -> i64 {
     let acked = Arc::new(AtomicI64::new(-1));
-    // Killed after these many more acknowledged lines each time.
-    for (round, more) in [150i64, 1200, 40].into_iter().enumerate() {
-        let mut agent = ForegroundAgent::start(dir.path(), &conf(dir.path(), port));
+    for round in 0..3 {
+        runner.start();
         let first = acked.load(Ordering::SeqCst) + 1;
-        let target = first + more;
+        let target = first + random_between(20, 1500);
         let t = sender(port, first, acked.clone());
         wait_for(
             &format!("round {round}: line {target} acknowledged"),
             || acked.load(Ordering::SeqCst) >= target,
         );
-        agent.child.kill().expect("SIGKILL");
-        let _ = agent.child.wait();
+        runner.kill_9();
         let _ = t.join();
         eprintln!(
             "round {round}: killed after line {} was acknowledged",
             acked.load(Ordering::SeqCst)
         );
     }
-    // A last run: more lines, then a clean stop that drains the channel.
-    let mut agent = ForegroundAgent::start(dir.path(), &conf(dir.path(), port));
+    runner.start();
     let first = acked.load(Ordering::SeqCst) + 1;
     let target = first + 500;
-    let t = sender(port, first, acked.clone());
+    let _t = sender(port, first, acked.clone());
     wait_for("the last lines acknowledged", || {
         acked.load(Ordering::SeqCst) >= target
     });
-    let last = acked.load(Ordering::SeqCst);
+    acked.load(Ordering::SeqCst)
+}
+
+/// Every number up to `last` is in the files of `out`; duplicates printed.
+fn assert_all_delivered(out: &Path, last: i64) {
     wait_for("every acknowledged line in the sink's files", || {
-        let c = counts(&dir.path().join("out"));
+        let c = counts(out);
         (0..=last).all(|n| c.contains_key(&n))
     });
-    assert_eq!(agent.stop(), Some(0), "{}", agent.output());
-    let _ = t.join();
-    let output = agent.output();
-    assert!(output.contains("replayed"), "{output}");
-    assert!(!output.contains("panicked"), "{output}");
-
-    for line in output.lines().filter(|l| l.contains("[c1]")) {
-        eprintln!("{line}");
-    }
-    // Checkpoints every 300 ms delete the data files everything was taken
-    // from: the first one (id 1, in the second directory) is long gone.
-    assert!(dir.path().join("fc/data1").read_dir().is_ok());
-    assert!(
-        !dir.path().join("fc/data2/log-1").exists(),
-        "the first data file was never deleted"
-    );
-
-    let c = counts(&dir.path().join("out"));
+    let c = counts(out);
     let missing: Vec<i64> = (0..=last).filter(|n| !c.contains_key(n)).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     let dups: Vec<(i64, usize)> = c
@@ -153,4 +170,80 @@ fn kill_9_loses_no_acknowledged_line() {
         dups.len(),
         &dups[..dups.len().min(50)]
     );
+}
+
+#[test]
+fn kill_9_of_a_standalone_agent_loses_no_acknowledged_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("out")).expect("mkdir");
+    let port = free_port();
+    let mut runner = Standalone {
+        dir: dir.path(),
+        port,
+        agent: None,
+    };
+    let last = crash_rounds(port, &mut runner);
+    assert_all_delivered(&dir.path().join("out"), last);
+    let mut agent = runner.agent.take().expect("the last agent");
+    assert_eq!(agent.stop(), Some(0), "{}", agent.output());
+    let output = agent.output();
+    assert!(output.contains("replayed"), "{output}");
+    assert!(!output.contains("panicked"), "{output}");
+    // Checkpoints every 300 ms delete the data files everything was taken
+    // from: the first one (id 1, in the second directory) is long gone.
+    assert!(
+        !dir.path().join("fc/data2/log-1").exists(),
+        "the first data file was never deleted"
+    );
+}
+
+/// The daemon running the agent in-process: a SIGKILL of the daemon is a
+/// crash of the agent. One daemon dir for every round: the restarted
+/// daemon finds its stale socket and pidfile, as after a real crash.
+struct InDaemon {
+    program: String,
+    daemon: Option<Daemon>,
+}
+
+impl Runner for InDaemon {
+    fn start(&mut self) {
+        match self.daemon.as_mut() {
+            Some(d) => d.spawn(),
+            None => self.daemon = Some(Daemon::start(&self.program)),
+        }
+    }
+    fn kill_9(&mut self) {
+        if let Some(mut child) = self.daemon.as_mut().and_then(|d| d.child.take()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn kill_9_of_the_daemon_running_the_agent_in_process_loses_no_acknowledged_line() {
+    let conf_dir = tempfile::tempdir().expect("tempdir");
+    let dir = conf_dir.path();
+    std::fs::create_dir(dir.join("out")).expect("mkdir");
+    let port = free_port();
+    let agent_file = dir.join("agent.conf");
+    std::fs::write(&agent_file, conf(dir, port)).expect("write agent file");
+    let mut runner = InDaemon {
+        program: format!(
+            "[agent:flow]\n\
+             conf_file = {}\n\
+             agent_name = a1\n\
+             isolation = inprocess\n\
+             startsecs = 0\n\
+             stdout_logfile = {{dir}}/flow.log\n\
+             redirect_stderr = true\n",
+            agent_file.display()
+        ),
+        daemon: None,
+    };
+    let last = crash_rounds(port, &mut runner);
+    assert_all_delivered(&dir.join("out"), last);
+    let d = runner.daemon.as_ref().expect("the daemon");
+    let log = std::fs::read_to_string(d.path("flow.log")).unwrap_or_default();
+    assert!(log.contains("replayed"), "{log}");
 }

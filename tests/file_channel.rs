@@ -247,3 +247,47 @@ fn kill_9_of_the_daemon_running_the_agent_in_process_loses_no_acknowledged_line(
     let log = std::fs::read_to_string(d.path("flow.log")).unwrap_or_default();
     assert!(log.contains("replayed"), "{log}");
 }
+
+#[test]
+fn a_failing_sink_loses_nothing_through_a_restart_of_the_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let port = free_port();
+    let mut agent = ForegroundAgent::start(dir.path(), &conf(dir.path(), port));
+    let acked = Arc::new(AtomicI64::new(-1));
+    let t = sender(port, 0, acked.clone());
+    wait_for("the first lines in the files", || counts(&out).len() >= 100);
+    if !set_read_only(&out, true) {
+        eprintln!("note: cannot make a directory read-only here; test skipped");
+        return;
+    }
+    // Writable again even if an assertion fails, so the temp dir can go.
+    struct Writable<'a>(&'a Path);
+    impl Drop for Writable<'_> {
+        fn drop(&mut self) {
+            set_read_only(self.0, false);
+        }
+    }
+    let _writable = Writable(&out);
+    // The sink's next roll (every second) fails; lines are still taken
+    // into the durable channel and acknowledged.
+    agent.wait_output("cannot deliver");
+    let during = acked.load(Ordering::SeqCst);
+    wait_for("more lines acknowledged while the sink fails", || {
+        acked.load(Ordering::SeqCst) >= during + 200
+    });
+    // The agent stops while its sink fails: what the channel holds stays
+    // on disk.
+    assert_eq!(agent.stop(), Some(0), "{}", agent.output());
+    let _ = t.join();
+    let last = acked.load(Ordering::SeqCst);
+    assert!(
+        set_read_only(&out, false),
+        "cannot make the directory writable again"
+    );
+
+    let mut agent = ForegroundAgent::start(dir.path(), &conf(dir.path(), port));
+    assert_all_delivered(&out, last);
+    assert_eq!(agent.stop(), Some(0), "{}", agent.output());
+}

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The files of `dir` in the order the sink made them (by their number:
 /// `<prefix><ms>-<n>[.ext]`).
@@ -182,24 +181,6 @@ fn an_agent_section_in_the_daemon_writes_its_files() {
     let log = std::fs::read_to_string(d.path("flow.log")).unwrap_or_default();
     assert!(log.contains("agent stopped"), "{log}");
     assert_eq!(all_text(&out), lines(0..3000));
-}
-
-/// Make `dir` refuse new files: `chmod a-w` does not stop root, so as root
-/// the immutable attribute is used (`chattr +i`). False when neither works
-/// here (a file system without attributes).
-fn set_read_only(dir: &Path, on: bool) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    if nix::unistd::geteuid().is_root() {
-        Command::new("chattr")
-            .arg(if on { "+i" } else { "-i" })
-            .arg(dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    } else {
-        let mode = if on { 0o555 } else { 0o755 };
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).is_ok()
-    }
 }
 
 /// Send numbered lines `range` over netcat with ack-every-event and wait for

@@ -271,3 +271,21 @@ impl Drop for ForegroundAgent {
         let _ = self.child.wait();
     }
 }
+
+/// Make `dir` refuse new files: `chmod a-w` does not stop root, so as root
+/// the immutable attribute is used (`chattr +i`). False when neither works
+/// here (a file system without attributes).
+pub fn set_read_only(dir: &Path, on: bool) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if nix::unistd::geteuid().is_root() {
+        Command::new("chattr")
+            .arg(if on { "+i" } else { "-i" })
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    } else {
+        let mode = if on { 0o555 } else { 0o755 };
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).is_ok()
+    }
+}

@@ -989,7 +989,7 @@ fn all_interface_port_forms() {
 
 /// The commands the first TCP test leaves out, through the stock
 /// supervisorctl over TCP with auth, each compared with `sluice ctl`:
-/// signal, clear, maintail, avail, reread, update, remove, add.
+/// signal, clear, fg, maintail, avail, reread, update, remove, add.
 #[test]
 fn the_other_commands_over_tcp_with_auth() {
     let setup = Setup {
@@ -1016,6 +1016,27 @@ fn the_other_commands_over_tcp_with_auth() {
             .unwrap_or(0),
         0
     );
+
+    // fg: the log stream and sendProcessStdin, both over TCP with auth;
+    // closing its stdin ends it.
+    let mut fg = Command::new(supervisorctl())
+        .arg("-c")
+        .arg(&conf)
+        .args(["fg", "hello"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run supervisorctl fg");
+    {
+        use std::io::Write;
+        let mut stdin = fg.stdin.take().expect("stdin");
+        stdin.write_all(b"a line for hello\n").expect("write to fg");
+    }
+    let fg = fg.wait_with_output().expect("fg exits at EOF");
+    let text = String::from_utf8_lossy(&fg.stdout);
+    assert!(text.contains("==> Press Ctrl-C to exit <=="), "{text}");
+    assert!(text.contains("Exiting foreground"), "{text}");
 
     let main = py(&conf, &["maintail", "-200"]);
     assert_eq!(main.code, Some(0), "{main:?}");

@@ -204,14 +204,19 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
                 if !ok {
                     // Keep the order: every later batch is put again after
                     // this one.
-                    if let Some(b) = beginning.take() {
-                        match b.await {
-                            (c, Ok(later)) => begun.push_back((c, later)),
-                            (_, Err(_)) => return,
-                        }
-                    }
+                    // Aborted first: their room is given back, for the
+                    // one still beginning.
                     for (_, later) in begun.iter_mut() {
                         later.abort();
+                    }
+                    if let Some(b) = beginning.take() {
+                        match b.await {
+                            (c, Ok(mut later)) => {
+                                later.abort();
+                                begun.push_back((c, later));
+                            }
+                            (_, Err(_)) => return,
+                        }
                     }
                     if ctx.processor.finish(&mut d, &ctx.cancel).await.is_err() {
                         return;

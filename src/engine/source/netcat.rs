@@ -15,7 +15,10 @@
 //! Fast path: each connection reads big chunks into one buffer, cuts the
 //! lines out of it without copying (an event body is a slice of the read
 //! buffer), and delivers all complete lines of one read as one batch; the
-//! OKs for that batch go out in one write.
+//! OKs for that batch go out in one write. Up to [`DEPTH`] batches are in
+//! flight: read and written to the channel while the oldest waits for its
+//! commit (a file channel's fdatasync, then shared by the ones behind it),
+//! acknowledged in order once committed.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -151,7 +154,7 @@ impl Source for Netcat {
 /// Deliveries one connection keeps in flight: while one waits for its
 /// commit (a file channel's fdatasync), the next reads are written, and
 /// share the next fdatasync (group commit).
-const DEPTH: usize = 4;
+const DEPTH: usize = 16;
 
 type Waiting = Pin<Box<dyn Future<Output = (usize, Delivery, bool)> + Send>>;
 type Beginning = Pin<Box<dyn Future<Output = (usize, Result<Delivery, Cancelled>)> + Send>>;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::channel::{Channel, ChannelError};
+use super::channel::{Channel, ChannelError, PendingPut};
 use super::event::Event;
 use super::interceptor::Interceptor;
 use super::log::AgentLog;
@@ -95,6 +95,151 @@ impl ChannelProcessor {
         Ok(())
     }
 
+    /// The first half of [`ChannelProcessor::deliver`], for a source that
+    /// keeps several deliveries in flight: every put is begun (written, in
+    /// order; required channels retried until they admit the events, as
+    /// `deliver` does) but not waited for. Finish with
+    /// [`ChannelProcessor::wait`] (and [`ChannelProcessor::finish`] when it
+    /// fails), in the order the deliveries began.
+    pub async fn begin_deliver(
+        &self,
+        events: Vec<Event>,
+        cancel: &CancellationToken,
+    ) -> Result<Delivery, Cancelled> {
+        let mut parts = Vec::new();
+        for mut route in self.prepare(events) {
+            let channel = &self.channels[route.channel];
+            for mut chunk in chunks(&mut route.events, channel.transaction_capacity()) {
+                let pending = if route.required {
+                    self.begin_until_accepted(channel.as_ref(), &mut chunk, cancel)
+                        .await?
+                } else {
+                    match channel.begin_put(&mut chunk).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            self.log.warn(&self.label, &format!("optional {e}"));
+                            continue;
+                        }
+                    }
+                };
+                parts.push(Part {
+                    channel: route.channel,
+                    required: route.required,
+                    state: PartState::Pending(pending),
+                });
+            }
+        }
+        Ok(Delivery { parts })
+    }
+
+    /// Wait for a begun delivery's puts, in order. False when one failed:
+    /// it and every put after it in this delivery are then not in their
+    /// channels (the later ones aborted), for [`ChannelProcessor::finish`]
+    /// to put again in order; abort later deliveries first.
+    pub async fn wait(&self, delivery: &mut Delivery) -> bool {
+        let mut i = 0;
+        while i < delivery.parts.len() {
+            let part = &mut delivery.parts[i];
+            if let PartState::Retry(_) = part.state {
+                delivery.abort();
+                return false;
+            }
+            if let PartState::Pending(p) = std::mem::replace(&mut part.state, PartState::Done)
+                && let Err((e, events)) = p.wait().await
+            {
+                if part.required {
+                    self.log
+                        .warn(&self.label, &format!("{e}; putting the events again"));
+                    part.state = PartState::Retry(events);
+                    delivery.abort();
+                    return false;
+                }
+                self.log.warn(&self.label, &format!("optional {e}"));
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Complete a delivery whose wait failed or that was aborted: put
+    /// again, in order, what is not in its channels (required channels
+    /// retried until they accept or `cancel` fires).
+    pub async fn finish(
+        &self,
+        delivery: &mut Delivery,
+        cancel: &CancellationToken,
+    ) -> Result<(), Cancelled> {
+        if self.wait(delivery).await {
+            return Ok(());
+        }
+        for part in &mut delivery.parts {
+            let channel = &self.channels[part.channel];
+            match std::mem::replace(&mut part.state, PartState::Done) {
+                PartState::Done => {}
+                PartState::Pending(p) => {
+                    // Only after an abort; none is left pending here.
+                    let mut events = p.abort();
+                    self.finish_part(channel.as_ref(), part.required, &mut events, cancel)
+                        .await
+                        .inspect_err(|_| part.state = PartState::Retry(events))?;
+                }
+                PartState::Retry(mut events) => {
+                    self.finish_part(channel.as_ref(), part.required, &mut events, cancel)
+                        .await
+                        .inspect_err(|_| part.state = PartState::Retry(events))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish_part(
+        &self,
+        channel: &dyn Channel,
+        required: bool,
+        events: &mut Vec<Event>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Cancelled> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if required {
+            self.put_until_accepted(channel, events, cancel).await
+        } else {
+            if let Err(e) = channel.put(events).await {
+                self.log.warn(&self.label, &format!("optional {e}"));
+            }
+            Ok(())
+        }
+    }
+
+    async fn begin_until_accepted(
+        &self,
+        channel: &dyn Channel,
+        events: &mut Vec<Event>,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn PendingPut>, Cancelled> {
+        let mut pause = FIRST_PAUSE;
+        let mut warned = false;
+        loop {
+            match channel.begin_put(events).await {
+                Ok(p) => return Ok(p),
+                Err(e) => {
+                    if !warned {
+                        self.log
+                            .warn(&self.label, &format!("{e}; retrying until it has room"));
+                        warned = true;
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Err(Cancelled),
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+            }
+        }
+    }
+
     async fn put_until_accepted(
         &self,
         channel: &dyn Channel,
@@ -119,6 +264,37 @@ impl ChannelProcessor {
                     pause = (pause * 2).min(MAX_PAUSE);
                 }
             }
+        }
+    }
+}
+
+/// A delivery begun by [`ChannelProcessor::begin_deliver`].
+pub struct Delivery {
+    parts: Vec<Part>,
+}
+
+struct Part {
+    channel: usize,
+    required: bool,
+    state: PartState,
+}
+
+enum PartState {
+    Pending(Box<dyn PendingPut>),
+    /// Not in the channel: to be put again.
+    Retry(Vec<Event>),
+    Done,
+}
+
+impl Delivery {
+    /// Give up the puts still pending (a delivery before this one failed):
+    /// their events are to be put again by [`ChannelProcessor::finish`].
+    pub fn abort(&mut self) {
+        for part in &mut self.parts {
+            part.state = match std::mem::replace(&mut part.state, PartState::Done) {
+                PartState::Pending(p) => PartState::Retry(p.abort()),
+                other => other,
+            };
         }
     }
 }

@@ -56,6 +56,21 @@ pub trait Channel: Send + Sync {
     /// One put transaction (see the module comment). On success `events`
     /// is left empty; on failure it is untouched, for the caller to retry.
     async fn put(&self, events: &mut Vec<Event>) -> Result<(), ChannelError>;
+    /// The first half of a put, for callers that keep several puts in
+    /// flight: the events are admitted and written (in call order), and
+    /// the returned [`PendingPut`] resolves once they are committed (for
+    /// a file channel: durable). Only then are they in the channel, and a
+    /// caller that waits its pending puts in the order it began them gets
+    /// them into the channel in that order. On success `events` is left
+    /// empty (the pending put holds them); on failure it is untouched.
+    /// Default: a whole `put` (committed at once, as in memory).
+    async fn begin_put(
+        &self,
+        events: &mut Vec<Event>,
+    ) -> Result<Box<dyn PendingPut>, ChannelError> {
+        self.put(events).await?;
+        Ok(Box::new(Committed))
+    }
     /// The most events one transaction may hold.
     fn transaction_capacity(&self) -> usize;
     /// Begin a take of up to `max` events; waits until at least one is
@@ -71,6 +86,32 @@ pub trait Channel: Send + Sync {
     /// Whether what the channel holds survives the process (file channel).
     fn durable(&self) -> bool {
         false
+    }
+}
+
+/// A put written by [`Channel::begin_put`], not yet committed.
+#[async_trait]
+pub trait PendingPut: Send {
+    /// Wait until committed: the events are then in the channel. On
+    /// failure they are not, and come back for the caller to retry.
+    async fn wait(self: Box<Self>) -> Result<(), (ChannelError, Vec<Event>)>;
+    /// Give up before waiting (a put begun after one that failed, to be
+    /// put again in order): the events are not in the channel and come
+    /// back. What was written may still be found by a replay after a
+    /// crash (at least once, as for a failed put).
+    fn abort(self: Box<Self>) -> Vec<Event>;
+}
+
+/// A put already committed.
+pub struct Committed;
+
+#[async_trait]
+impl PendingPut for Committed {
+    async fn wait(self: Box<Self>) -> Result<(), (ChannelError, Vec<Event>)> {
+        Ok(())
+    }
+    fn abort(self: Box<Self>) -> Vec<Event> {
+        Vec::new()
     }
 }
 

@@ -15,9 +15,15 @@
 //! Fast path: each connection reads big chunks into one buffer, cuts the
 //! lines out of it without copying (an event body is a slice of the read
 //! buffer), and delivers all complete lines of one read as one batch; the
-//! OKs for that batch go out in one write.
+//! OKs for that batch go out in one write. Up to [`DEPTH`] batches are in
+//! flight: read and written to the channel while the oldest waits for its
+//! commit (a file channel's fdatasync, then shared by the ones behind it),
+//! acknowledged in order once committed.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
@@ -28,6 +34,7 @@ use tokio::task::JoinSet;
 use super::{Source, SourceContext};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
+use crate::engine::processor::{Cancelled, Delivery};
 use crate::engine::registry::SourceType;
 
 pub const TYPE: SourceType = SourceType {
@@ -144,112 +151,183 @@ impl Source for Netcat {
     }
 }
 
+/// Deliveries one connection keeps in flight: while one waits for its
+/// commit (a file channel's fdatasync), the next reads are written, and
+/// share the next fdatasync (group commit).
+const DEPTH: usize = 16;
+
+type Waiting = Pin<Box<dyn Future<Output = (usize, Delivery, bool)> + Send>>;
+type Beginning = Pin<Box<dyn Future<Output = (usize, Result<Delivery, Cancelled>)> + Send>>;
+
 /// One client connection, until it closes, sends an over-long line, or the
 /// agent stops.
+///
+/// Up to [`DEPTH`] batches are in flight: begun (written to the channels)
+/// in read order, waited for in that order, and acknowledged only once
+/// committed. When one fails, the ones after it are aborted and every one
+/// is put again in order before anything more is read or acknowledged.
 async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx: SourceContext) {
     let mut chunk = FIRST_CHUNK;
     let mut buf = BytesMut::with_capacity(chunk);
-    let mut batch: Vec<Event> = Vec::new();
     let mut delivered: u64 = 0;
+    // Begun, in read order, after `head`.
+    let mut begun: VecDeque<(usize, Delivery)> = VecDeque::new();
+    let mut head: Option<Waiting> = None;
+    let mut beginning: Option<Beginning> = None;
+    let mut too_long = false;
+    let mut eof = false;
     loop {
+        if head.is_none()
+            && let Some((count, mut d)) = begun.pop_front()
+        {
+            let p = ctx.processor.clone();
+            head = Some(Box::pin(async move {
+                let ok = p.wait(&mut d).await;
+                (count, d, ok)
+            }));
+        }
+        let busy = begun.len() + usize::from(head.is_some()) + usize::from(beginning.is_some());
+        let ended = too_long || eof;
+        if ended && busy == 0 {
+            break;
+        }
+        let can_read = !ended && beginning.is_none() && busy < DEPTH;
         // Below a quarter chunk of free room, the buffer is renewed (the
         // old one lives on in the events cut from it).
-        if buf.capacity() - buf.len() < chunk / 4 {
+        if can_read && buf.capacity() - buf.len() < chunk / 4 {
             buf.reserve(chunk);
         }
         let room = buf.capacity() - buf.len();
-        let read = tokio::select! {
+        tokio::select! {
+            biased;
             _ = ctx.cancel.cancelled() => return,
-            r = stream.read_buf(&mut buf) => r,
-        };
-        let n = match read {
-            Ok(n) => n,
-            // Reset by the peer and the like: the connection is over.
-            Err(_) => return,
-        };
-        if n * 2 >= room {
-            chunk = (chunk * 2).min(READ_CHUNK);
-        }
-
-        let mut too_long = false;
-        while let Some(i) = memchr::memchr(b'\n', &buf) {
-            if i + 1 > settings.max_line {
-                too_long = true;
-                break;
-            }
-            let mut line = buf.split_to(i + 1);
-            line.truncate(i);
-            batch.push(Event::new(line.freeze()));
-        }
-        // No newline yet and already too long to end in time.
-        if buf.len() >= settings.max_line {
-            too_long = true;
-        }
-
-        if !batch.is_empty() {
-            let count = batch.len();
-            let events = std::mem::replace(&mut batch, Vec::with_capacity(count));
-            if ctx.processor.deliver(events, &ctx.cancel).await.is_err() {
-                return;
-            }
-            delivered += count as u64;
-            if settings.ack && !write(&mut stream, &b"OK\n".repeat(count), &ctx).await {
-                return;
-            }
-        }
-
-        if too_long {
-            ctx.log.warn(
-                &ctx.label,
-                &format!(
-                    "client {peer} sent a line longer than max-line-length ({}); closing the connection",
-                    settings.max_line
-                ),
-            );
-            let reply = format!(
-                "FAILED: Event exceeds the maximum length ({} chars, including newline)\n",
-                settings.max_line
-            );
-            if !write(&mut stream, reply.as_bytes(), &ctx).await {
-                return;
-            }
-            let _ = stream.shutdown().await;
-            // Closing with unread input would reset the connection, and the
-            // client might lose the reply: read what is still coming, for
-            // a little while.
-            let mut sink = vec![0u8; 64 * 1024];
-            let drain = async {
-                while let Ok(n) = stream.read(&mut sink).await {
-                    if n == 0 {
-                        break;
+            (count, mut d, ok) = async { match head.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if head.is_some() => {
+                head = None;
+                let mut done = vec![count];
+                if !ok {
+                    // Keep the order: every later batch is put again after
+                    // this one.
+                    // Aborted first: their room is given back, for the
+                    // one still beginning.
+                    for (_, later) in begun.iter_mut() {
+                        later.abort();
+                    }
+                    if let Some(b) = beginning.take() {
+                        match b.await {
+                            (c, Ok(mut later)) => {
+                                later.abort();
+                                begun.push_back((c, later));
+                            }
+                            (_, Err(_)) => return,
+                        }
+                    }
+                    if ctx.processor.finish(&mut d, &ctx.cancel).await.is_err() {
+                        return;
+                    }
+                    while let Some((c, mut later)) = begun.pop_front() {
+                        if ctx.processor.finish(&mut later, &ctx.cancel).await.is_err() {
+                            return;
+                        }
+                        done.push(c);
                     }
                 }
-            };
-            tokio::select! {
-                _ = ctx.cancel.cancelled() => {}
-                _ = tokio::time::timeout(DRAIN_AFTER_FAILED, drain) => {}
+                let count: usize = done.iter().sum();
+                delivered += count as u64;
+                if settings.ack && !write(&mut stream, &b"OK\n".repeat(count), &ctx).await {
+                    return;
+                }
             }
-            return;
-        }
-        if n == 0 {
-            if !buf.is_empty() {
-                ctx.log.warn(
-                    &ctx.label,
-                    &format!(
-                        "client {peer} closed the connection with {} bytes after its last newline; they are not an event",
-                        buf.len()
-                    ),
-                );
+            (count, r) = async { match beginning.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if beginning.is_some() => {
+                beginning = None;
+                match r {
+                    Ok(d) => begun.push_back((count, d)),
+                    Err(_) => return,
+                }
             }
-            // Every line of the connection is in the channel by now (the
-            // benchmark waits for this line).
-            ctx.log.info(
-                &ctx.label,
-                &format!("client {peer} closed the connection after {delivered} events"),
-            );
-            return;
+            read = stream.read_buf(&mut buf), if can_read => {
+                let n = match read {
+                    Ok(n) => n,
+                    // Reset by the peer and the like: the connection is over.
+                    Err(_) => return,
+                };
+                if n * 2 >= room {
+                    chunk = (chunk * 2).min(READ_CHUNK);
+                }
+                let mut batch: Vec<Event> = Vec::new();
+                while let Some(i) = memchr::memchr(b'\n', &buf) {
+                    if i + 1 > settings.max_line {
+                        too_long = true;
+                        break;
+                    }
+                    let mut line = buf.split_to(i + 1);
+                    line.truncate(i);
+                    batch.push(Event::new(line.freeze()));
+                }
+                // No newline yet and already too long to end in time.
+                if buf.len() >= settings.max_line {
+                    too_long = true;
+                }
+                eof = n == 0;
+                if !batch.is_empty() {
+                    let p = ctx.processor.clone();
+                    let cancel = ctx.cancel.clone();
+                    let count = batch.len();
+                    beginning = Some(Box::pin(async move {
+                        (count, p.begin_deliver(batch, &cancel).await)
+                    }));
+                }
+            }
         }
     }
+
+    if too_long {
+        ctx.log.warn(
+            &ctx.label,
+            &format!(
+                "client {peer} sent a line longer than max-line-length ({}); closing the connection",
+                settings.max_line
+            ),
+        );
+        let reply = format!(
+            "FAILED: Event exceeds the maximum length ({} chars, including newline)\n",
+            settings.max_line
+        );
+        if !write(&mut stream, reply.as_bytes(), &ctx).await {
+            return;
+        }
+        let _ = stream.shutdown().await;
+        // Closing with unread input would reset the connection, and the
+        // client might lose the reply: read what is still coming, for
+        // a little while.
+        let mut sink = vec![0u8; 64 * 1024];
+        let drain = async {
+            while let Ok(n) = stream.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => {}
+            _ = tokio::time::timeout(DRAIN_AFTER_FAILED, drain) => {}
+        }
+        return;
+    }
+    if !buf.is_empty() {
+        ctx.log.warn(
+            &ctx.label,
+            &format!(
+                "client {peer} closed the connection with {} bytes after its last newline; they are not an event",
+                buf.len()
+            ),
+        );
+    }
+    // Every line of the connection is in the channel by now (the
+    // benchmark waits for this line).
+    ctx.log.info(
+        &ctx.label,
+        &format!("client {peer} closed the connection after {delivered} events"),
+    );
 }
 
 /// Write all of `bytes`, unless the connection fails or the agent stops
@@ -265,7 +343,12 @@ async fn write(stream: &mut TcpStream, bytes: &[u8], ctx: &SourceContext) -> boo
 mod tests {
     use super::super::testing::{Harness, harness};
     use super::*;
-    use crate::engine::channel::Channel;
+    use crate::engine::channel::memory::MemoryChannel;
+    use crate::engine::channel::{Channel, ChannelError, PendingPut, Take};
+    use crate::engine::processor::ChannelProcessor;
+    use crate::engine::selector::Selector;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     /// Start a netcat source on a free port; its address and the run task.
@@ -466,6 +549,164 @@ mod tests {
         c.read_exact(&mut ok).await.expect("ok");
         assert_eq!(&ok, b"OK\n");
         assert_eq!(h.take_bodies(1).await, ["second"]);
+    }
+
+    /// A channel whose puts commit late, in scrambled order (each pending
+    /// put is ready after its own number of yields), into a memory channel
+    /// only when waited for; the third one fails its first wait once later
+    /// puts were begun.
+    struct Scrambled {
+        inner: Arc<MemoryChannel>,
+        begun: Arc<std::sync::atomic::AtomicUsize>,
+        aborts: Arc<std::sync::atomic::AtomicUsize>,
+        more: Arc<tokio::sync::Notify>,
+    }
+
+    struct Late {
+        k: usize,
+        events: Vec<Event>,
+        inner: Arc<MemoryChannel>,
+        begun: Arc<std::sync::atomic::AtomicUsize>,
+        aborts: Arc<std::sync::atomic::AtomicUsize>,
+        more: Arc<tokio::sync::Notify>,
+    }
+
+    #[async_trait]
+    impl PendingPut for Late {
+        async fn wait(mut self: Box<Self>) -> Result<(), (ChannelError, Vec<Event>)> {
+            for _ in 0..(self.k * 7919) % 13 {
+                tokio::task::yield_now().await;
+            }
+            if self.k == 2 {
+                // Fail once, with later puts in flight.
+                loop {
+                    let more = self.more.notified();
+                    if self.begun.load(Ordering::SeqCst) >= 4 {
+                        break;
+                    }
+                    more.await;
+                }
+                let back = std::mem::take(&mut self.events);
+                return Err((ChannelError::Failed("disk trouble".into()), back));
+            }
+            let mut events = std::mem::take(&mut self.events);
+            self.inner.put(&mut events).await.map_err(|e| (e, events))
+        }
+        fn abort(mut self: Box<Self>) -> Vec<Event> {
+            self.aborts.fetch_add(1, Ordering::SeqCst);
+            std::mem::take(&mut self.events)
+        }
+    }
+
+    #[async_trait]
+    impl Channel for Scrambled {
+        fn name(&self) -> &str {
+            "scrambled"
+        }
+        async fn put(&self, events: &mut Vec<Event>) -> Result<(), ChannelError> {
+            self.inner.put(events).await
+        }
+        async fn begin_put(
+            &self,
+            events: &mut Vec<Event>,
+        ) -> Result<Box<dyn PendingPut>, ChannelError> {
+            let k = self.begun.fetch_add(1, Ordering::SeqCst);
+            self.more.notify_waiters();
+            Ok(Box::new(Late {
+                k,
+                events: std::mem::take(events),
+                inner: self.inner.clone(),
+                begun: self.begun.clone(),
+                aborts: self.aborts.clone(),
+                more: self.more.clone(),
+            }))
+        }
+        fn transaction_capacity(&self) -> usize {
+            self.inner.transaction_capacity()
+        }
+        async fn take(&self, max: usize) -> Result<Take, ChannelError> {
+            self.inner.take(max).await
+        }
+        fn len(&self) -> usize {
+            self.inner.len()
+        }
+        async fn wait_empty(&self) {
+            self.inner.wait_empty().await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn late_out_of_order_and_failing_puts_keep_line_order_and_ack_only_what_is_in() {
+        const LINES: usize = 20_000;
+        let h = harness(LINES);
+        let aborts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let scrambled = Scrambled {
+            inner: h.channel.clone(),
+            begun: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            aborts: aborts.clone(),
+            more: Arc::new(tokio::sync::Notify::new()),
+        };
+        let channels: Vec<Arc<dyn Channel>> = vec![Arc::new(scrambled)];
+        let processor = ChannelProcessor::new(
+            "a1.sources.r1".into(),
+            Vec::new(),
+            Selector::Replicating {
+                optional: vec![false],
+            },
+            channels,
+            h.ctx.log.clone(),
+        );
+        let ctx = SourceContext {
+            processor: Arc::new(processor),
+            ..h.ctx.clone()
+        };
+        let mut source = Netcat::new("127.0.0.1".into(), 0, 64, true);
+        source.start(&ctx).await.expect("start");
+        let addr = source.local_addr().expect("bound");
+        tokio::spawn(Box::new(source).run(ctx));
+        let c = TcpStream::connect(addr).await.expect("connect");
+        let (mut rd, mut wr) = c.into_split();
+        let writer = tokio::spawn(async move {
+            let mut text = String::new();
+            for i in 0..LINES {
+                text.push_str(&format!("{i:08} padding to make the line longer\n"));
+            }
+            for piece in text.as_bytes().chunks(4093) {
+                wr.write_all(piece).await.expect("send");
+            }
+            wr
+        });
+        // Every OK acknowledges an event already in the channel.
+        let channel = h.channel.clone();
+        let mut acked = 0;
+        let mut reply = [0u8; 3 * 64];
+        let all = tokio::time::timeout(super::super::testing::DEADLINE, async {
+            let mut partial = 0;
+            while acked < LINES {
+                let n = rd.read(&mut reply[partial..]).await.expect("reply");
+                assert!(n > 0, "closed after {acked} OKs");
+                partial += n;
+                let whole = partial / 3;
+                assert!(reply[..whole * 3].chunks(3).all(|r| r == b"OK\n"));
+                reply.copy_within(whole * 3..partial, 0);
+                partial -= whole * 3;
+                acked += whole;
+                assert!(channel.len() >= acked, "{acked} OKs, {} in", channel.len());
+            }
+        })
+        .await;
+        assert!(all.is_ok(), "only {acked} OKs");
+        let events = h.take(LINES).await;
+        for (i, e) in events.iter().enumerate() {
+            let body = std::str::from_utf8(&e.body).expect("utf-8");
+            assert!(body.starts_with(&format!("{i:08} ")), "line {i}: {body}");
+        }
+        assert_eq!(h.channel.len(), 0, "nothing twice");
+        assert!(
+            aborts.load(Ordering::SeqCst) > 0,
+            "the failure aborted later puts"
+        );
+        drop(writer.await.expect("writer"));
     }
 
     fn props(pairs: &[(&str, &str)]) -> Props {

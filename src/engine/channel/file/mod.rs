@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::log::Ptr;
 use self::store::Store;
-use super::{Channel, ChannelError, Take, TakeTransaction};
+use super::{Channel, ChannelError, PendingPut, Take, TakeTransaction};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
 use crate::engine::log::AgentLog;
@@ -246,24 +246,79 @@ impl FileChannel {
     }
 }
 
-impl FileChannel {
-    /// Write a put's records (on this thread: a write(2) into the page
-    /// cache) and wait, off the runtime, for the fdatasync covering them.
-    async fn write_put(&self, store: &Arc<Store>, events: &[Event]) -> std::io::Result<Vec<Ptr>> {
-        let (ptrs, end) = store.append_put(events)?;
-        if store.synced(end) {
-            return Ok(ptrs);
+fn put_error(name: &str, e: std::io::Error) -> ChannelError {
+    let msg = format!("channel {name}: put failed: {e}");
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        ChannelError::Full(msg)
+    } else {
+        ChannelError::Failed(msg)
+    }
+}
+
+/// A put written to the log, waiting for the fdatasync covering it (off
+/// the runtime, shared with concurrent puts: group commit) before its
+/// events join the channel.
+struct FilePending {
+    inner: Arc<Inner>,
+    store: Arc<Store>,
+    events: Vec<Event>,
+    ptrs: Vec<Ptr>,
+    end: Ptr,
+    /// Waited or aborted: the reservation is given back.
+    settled: bool,
+}
+
+impl FilePending {
+    /// Not in the channel: give back the room and the events.
+    fn give_up(&mut self) -> Vec<Event> {
+        self.settled = true;
+        self.store.forget(&self.ptrs);
+        {
+            let mut st = lock(&self.inner.state);
+            st.reserved -= self.events.len();
         }
-        let s = store.clone();
-        let r = tokio::task::spawn_blocking(move || s.sync_to(end))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|r| r);
-        if let Err(e) = r {
-            store.forget(&ptrs);
-            return Err(e);
+        self.inner.space.notify_waiters();
+        std::mem::take(&mut self.events)
+    }
+}
+
+#[async_trait]
+impl PendingPut for FilePending {
+    async fn wait(mut self: Box<Self>) -> Result<(), (ChannelError, Vec<Event>)> {
+        if !self.store.synced(self.end) {
+            let s = self.store.clone();
+            let end = self.end;
+            let r = tokio::task::spawn_blocking(move || s.sync_to(end))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r);
+            if let Err(e) = r {
+                let back = self.give_up();
+                return Err((put_error(&self.inner.name, e), back));
+            }
         }
-        Ok(ptrs)
+        self.settled = true;
+        {
+            let mut st = lock(&self.inner.state);
+            st.reserved -= self.events.len();
+            let events = std::mem::take(&mut self.events);
+            st.queue.extend(self.ptrs.iter().copied().zip(events));
+        }
+        self.inner.data.notify_waiters();
+        Ok(())
+    }
+
+    fn abort(mut self: Box<Self>) -> Vec<Event> {
+        self.give_up()
+    }
+}
+
+impl Drop for FilePending {
+    /// Dropped unsettled (its waiter cancelled): not in the channel.
+    fn drop(&mut self) {
+        if !self.settled {
+            self.give_up();
+        }
     }
 }
 
@@ -354,6 +409,17 @@ impl Channel for FileChannel {
     }
 
     async fn put(&self, events: &mut Vec<Event>) -> Result<(), ChannelError> {
+        let pending = self.begin_put(events).await?;
+        pending.wait().await.map_err(|(e, back)| {
+            *events = back;
+            e
+        })
+    }
+
+    async fn begin_put(
+        &self,
+        events: &mut Vec<Event>,
+    ) -> Result<Box<dyn PendingPut>, ChannelError> {
         let inner = &self.inner;
         let s = &inner.settings;
         let n = events.len();
@@ -364,7 +430,7 @@ impl Channel for FileChannel {
             )));
         }
         if n == 0 {
-            return Ok(());
+            return Ok(Box::new(super::Committed));
         }
         let store = inner.store()?;
         // Reserve room, waiting up to keep-alive.
@@ -388,27 +454,24 @@ impl Channel for FileChannel {
             }
             let _ = tokio::time::timeout_at(deadline, notified).await;
         }
-        let r = self.write_put(&store, events).await;
-        {
-            let mut st = lock(&inner.state);
-            st.reserved -= n;
-            if let Ok(ptrs) = &r {
-                st.queue.extend(ptrs.iter().copied().zip(events.drain(..)));
-            }
-        }
-        match r {
-            Ok(_) => {
-                inner.data.notify_waiters();
-                Ok(())
-            }
+        // The write happens here, on the calling task (a copy into the
+        // page cache): puts are written in the order they begin.
+        match store.append_put(events) {
+            Ok((ptrs, end)) => Ok(Box::new(FilePending {
+                inner: self.inner.clone(),
+                store,
+                events: std::mem::take(events),
+                ptrs,
+                end,
+                settled: false,
+            })),
             Err(e) => {
-                inner.space.notify_waiters();
-                let msg = format!("channel {}: put failed: {e}", inner.name);
-                if e.kind() == std::io::ErrorKind::StorageFull {
-                    Err(ChannelError::Full(msg))
-                } else {
-                    Err(ChannelError::Failed(msg))
+                {
+                    let mut st = lock(&inner.state);
+                    st.reserved -= n;
                 }
+                inner.space.notify_waiters();
+                Err(put_error(&inner.name, e))
             }
         }
     }

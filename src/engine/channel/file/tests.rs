@@ -455,3 +455,31 @@ fn properties_defaults_and_errors() {
     assert!(text[0].contains("backupCheckpointDir"), "{text:?}");
     assert!(text[1].contains("transactionCapacity"), "{text:?}");
 }
+
+#[tokio::test]
+async fn begun_puts_join_the_channel_when_waited_in_order_and_give_back_room_when_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(Settings {
+        capacity: 4,
+        ..settings(dir.path())
+    })
+    .await;
+    let mut first = evs(&["a", "b"]);
+    let mut second = evs(&["c", "d"]);
+    let p1 = c.begin_put(&mut first).await.unwrap();
+    let p2 = c.begin_put(&mut second).await.unwrap();
+    assert!(first.is_empty() && second.is_empty());
+    // Written, not yet in the channel; the room is taken.
+    assert_eq!(c.len(), 0);
+    let mut more = evs(&["x"]);
+    assert!(matches!(c.put(&mut more).await, Err(ChannelError::Full(_))));
+    p1.wait().await.unwrap();
+    assert_eq!(c.len(), 2);
+    // Aborted: not in the channel, the events come back, the room too.
+    assert_eq!(p2.abort().len(), 2);
+    let mut third = evs(&["e", "f"]);
+    let p3 = c.begin_put(&mut third).await.unwrap();
+    drop(p3);
+    c.put(&mut more).await.unwrap();
+    assert_eq!(drain(&c).await, ["a", "b", "x"]);
+}

@@ -254,3 +254,70 @@ async fn a_restart_replays_the_overflow_and_reports_memory_lost() {
     assert_eq!(drain(&c).await, ["g", "h"]);
     c.stop().await;
 }
+
+#[test]
+fn properties_are_read_and_the_type_is_registered() {
+    let text = "\
+a1.sources = r1
+a1.sinks = k1
+a1.channels = c1
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1
+a1.sinks.k1.type = null
+a1.sinks.k1.channel = c1
+a1.channels.c1.type = SPILLABLEMEMORY
+a1.channels.c1.memoryCapacity = 0
+a1.channels.c1.overflowCapacity = 500
+a1.channels.c1.overflowTimeout = 7
+a1.channels.c1.transactionCapacity = 50
+a1.channels.c1.byteCapacity = 1000
+a1.channels.c1.checkpointDir = /tmp/x/cp
+a1.channels.c1.dataDirs = /tmp/x/d1, /tmp/x/d2
+";
+    let (c, _) = crate::engine::config::parse(Path::new("a.conf"), text, "a1").expect("valid");
+    let ch = &c.channels[0];
+    let mut diags = Diags::default();
+    let s = Settings::from_props(&ch.name, &ch.props, &mut diags);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    assert_eq!(s.memory_capacity, 0);
+    assert_eq!(s.overflow_capacity, 500);
+    assert_eq!(s.overflow_timeout, Duration::from_secs(7));
+    assert_eq!(s.transaction_capacity, 50);
+    assert_eq!(s.byte_capacity, Some(800));
+    assert_eq!(s.overflow.capacity, 500);
+    assert_eq!(s.overflow.transaction_capacity, 50);
+    assert_eq!(s.overflow.checkpoint_dir, Path::new("/tmp/x/cp"));
+    assert_eq!(s.overflow.data_dirs.len(), 2);
+    let built = crate::engine::registry::channel(&ch.type_name, &ch.name, &ch.props, &mut diags)
+        .expect("built");
+    assert!(built.durable());
+    let built = crate::engine::registry::channel(
+        "org.apache.flume.channel.SpillableMemoryChannel",
+        &ch.name,
+        &ch.props,
+        &mut diags,
+    );
+    assert!(built.is_some());
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+
+    // Defaults, and both capacities 0 is an error.
+    let text = text
+        .replace("memoryCapacity = 0", "overflowCapacity = 0")
+        .replace("overflowCapacity = 500\n", "");
+    let (c, _) = crate::engine::config::parse(Path::new("a.conf"), &text, "a1").expect("valid");
+    let ch = &c.channels[0];
+    let mut diags = Diags::default();
+    let s = Settings::from_props(&ch.name, &ch.props, &mut diags);
+    assert_eq!(s.memory_capacity, DEFAULT_MEMORY_CAPACITY);
+    assert_eq!(s.overflow_capacity, 0);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    let text = text.replace(
+        "overflowCapacity = 0",
+        "overflowCapacity = 0\na1.channels.c1.memoryCapacity = 0",
+    );
+    let (c, _) = crate::engine::config::parse(Path::new("a.conf"), &text, "a1").expect("valid");
+    let ch = &c.channels[0];
+    let mut diags = Diags::default();
+    Settings::from_props(&ch.name, &ch.props, &mut diags);
+    assert!(diags.has_errors());
+}

@@ -316,10 +316,12 @@ impl SpillableChannel {
         };
         let n = events.len();
         lock(&inner.state).overflow_putting += n;
+        let mut undo = Undo::new(inner, Step::Putting, n);
         let r = overflow.put(events).await;
         {
             let mut st = lock(&inner.state);
             st.overflow_putting -= n;
+            undo.disarm();
             if r.is_ok() {
                 st.overflow_queued += n;
                 st.push_back(Place::Overflow, n);
@@ -446,8 +448,12 @@ impl Channel for SpillableChannel {
             };
             if let (Some(n), Some(overflow)) = (from_overflow, &inner.overflow) {
                 // The reserved events are in the overflow's queue: its take
-                // returns at once with exactly them.
-                return match overflow.take(n).await {
+                // returns at once with exactly them. Dropped meanwhile (the
+                // overflow's take is cancel-safe), the reservation is undone.
+                let mut undo = Undo::new(inner, Step::Reserved, n);
+                let r = overflow.take(n).await;
+                undo.disarm();
+                return match r {
                     Ok(t) => {
                         let got = t.len();
                         let events = t.events().to_vec();
@@ -501,6 +507,61 @@ impl Channel for SpillableChannel {
     /// events to `stop` (the overflow's events are not lost).
     fn durable(&self) -> bool {
         self.inner.overflow.is_some()
+    }
+}
+
+/// Undoes a step of a put or take whose future is dropped at an await.
+struct Undo<'a> {
+    inner: &'a Inner,
+    what: Step,
+    n: usize,
+    armed: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    /// Events counted as being put into the overflow.
+    Putting,
+    /// Overflow events reserved for a take.
+    Reserved,
+}
+
+impl<'a> Undo<'a> {
+    fn new(inner: &'a Inner, what: Step, n: usize) -> Undo<'a> {
+        Undo {
+            inner,
+            what,
+            n,
+            armed: true,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (inner, n) = (self.inner, self.n);
+        match self.what {
+            Step::Putting => {
+                lock(&inner.state).overflow_putting -= n;
+                inner.space.notify_waiters();
+            }
+            Step::Reserved => {
+                {
+                    let mut st = lock(&inner.state);
+                    st.overflow_inflight -= n;
+                    st.overflow_queued += n;
+                    st.push_front(Place::Overflow, n);
+                }
+                inner.data.notify_waiters();
+            }
+        }
     }
 }
 

@@ -321,3 +321,37 @@ a1.channels.c1.dataDirs = /tmp/x/d1, /tmp/x/d2
     Settings::from_props(&ch.name, &ch.props, &mut diags);
     assert!(diags.has_errors());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_producer_and_consumer_see_put_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(settings(dir.path(), 5, 10_000)).await;
+    let c = Arc::new(c);
+    let producer = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            for b in 0..200 {
+                let mut batch: Vec<Event> = (0..3).map(|i| ev(&(b * 3 + i).to_string())).collect();
+                while !batch.is_empty() {
+                    let _ = c.put(&mut batch).await;
+                }
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut takes = 0;
+    while seen.len() < 600 {
+        let t = c.take(4).await.unwrap();
+        takes += 1;
+        if takes % 7 == 0 {
+            t.rollback();
+            continue;
+        }
+        seen.extend(bodies(&t));
+        t.commit().await.unwrap();
+    }
+    producer.await.unwrap();
+    let want: Vec<String> = (0..600).map(|i: usize| i.to_string()).collect();
+    assert_eq!(seen, want);
+    assert_eq!(c.len(), 0);
+}

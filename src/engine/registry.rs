@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::channel::{Channel, file, memory};
+use super::channel::{Channel, file, memory, spillable};
 use super::config::{Diags, Props};
 use super::interceptor::{self, Interceptor};
 use super::sink::{self, Sink};
@@ -44,7 +44,7 @@ pub const SOURCES: &[SourceType] = &[
 
 pub const SINKS: &[SinkType] = &[sink::logger::TYPE, sink::null::TYPE, sink::file_roll::TYPE];
 
-pub const CHANNELS: &[ChannelType] = &[memory::TYPE, file::TYPE];
+pub const CHANNELS: &[ChannelType] = &[memory::TYPE, file::TYPE, spillable::TYPE];
 
 pub const INTERCEPTORS: &[InterceptorType] = &[
     interceptor::timestamp::TYPE,

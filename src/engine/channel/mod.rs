@@ -13,6 +13,7 @@
 
 pub mod file;
 pub mod memory;
+pub mod spillable;
 
 use async_trait::async_trait;
 

@@ -1,0 +1,638 @@
+//! Flume's `spillablememory` channel: an in-memory queue that spills to a
+//! file channel (the overflow) when memory is full.
+//!
+//! - A put goes to memory while memory has room and nothing is waiting in
+//!   the overflow. When memory stays full for `overflowTimeout`, the put
+//!   goes to the overflow, and so do later puts until the overflow is empty
+//!   again (Flume's rule: the overflow stays active until it drains).
+//! - Order is kept across the two stores: the channel keeps a queue of
+//!   segments (a run of events in memory, a run in the overflow), and a take
+//!   drains the oldest segment first (one segment per take). A rollback puts
+//!   the events back at the head, as a segment of their own.
+//! - `memoryCapacity = 0`: every event goes to the overflow (a file
+//!   channel). `overflowCapacity = 0`: no overflow (a memory channel; a put
+//!   fails with Full once memory stays full for `overflowTimeout`).
+//! - On a restart the overflow (durable) is replayed and comes first; what
+//!   was in memory is lost, and `stop` reports how many events that was.
+//!
+//! The overflow is an inner `file` channel built from the same properties
+//! (checkpointDir, dataDirs, useDualCheckpoints, ...); its capacity is
+//! overflowCapacity, and Flume's `capacity` and `keep-alive` do not apply.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::file::{self, FileChannel};
+use super::{Channel, ChannelError, Take, TakeTransaction};
+use crate::engine::config::{Diags, Props};
+use crate::engine::event::Event;
+use crate::engine::log::AgentLog;
+use crate::engine::registry::ChannelType;
+
+pub const TYPE: ChannelType = ChannelType {
+    name: "spillablememory",
+    aliases: &["org.apache.flume.channel.SpillableMemoryChannel"],
+    build,
+};
+
+fn build(name: &str, props: &Props, diags: &mut Diags) -> Option<Arc<dyn Channel>> {
+    let settings = Settings::from_props(name, props, diags);
+    Some(Arc::new(SpillableChannel::new(name, settings)))
+}
+
+pub const DEFAULT_MEMORY_CAPACITY: usize = 10_000;
+pub const DEFAULT_OVERFLOW_CAPACITY: usize = 100_000_000;
+pub const DEFAULT_OVERFLOW_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_TRANSACTION_CAPACITY: usize = 100;
+pub const DEFAULT_AVG_EVENT_SIZE: u64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Events held in memory; 0: everything goes to the overflow.
+    pub memory_capacity: usize,
+    /// Events held in the overflow; 0: no overflow.
+    pub overflow_capacity: usize,
+    pub overflow_timeout: Duration,
+    pub transaction_capacity: usize,
+    /// Body bytes allowed in memory (after the buffer percentage); unset:
+    /// no byte limit (Flume's default is a share of the JVM heap).
+    pub byte_capacity: Option<u64>,
+    /// Flume's estimate of an event's size; accepted and checked, the byte
+    /// limit counts real body sizes.
+    pub avg_event_size: u64,
+    /// The overflow's settings (its capacity is overflow_capacity).
+    pub overflow: file::Settings,
+}
+
+impl Settings {
+    /// Defaults with the overflow's directories under `dir` (tests).
+    pub fn in_dir(dir: &std::path::Path) -> Settings {
+        let mut overflow = file::Settings::in_dir(dir);
+        overflow.capacity = DEFAULT_OVERFLOW_CAPACITY;
+        overflow.transaction_capacity = DEFAULT_TRANSACTION_CAPACITY;
+        overflow.keep_alive = Duration::ZERO;
+        Settings {
+            memory_capacity: DEFAULT_MEMORY_CAPACITY,
+            overflow_capacity: DEFAULT_OVERFLOW_CAPACITY,
+            overflow_timeout: DEFAULT_OVERFLOW_TIMEOUT,
+            transaction_capacity: DEFAULT_TRANSACTION_CAPACITY,
+            byte_capacity: None,
+            avg_event_size: DEFAULT_AVG_EVENT_SIZE,
+            overflow,
+        }
+    }
+
+    /// Read Flume's properties: memoryCapacity, overflowCapacity,
+    /// overflowTimeout, transactionCapacity, byteCapacity,
+    /// byteCapacityBufferPercentage, avgEventSize, and the file channel's
+    /// for the overflow.
+    pub fn from_props(name: &str, props: &Props, diags: &mut Diags) -> Settings {
+        let memory_capacity =
+            usize::try_from(props.u64(diags, "memoryCapacity", DEFAULT_MEMORY_CAPACITY as u64))
+                .unwrap_or(usize::MAX);
+        let overflow_capacity =
+            usize::try_from(props.u64(diags, "overflowCapacity", DEFAULT_OVERFLOW_CAPACITY as u64))
+                .unwrap_or(usize::MAX);
+        if memory_capacity == 0 && overflow_capacity == 0 {
+            props.error(
+                diags,
+                Some("memoryCapacity"),
+                "memoryCapacity and overflowCapacity cannot both be 0",
+            );
+        }
+        let overflow_timeout =
+            props.secs(diags, "overflowTimeout", DEFAULT_OVERFLOW_TIMEOUT.as_secs());
+        let transaction_capacity =
+            props.positive(diags, "transactionCapacity", DEFAULT_TRANSACTION_CAPACITY);
+        let total = memory_capacity.saturating_add(overflow_capacity);
+        if total > 0 && transaction_capacity > total {
+            props.error(
+                diags,
+                Some("transactionCapacity"),
+                format!(
+                    "{transaction_capacity} is higher than memoryCapacity + overflowCapacity ({total})"
+                ),
+            );
+        }
+        let percent = props.u64(diags, "byteCapacityBufferPercentage", 20);
+        if percent > 100 {
+            props.error(
+                diags,
+                Some("byteCapacityBufferPercentage"),
+                "must be 0 to 100",
+            );
+        }
+        let byte_capacity = props
+            .get("byteCapacity")
+            .filter(|v| !v.is_empty())
+            .map(|_| props.u64(diags, "byteCapacity", 0))
+            .map(|b| b.saturating_mul(100 - percent.min(100)) / 100);
+        let avg_event_size = props.u64(diags, "avgEventSize", DEFAULT_AVG_EVENT_SIZE);
+        if avg_event_size == 0 {
+            props.error(diags, Some("avgEventSize"), "must be more than 0");
+        }
+        // The overflow reads the file channel's own properties (directories,
+        // file sizes, checkpoints); its capacity and keep-alive are ours.
+        let mut overflow = file::Settings::from_props(name, props, diags);
+        overflow.capacity = overflow_capacity.max(1);
+        overflow.transaction_capacity = transaction_capacity;
+        overflow.keep_alive = Duration::ZERO;
+        Settings {
+            memory_capacity,
+            overflow_capacity,
+            overflow_timeout,
+            transaction_capacity,
+            byte_capacity,
+            avg_event_size,
+            overflow,
+        }
+    }
+}
+
+/// Flume counts an event's body; an empty body still takes a byte.
+fn weight(e: &Event) -> u64 {
+    e.size().max(1) as u64
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Memory,
+    Overflow,
+}
+
+#[derive(Default)]
+struct State {
+    /// Runs of events, oldest first: where each run is, and how many.
+    order: VecDeque<(Place, usize)>,
+    memory: VecDeque<Event>,
+    memory_bytes: u64,
+    /// Taken from memory, not yet committed (still occupy memory).
+    memory_inflight: usize,
+    memory_inflight_bytes: u64,
+    /// Events in the overflow not yet taken (counted in `order`).
+    overflow_queued: usize,
+    /// Taken from the overflow, not yet committed.
+    overflow_inflight: usize,
+    /// Puts to the overflow being written.
+    overflow_putting: usize,
+}
+
+impl State {
+    fn push_back(&mut self, place: Place, n: usize) {
+        match self.order.back_mut() {
+            Some((p, k)) if *p == place => *k += n,
+            _ => self.order.push_back((place, n)),
+        }
+    }
+
+    fn push_front(&mut self, place: Place, n: usize) {
+        match self.order.front_mut() {
+            Some((p, k)) if *p == place => *k += n,
+            _ => self.order.push_front((place, n)),
+        }
+    }
+
+    fn overflow_active(&self) -> bool {
+        self.overflow_queued + self.overflow_inflight + self.overflow_putting > 0
+    }
+}
+
+struct Inner {
+    name: String,
+    settings: Settings,
+    state: Mutex<State>,
+    /// None when overflowCapacity is 0.
+    overflow: Option<FileChannel>,
+    log: Mutex<Option<AgentLog>>,
+    /// Woken when events arrive (put, rollback).
+    data: Notify,
+    /// Woken when room frees up or events leave (commit).
+    space: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Updates under these locks are a few field writes: usable after a panic.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub struct SpillableChannel {
+    inner: Arc<Inner>,
+}
+
+impl SpillableChannel {
+    pub fn new(name: impl Into<String>, settings: Settings) -> SpillableChannel {
+        let name = name.into();
+        let overflow = (settings.overflow_capacity > 0)
+            .then(|| FileChannel::new(name.clone(), settings.overflow.clone()));
+        SpillableChannel {
+            inner: Arc::new(Inner {
+                name,
+                settings,
+                state: Mutex::new(State::default()),
+                overflow,
+                log: Mutex::new(None),
+                data: Notify::new(),
+                space: Notify::new(),
+            }),
+        }
+    }
+
+    /// Events in memory and in the overflow (taken ones included).
+    pub fn split(&self) -> (usize, usize) {
+        let st = lock(&self.inner.state);
+        (
+            st.memory.len() + st.memory_inflight,
+            st.overflow_queued + st.overflow_inflight,
+        )
+    }
+
+    fn too_big(&self, n: usize) -> Option<ChannelError> {
+        let inner = &self.inner;
+        (n > inner.settings.transaction_capacity).then(|| {
+            ChannelError::TooBig(format!(
+                "channel {}: a put of {n} events is more than transactionCapacity {}",
+                inner.name, inner.settings.transaction_capacity
+            ))
+        })
+    }
+
+    /// Put into memory if there is room and no overflow is active.
+    /// Ok(true): done; Ok(false): spill; Err: memory-only channel full.
+    async fn put_memory(&self, events: &mut Vec<Event>) -> Result<bool, ChannelError> {
+        let inner = &self.inner;
+        let s = &inner.settings;
+        if s.memory_capacity == 0 {
+            return Ok(false);
+        }
+        let bytes: u64 = events.iter().map(weight).sum();
+        let deadline = tokio::time::Instant::now() + s.overflow_timeout;
+        loop {
+            let notified = inner.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = lock(&inner.state);
+                if inner.overflow.is_some() && st.overflow_active() {
+                    return Ok(false);
+                }
+                let room = st.memory.len() + st.memory_inflight + events.len() <= s.memory_capacity;
+                let byte_room = s
+                    .byte_capacity
+                    .is_none_or(|cap| st.memory_bytes + st.memory_inflight_bytes + bytes <= cap);
+                if room && byte_room {
+                    st.push_back(Place::Memory, events.len());
+                    st.memory.extend(events.drain(..));
+                    st.memory_bytes += bytes;
+                    drop(st);
+                    inner.data.notify_waiters();
+                    return Ok(true);
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    if inner.overflow.is_some() {
+                        return Ok(false);
+                    }
+                    let why = if room { "byteCapacity reached" } else { "full" };
+                    return Err(ChannelError::Full(format!(
+                        "channel {}: memory {why} ({} events) and no overflow; the sinks are not keeping up with the sources",
+                        inner.name, s.memory_capacity
+                    )));
+                }
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    async fn put_overflow(&self, events: &mut Vec<Event>) -> Result<(), ChannelError> {
+        let inner = &self.inner;
+        let Some(overflow) = &inner.overflow else {
+            return Err(ChannelError::Full(format!(
+                "channel {}: memory full and no overflow",
+                inner.name
+            )));
+        };
+        let n = events.len();
+        lock(&inner.state).overflow_putting += n;
+        let mut undo = Undo::new(inner, Step::Putting, n);
+        let r = overflow.put(events).await;
+        {
+            let mut st = lock(&inner.state);
+            st.overflow_putting -= n;
+            undo.disarm();
+            if r.is_ok() {
+                st.overflow_queued += n;
+                st.push_back(Place::Overflow, n);
+            }
+        }
+        match r {
+            Ok(()) => {
+                inner.data.notify_waiters();
+                Ok(())
+            }
+            Err(e) => {
+                inner.space.notify_waiters();
+                Err(match e {
+                    ChannelError::Full(m) => ChannelError::Full(format!(
+                        "channel {}: memory and overflow full ({m})",
+                        inner.name
+                    )),
+                    other => other,
+                })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Channel for SpillableChannel {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn start(&self, log: &AgentLog) -> Result<(), String> {
+        let inner = &self.inner;
+        *lock(&inner.log) = Some(log.clone());
+        if let Some(overflow) = &inner.overflow {
+            overflow.start(log).await?;
+            // Replayed overflow events are older than anything put now.
+            let n = overflow.len();
+            if n > 0 {
+                let mut st = lock(&inner.state);
+                st.overflow_queued += n;
+                st.push_front(Place::Overflow, n);
+            }
+            inner.data.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        let inner = &self.inner;
+        if let Some(overflow) = &inner.overflow {
+            let (in_memory, _) = self.split();
+            let log = lock(&inner.log).clone();
+            if let (true, Some(l)) = (in_memory > 0, log) {
+                l.warn(
+                    &inner.name,
+                    &format!(
+                        "{in_memory} events were still in this channel's memory and are lost (the overflow keeps its events)"
+                    ),
+                );
+            }
+            overflow.stop().await;
+        }
+    }
+
+    async fn put(&self, events: &mut Vec<Event>) -> Result<(), ChannelError> {
+        if let Some(e) = self.too_big(events.len()) {
+            return Err(e);
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        if self.put_memory(events).await? {
+            return Ok(());
+        }
+        self.put_overflow(events).await
+    }
+
+    fn transaction_capacity(&self) -> usize {
+        self.inner.settings.transaction_capacity
+    }
+
+    async fn take(&self, max: usize) -> Result<Take, ChannelError> {
+        let inner = &self.inner;
+        let max = max.clamp(1, inner.settings.transaction_capacity);
+        loop {
+            let notified = inner.data.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let from_overflow = {
+                let mut st = lock(&inner.state);
+                match st.order.front().copied() {
+                    Some((Place::Memory, k)) => {
+                        let n = max.min(k).min(st.memory.len());
+                        let events: Vec<Event> = st.memory.drain(..n).collect();
+                        let bytes: u64 = events.iter().map(weight).sum();
+                        st.memory_bytes -= bytes;
+                        st.memory_inflight += n;
+                        st.memory_inflight_bytes += bytes;
+                        if n >= k {
+                            st.order.pop_front();
+                        } else if let Some(front) = st.order.front_mut() {
+                            front.1 -= n;
+                        }
+                        let tx = MemoryTake {
+                            inner: inner.clone(),
+                            count: n,
+                            bytes,
+                        };
+                        return Ok(Take::new(events, Box::new(tx)));
+                    }
+                    Some((Place::Overflow, k)) => {
+                        let n = max.min(k);
+                        if n >= k {
+                            st.order.pop_front();
+                        } else if let Some(front) = st.order.front_mut() {
+                            front.1 -= n;
+                        }
+                        st.overflow_queued -= n;
+                        st.overflow_inflight += n;
+                        Some(n)
+                    }
+                    None => None,
+                }
+            };
+            if let (Some(n), Some(overflow)) = (from_overflow, &inner.overflow) {
+                // The reserved events are in the overflow's queue: its take
+                // returns at once with exactly them. Dropped meanwhile (the
+                // overflow's take is cancel-safe), the reservation is undone.
+                let mut undo = Undo::new(inner, Step::Reserved, n);
+                let r = overflow.take(n).await;
+                undo.disarm();
+                return match r {
+                    Ok(t) => {
+                        let got = t.len();
+                        let events = t.events().to_vec();
+                        {
+                            let mut st = lock(&inner.state);
+                            if got < n {
+                                // Should not happen; keep the books right.
+                                st.overflow_inflight -= n - got;
+                                st.overflow_queued += n - got;
+                                st.push_front(Place::Overflow, n - got);
+                            }
+                        }
+                        let tx = OverflowTake {
+                            inner: inner.clone(),
+                            take: Some(t),
+                            count: got,
+                        };
+                        Ok(Take::new(events, Box::new(tx)))
+                    }
+                    Err(e) => {
+                        let mut st = lock(&inner.state);
+                        st.overflow_inflight -= n;
+                        st.overflow_queued += n;
+                        st.push_front(Place::Overflow, n);
+                        Err(e)
+                    }
+                };
+            }
+            notified.await;
+        }
+    }
+
+    fn len(&self) -> usize {
+        let (m, o) = self.split();
+        m + o
+    }
+
+    async fn wait_empty(&self) {
+        loop {
+            let notified = self.inner.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.len() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// With an overflow, the agent leaves the reporting of lost memory
+    /// events to `stop` (the overflow's events are not lost).
+    fn durable(&self) -> bool {
+        self.inner.overflow.is_some()
+    }
+}
+
+/// Undoes a step of a put or take whose future is dropped at an await.
+struct Undo<'a> {
+    inner: &'a Inner,
+    what: Step,
+    n: usize,
+    armed: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    /// Events counted as being put into the overflow.
+    Putting,
+    /// Overflow events reserved for a take.
+    Reserved,
+}
+
+impl<'a> Undo<'a> {
+    fn new(inner: &'a Inner, what: Step, n: usize) -> Undo<'a> {
+        Undo {
+            inner,
+            what,
+            n,
+            armed: true,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (inner, n) = (self.inner, self.n);
+        match self.what {
+            Step::Putting => {
+                lock(&inner.state).overflow_putting -= n;
+                inner.space.notify_waiters();
+            }
+            Step::Reserved => {
+                {
+                    let mut st = lock(&inner.state);
+                    st.overflow_inflight -= n;
+                    st.overflow_queued += n;
+                    st.push_front(Place::Overflow, n);
+                }
+                inner.data.notify_waiters();
+            }
+        }
+    }
+}
+
+struct MemoryTake {
+    inner: Arc<Inner>,
+    count: usize,
+    bytes: u64,
+}
+
+#[async_trait]
+impl TakeTransaction for MemoryTake {
+    async fn commit(self: Box<Self>) -> Result<(), ChannelError> {
+        {
+            let mut st = lock(&self.inner.state);
+            st.memory_inflight -= self.count;
+            st.memory_inflight_bytes -= self.bytes;
+        }
+        self.inner.space.notify_waiters();
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>, events: Vec<Event>) {
+        {
+            let mut st = lock(&self.inner.state);
+            st.memory_inflight -= self.count;
+            st.memory_inflight_bytes -= self.bytes;
+            st.memory_bytes += self.bytes;
+            let n = events.len();
+            for e in events.into_iter().rev() {
+                st.memory.push_front(e);
+            }
+            st.push_front(Place::Memory, n);
+        }
+        self.inner.data.notify_waiters();
+    }
+}
+
+struct OverflowTake {
+    inner: Arc<Inner>,
+    take: Option<Take>,
+    count: usize,
+}
+
+#[async_trait]
+impl TakeTransaction for OverflowTake {
+    async fn commit(mut self: Box<Self>) -> Result<(), ChannelError> {
+        let r = match self.take.take() {
+            Some(t) => t.commit().await,
+            None => Ok(()),
+        };
+        // On an error the overflow forgets the take (its events come back
+        // after a restart): either way they leave this run's books.
+        lock(&self.inner.state).overflow_inflight -= self.count;
+        self.inner.space.notify_waiters();
+        r
+    }
+
+    /// The inner take holds its own copy of the events and gives those back.
+    fn rollback(mut self: Box<Self>, _events: Vec<Event>) {
+        if let Some(t) = self.take.take() {
+            t.rollback();
+        }
+        {
+            let mut st = lock(&self.inner.state);
+            st.overflow_inflight -= self.count;
+            st.overflow_queued += self.count;
+            st.push_front(Place::Overflow, self.count);
+        }
+        self.inner.data.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+use std::io::Write;
+use std::path::Path;
+
+use super::*;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.0)).into_owned()
+    }
+}
+
+/// Memory of `memory` events, overflow of `overflow`, spilling at once.
+fn settings(dir: &Path, memory: usize, overflow: usize) -> Settings {
+    let mut s = Settings::in_dir(dir);
+    s.memory_capacity = memory;
+    s.overflow_capacity = overflow;
+    s.overflow_timeout = Duration::ZERO;
+    s.transaction_capacity = 10;
+    s.overflow.capacity = overflow.max(1);
+    s.overflow.transaction_capacity = 10;
+    s.overflow.minimum_required_space = 0;
+    s.overflow.checkpoint_interval = Duration::from_secs(3600);
+    s
+}
+
+async fn open_with(s: Settings) -> (SpillableChannel, Captured) {
+    let c = SpillableChannel::new("c1", s);
+    let out = Captured::default();
+    c.start(&AgentLog::new(Box::new(out.clone())))
+        .await
+        .expect("start");
+    (c, out)
+}
+
+fn ev(s: &str) -> Event {
+    Event::new(s.as_bytes().to_vec())
+}
+
+fn evs(names: &[&str]) -> Vec<Event> {
+    names.iter().map(|s| ev(s)).collect()
+}
+
+fn bodies(t: &Take) -> Vec<String> {
+    t.events()
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+        .collect()
+}
+
+/// Take and commit until the channel is empty.
+async fn drain(c: &SpillableChannel) -> Vec<String> {
+    let mut out = Vec::new();
+    while c.len() > 0 {
+        let t = c.take(100).await.unwrap();
+        out.extend(bodies(&t));
+        t.commit().await.unwrap();
+    }
+    out
+}
+
+#[tokio::test]
+async fn order_is_kept_across_memory_overflow_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(settings(dir.path(), 3, 100)).await;
+    c.put(&mut evs(&["a", "b", "c"])).await.unwrap();
+    assert_eq!(c.split(), (3, 0));
+    // Memory is full: the put spills.
+    c.put(&mut evs(&["d", "e"])).await.unwrap();
+    assert_eq!(c.split(), (3, 2));
+    let t = c.take(2).await.unwrap();
+    assert_eq!(bodies(&t), ["a", "b"]);
+    t.commit().await.unwrap();
+    // Memory has room, but the overflow is active: f must not overtake d, e.
+    c.put(&mut evs(&["f"])).await.unwrap();
+    assert_eq!(c.split(), (1, 3));
+    let t = c.take(10).await.unwrap();
+    assert_eq!(bodies(&t), ["c"]);
+    t.commit().await.unwrap();
+    let t = c.take(1).await.unwrap();
+    assert_eq!(bodies(&t), ["d"]);
+    t.commit().await.unwrap();
+    let t = c.take(10).await.unwrap();
+    assert_eq!(bodies(&t), ["e", "f"]);
+    t.commit().await.unwrap();
+    // The overflow drained: memory again.
+    c.put(&mut evs(&["g", "h"])).await.unwrap();
+    assert_eq!(c.split(), (2, 0));
+    c.put(&mut evs(&["i", "j"])).await.unwrap();
+    assert_eq!(c.split(), (2, 2));
+    assert_eq!(drain(&c).await, ["g", "h", "i", "j"]);
+    assert_eq!(c.len(), 0);
+    c.wait_empty().await;
+}
+
+#[tokio::test]
+async fn memory_capacity_zero_is_a_file_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(settings(dir.path(), 0, 100)).await;
+    assert!(c.durable());
+    c.put(&mut evs(&["a", "b"])).await.unwrap();
+    c.put(&mut evs(&["c"])).await.unwrap();
+    assert_eq!(c.split(), (0, 3));
+    assert_eq!(drain(&c).await, ["a", "b", "c"]);
+}
+
+#[tokio::test]
+async fn overflow_capacity_zero_is_a_memory_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(settings(dir.path(), 2, 0)).await;
+    assert!(!c.durable());
+    c.put(&mut evs(&["a", "b"])).await.unwrap();
+    let mut more = evs(&["c"]);
+    assert!(matches!(c.put(&mut more).await, Err(ChannelError::Full(_))));
+    assert_eq!(more.len(), 1, "a failed put leaves the batch to the caller");
+    assert_eq!(c.split(), (2, 0));
+    assert_eq!(drain(&c).await, ["a", "b"]);
+    c.put(&mut more).await.unwrap();
+    assert_eq!(drain(&c).await, ["c"]);
+    // Nothing was written for an overflow.
+    assert!(!dir.path().join("data").exists());
+}
+
+#[tokio::test]
+async fn rollbacks_put_events_back_at_the_head_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(settings(dir.path(), 2, 100)).await;
+    c.put(&mut evs(&["a", "b"])).await.unwrap();
+    c.put(&mut evs(&["c", "d"])).await.unwrap();
+    assert_eq!(c.split(), (2, 2));
+    let t1 = c.take(10).await.unwrap();
+    assert_eq!(bodies(&t1), ["a", "b"]);
+    let t2 = c.take(10).await.unwrap();
+    assert_eq!(bodies(&t2), ["c", "d"]);
+    t2.rollback();
+    t1.rollback();
+    assert_eq!(c.split(), (2, 2));
+    // A dropped take gives its events back too.
+    drop(c.take(1).await.unwrap());
+    let t = c.take(10).await.unwrap();
+    assert_eq!(bodies(&t), ["a", "b"]);
+    t.commit().await.unwrap();
+    drop(c.take(1).await.unwrap());
+    c.put(&mut evs(&["e"])).await.unwrap();
+    assert_eq!(drain(&c).await, ["c", "d", "e"]);
+}
+
+#[tokio::test]
+async fn capacity_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(settings(dir.path(), 2, 2)).await;
+    let mut big: Vec<Event> = (0..11).map(|i| ev(&i.to_string())).collect();
+    assert!(matches!(
+        c.put(&mut big).await,
+        Err(ChannelError::TooBig(_))
+    ));
+    assert_eq!(big.len(), 11);
+    c.put(&mut evs(&["a", "b"])).await.unwrap();
+    c.put(&mut evs(&["c", "d"])).await.unwrap();
+    let mut more = evs(&["e"]);
+    assert!(matches!(c.put(&mut more).await, Err(ChannelError::Full(_))));
+    assert_eq!(more.len(), 1);
+    assert_eq!(c.split(), (2, 2));
+    // Taken but uncommitted overflow events still hold their room.
+    let t = c.take(10).await.unwrap();
+    let t2 = c.take(10).await.unwrap();
+    assert_eq!(bodies(&t2), ["c", "d"]);
+    t.commit().await.unwrap();
+    // Memory has room, but the overflow is active and full.
+    assert!(matches!(c.put(&mut more).await, Err(ChannelError::Full(_))));
+    t2.commit().await.unwrap();
+    c.put(&mut more).await.unwrap();
+    assert_eq!(c.split(), (1, 0));
+    assert_eq!(drain(&c).await, ["e"]);
+}
+
+#[tokio::test]
+async fn byte_capacity_limits_memory_and_spills() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), 100, 100);
+    s.byte_capacity = Some(4);
+    let (c, _) = open_with(s).await;
+    c.put(&mut evs(&["abc"])).await.unwrap();
+    c.put(&mut evs(&["de"])).await.unwrap();
+    assert_eq!(c.split(), (1, 1));
+    assert_eq!(drain(&c).await, ["abc", "de"]);
+}
+
+#[tokio::test]
+async fn a_waiting_put_goes_to_memory_when_a_take_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), 1, 100);
+    s.overflow_timeout = Duration::from_secs(600);
+    let (c, _) = open_with(s).await;
+    let c = Arc::new(c);
+    c.put(&mut evs(&["a"])).await.unwrap();
+    let c2 = c.clone();
+    let waiting = tokio::spawn(async move { c2.put(&mut evs(&["b"])).await });
+    let t = c.take(1).await.unwrap();
+    t.commit().await.unwrap();
+    waiting.await.unwrap().unwrap();
+    assert_eq!(c.split(), (1, 0));
+    assert_eq!(drain(&c).await, ["b"]);
+}
+
+#[tokio::test]
+async fn a_restart_replays_the_overflow_and_reports_memory_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, out) = open_with(settings(dir.path(), 1, 100)).await;
+        c.put(&mut evs(&["a"])).await.unwrap();
+        c.put(&mut evs(&["b", "c"])).await.unwrap();
+        c.put(&mut evs(&["d"])).await.unwrap();
+        let t = c.take(10).await.unwrap();
+        assert_eq!(bodies(&t), ["a"]);
+        t.commit().await.unwrap();
+        let t = c.take(1).await.unwrap();
+        assert_eq!(bodies(&t), ["b"]);
+        t.commit().await.unwrap();
+        // Memory has room, but c and d still wait in the overflow: e
+        // follows them there.
+        c.put(&mut evs(&["e"])).await.unwrap();
+        assert_eq!(c.split(), (0, 3));
+        let t = c.take(10).await.unwrap();
+        assert_eq!(bodies(&t), ["c", "d", "e"]);
+        t.commit().await.unwrap();
+        c.put(&mut evs(&["f"])).await.unwrap();
+        c.put(&mut evs(&["g"])).await.unwrap();
+        assert_eq!(c.split(), (1, 1));
+        c.stop().await;
+        assert!(
+            out.text()
+                .contains("1 events were still in this channel's memory"),
+            "{}",
+            out.text()
+        );
+    }
+    let (c, _) = open_with(settings(dir.path(), 1, 100)).await;
+    assert_eq!(c.split(), (0, 1));
+    // New puts come after the replayed overflow.
+    c.put(&mut evs(&["h"])).await.unwrap();
+    assert_eq!(drain(&c).await, ["g", "h"]);
+    c.stop().await;
+}
+
+#[test]
+fn properties_are_read_and_the_type_is_registered() {
+    let text = "\
+a1.sources = r1
+a1.sinks = k1
+a1.channels = c1
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1
+a1.sinks.k1.type = null
+a1.sinks.k1.channel = c1
+a1.channels.c1.type = SPILLABLEMEMORY
+a1.channels.c1.memoryCapacity = 0
+a1.channels.c1.overflowCapacity = 500
+a1.channels.c1.overflowTimeout = 7
+a1.channels.c1.transactionCapacity = 50
+a1.channels.c1.byteCapacity = 1000
+a1.channels.c1.checkpointDir = /tmp/x/cp
+a1.channels.c1.dataDirs = /tmp/x/d1, /tmp/x/d2
+";
+    let (c, _) = crate::engine::config::parse(Path::new("a.conf"), text, "a1").expect("valid");
+    let ch = &c.channels[0];
+    let mut diags = Diags::default();
+    let s = Settings::from_props(&ch.name, &ch.props, &mut diags);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    assert_eq!(s.memory_capacity, 0);
+    assert_eq!(s.overflow_capacity, 500);
+    assert_eq!(s.overflow_timeout, Duration::from_secs(7));
+    assert_eq!(s.transaction_capacity, 50);
+    assert_eq!(s.byte_capacity, Some(800));
+    assert_eq!(s.overflow.capacity, 500);
+    assert_eq!(s.overflow.transaction_capacity, 50);
+    assert_eq!(s.overflow.checkpoint_dir, Path::new("/tmp/x/cp"));
+    assert_eq!(s.overflow.data_dirs.len(), 2);
+    let built = crate::engine::registry::channel(&ch.type_name, &ch.name, &ch.props, &mut diags)
+        .expect("built");
+    assert!(built.durable());
+    let built = crate::engine::registry::channel(
+        "org.apache.flume.channel.SpillableMemoryChannel",
+        &ch.name,
+        &ch.props,
+        &mut diags,
+    );
+    assert!(built.is_some());
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+
+    // Defaults, and both capacities 0 is an error.
+    let text = text
+        .replace("memoryCapacity = 0", "overflowCapacity = 0")
+        .replace("overflowCapacity = 500\n", "");
+    let (c, _) = crate::engine::config::parse(Path::new("a.conf"), &text, "a1").expect("valid");
+    let ch = &c.channels[0];
+    let mut diags = Diags::default();
+    let s = Settings::from_props(&ch.name, &ch.props, &mut diags);
+    assert_eq!(s.memory_capacity, DEFAULT_MEMORY_CAPACITY);
+    assert_eq!(s.overflow_capacity, 0);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    let text = text.replace(
+        "overflowCapacity = 0",
+        "overflowCapacity = 0\na1.channels.c1.memoryCapacity = 0",
+    );
+    let (c, _) = crate::engine::config::parse(Path::new("a.conf"), &text, "a1").expect("valid");
+    let ch = &c.channels[0];
+    let mut diags = Diags::default();
+    Settings::from_props(&ch.name, &ch.props, &mut diags);
+    assert!(diags.has_errors());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_producer_and_consumer_see_put_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(settings(dir.path(), 5, 10_000)).await;
+    let c = Arc::new(c);
+    let producer = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            for b in 0..200 {
+                let mut batch: Vec<Event> = (0..3).map(|i| ev(&(b * 3 + i).to_string())).collect();
+                while !batch.is_empty() {
+                    let _ = c.put(&mut batch).await;
+                }
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut takes = 0;
+    while seen.len() < 600 {
+        let t = c.take(4).await.unwrap();
+        takes += 1;
+        if takes % 7 == 0 {
+            t.rollback();
+            continue;
+        }
+        seen.extend(bodies(&t));
+        t.commit().await.unwrap();
+    }
+    producer.await.unwrap();
+    let want: Vec<String> = (0..600).map(|i: usize| i.to_string()).collect();
+    assert_eq!(seen, want);
+    assert_eq!(c.len(), 0);
+}
+
+#[tokio::test]
+async fn a_put_dropped_while_spilling_leaves_the_books_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(settings(dir.path(), 1, 100)).await;
+    c.put(&mut evs(&["a"])).await.unwrap();
+    let mut batch = evs(&["b"]);
+    let done = {
+        let fut = c.put(&mut batch);
+        tokio::pin!(fut);
+        // Poll once (the spill waits for its fdatasync), then drop it.
+        std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx).is_ready())).await
+    };
+    if done {
+        assert_eq!(c.split(), (1, 1));
+        assert_eq!(drain(&c).await, ["a", "b"]);
+    } else {
+        // Dropped mid-put: nothing counted in the overflow, and it is not
+        // left active (the next put goes to memory).
+        assert_eq!(c.split(), (1, 0));
+        assert_eq!(drain(&c).await, ["a"]);
+        c.put(&mut evs(&["c"])).await.unwrap();
+        assert_eq!(c.split(), (1, 0));
+        assert_eq!(drain(&c).await, ["c"]);
+    }
+}

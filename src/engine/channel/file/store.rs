@@ -355,7 +355,14 @@ impl LiveSet {
     }
 
     pub fn remove(&mut self, p: &Ptr) {
-        if let Ok(i) = self.ptrs.binary_search(p)
+        // Takes leave in log order, so the pointer is nearly always the
+        // front one (dead ones are popped below): no search then.
+        let at = if self.ptrs.front() == Some(p) {
+            Ok(0)
+        } else {
+            self.ptrs.binary_search(p)
+        };
+        if let Ok(i) = at
             && !self.dead[i]
         {
             self.dead[i] = true;

@@ -20,7 +20,7 @@ mod section;
 mod sources;
 pub mod spec;
 mod supervisord;
-mod values;
+pub(crate) mod values;
 
 pub use check::check;
 pub use diagnostic::{Diagnostic, Severity};

@@ -180,6 +180,14 @@ const SIGNALS: &[(&str, i32)] = &[
     ("CLD", libc::SIGCHLD),
 ];
 
+/// A signal by name, with or without `SIG`, any case: its bare name and
+/// number (also used by the API's signalProcess).
+pub fn signal_named(s: &str) -> Option<(&'static str, i32)> {
+    let upper = s.trim().to_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    SIGNALS.iter().find(|(name, _)| *name == bare).copied()
+}
+
 /// `TERM`, `SIGTERM`, `term` or `15`.
 pub fn signal(s: &str) -> Result<StopSignal, String> {
     if let Some(n) = parse_int(s, 10) {
@@ -189,12 +197,8 @@ pub fn signal(s: &str) -> Result<StopSignal, String> {
             .map(|&(name, number)| StopSignal { name, number })
             .ok_or_else(|| format!("'{s}' is not a valid signal number"));
     }
-    let upper = s.trim().to_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS
-        .iter()
-        .find(|(name, _)| *name == bare)
-        .map(|&(name, number)| StopSignal { name, number })
+    signal_named(s)
+        .map(|(name, number)| StopSignal { name, number })
         .ok_or_else(|| {
             format!("'{s}' is not a signal name (e.g. TERM, HUP, INT, QUIT, KILL, USR1, USR2)")
         })

@@ -9,45 +9,6 @@ use crate::supervisor::Request;
 use crate::supervisor::info::ProcessInfo;
 use crate::supervisor::state::State;
 
-/// Signal names as Python's `signal` module has them on Linux (without
-/// the `SIG` prefix), which is what supervisord accepts.
-const SIGNAL_NAMES: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("IOT", libc::SIGABRT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD),
-    ("CLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("POLL", libc::SIGPOLL),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
-];
-
 /// Whether supervisord takes `n` as a signal number: 0 (a probe) to 31,
 /// and the first and last realtime signals (Python names only those).
 fn known_signal_number(n: i64) -> bool {
@@ -75,15 +36,12 @@ pub fn parse_signal(value: &Value) -> Result<i32, Fault> {
     let Value::String(s) = value else {
         return Err(bad(python_str(value)));
     };
+    // Python also names the first and last realtime signals.
     let upper = s.trim().to_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let found = match bare {
+    let found = match upper.strip_prefix("SIG").unwrap_or(&upper) {
         "RTMIN" => Some(libc::SIGRTMIN()),
         "RTMAX" => Some(libc::SIGRTMAX()),
-        _ => SIGNAL_NAMES
-            .iter()
-            .find(|(name, _)| *name == bare)
-            .map(|&(_, n)| n),
+        _ => crate::config::values::signal_named(s).map(|(_, n)| n),
     };
     found.ok_or_else(|| bad(s.clone()))
 }

@@ -10,99 +10,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::compare::{Said, py, rs, same, stock, timeless};
 use common::{Daemon, wait_for};
 
 /// The stock supervisorctl; a missing one is a failure, not a skip.
 fn supervisorctl() -> PathBuf {
-    let path = match std::env::var_os("SLUICE_SUPERVISORCTL") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/supervisorctl"),
-    };
-    assert!(
-        path.exists(),
-        "the stock supervisorctl is not at {}: run scripts/test.sh (it creates .venv with \
-         supervisor==4.3.0 and sets SLUICE_SUPERVISORCTL)",
-        path.display()
-    );
-    path
-}
-
-/// What one client printed and how it exited.
-#[derive(Debug, PartialEq)]
-struct Said {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn said(out: std::process::Output) -> Said {
-    Said {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// `supervisorctl -c CONF args...`
-fn py(conf: &Path, args: &[&str]) -> Said {
-    said(
-        Command::new(supervisorctl())
-            .arg("-c")
-            .arg(conf)
-            .args(args)
-            .output()
-            .expect("run supervisorctl"),
-    )
-}
-
-/// `sluice ctl -c CONF args...`
-fn rs(conf: &Path, args: &[&str]) -> Said {
-    said(
-        Command::new(common::sluice())
-            .args(["ctl", "-c"])
-            .arg(conf)
-            .args(args)
-            .output()
-            .expect("run sluice ctl"),
-    )
-}
-
-/// Every run of digits as `#`: pids, uptimes and stop times differ between
-/// two runs, the layout (column widths, words) must not.
-fn digits_out(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_digits = false;
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            if !in_digits {
-                out.push('#');
-            }
-            in_digits = true;
-        } else {
-            out.push(c);
-            in_digits = false;
-        }
-    }
-    out
-}
-
-fn timeless(s: Said) -> Said {
-    Said {
-        code: s.code,
-        stdout: digits_out(&s.stdout),
-        stderr: digits_out(&s.stderr),
-    }
-}
-
-/// Run `args` with supervisorctl, then `reset` (which puts the daemon back
-/// in the state before), then with sluice ctl; both must agree. Returns
-/// what they said.
-fn same(conf: &Path, args: &[&str], reset: impl FnOnce()) -> Said {
-    let theirs = py(conf, args);
-    reset();
-    let ours = rs(conf, args);
-    assert_eq!(ours, theirs, "sluice ctl vs supervisorctl for {args:?}");
-    ours
+    stock("SLUICE_SUPERVISORCTL", "supervisorctl")
 }
 
 /// As [`same`], pids and times aside.

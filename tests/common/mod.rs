@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod compare;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -54,6 +54,24 @@ impl Default for Settings {
     }
 }
 
+/// `byteCapacity` less its `byteCapacityBufferPercentage` (Flume keeps
+/// that share for the events' headers); `None` without a byteCapacity.
+pub(super) fn byte_capacity(props: &Props, diags: &mut Diags) -> Option<u64> {
+    let percent = props.u64(diags, "byteCapacityBufferPercentage", 20);
+    if percent > 100 {
+        props.error(
+            diags,
+            Some("byteCapacityBufferPercentage"),
+            "must be 0 to 100",
+        );
+    }
+    props
+        .get("byteCapacity")
+        .filter(|v| !v.is_empty())
+        .map(|_| props.u64(diags, "byteCapacity", 0))
+        .map(|b| b.saturating_mul(100 - percent.min(100)) / 100)
+}
+
 impl Settings {
     /// Read Flume's properties: capacity, transactionCapacity, byteCapacity,
     /// byteCapacityBufferPercentage, keep-alive.
@@ -68,19 +86,7 @@ impl Settings {
                 format!("{transaction_capacity} is higher than the capacity ({capacity})"),
             );
         }
-        let percent = props.u64(diags, "byteCapacityBufferPercentage", 20);
-        if percent > 100 {
-            props.error(
-                diags,
-                Some("byteCapacityBufferPercentage"),
-                "must be 0 to 100",
-            );
-        }
-        let byte_capacity = props
-            .get("byteCapacity")
-            .filter(|v| !v.is_empty())
-            .map(|_| props.u64(diags, "byteCapacity", 0))
-            .map(|b| b.saturating_mul(100 - percent.min(100)) / 100);
+        let byte_capacity = byte_capacity(props, diags);
         let keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs());
         Settings {
             capacity,

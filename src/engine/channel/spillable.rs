@@ -118,19 +118,7 @@ impl Settings {
                 ),
             );
         }
-        let percent = props.u64(diags, "byteCapacityBufferPercentage", 20);
-        if percent > 100 {
-            props.error(
-                diags,
-                Some("byteCapacityBufferPercentage"),
-                "must be 0 to 100",
-            );
-        }
-        let byte_capacity = props
-            .get("byteCapacity")
-            .filter(|v| !v.is_empty())
-            .map(|_| props.u64(diags, "byteCapacity", 0))
-            .map(|b| b.saturating_mul(100 - percent.min(100)) / 100);
+        let byte_capacity = super::memory::byte_capacity(props, diags);
         let avg_event_size = props.u64(diags, "avgEventSize", DEFAULT_AVG_EVENT_SIZE);
         if avg_event_size == 0 {
             props.error(diags, Some("avgEventSize"), "must be more than 0");

@@ -1,6 +1,7 @@
 //! sluice: a supervisord-compatible process supervisor with a Flume-style
 //! event pipeline engine. See docs/ARCHITECTURE.md for the map.
 
+pub mod allocator;
 pub mod config;
 pub mod ctl;
 pub mod daemon;

@@ -58,6 +58,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    sluice::allocator::tune();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Daemon {

@@ -153,8 +153,10 @@ impl Source for Netcat {
 
 /// Deliveries one connection keeps in flight: while one waits for its
 /// commit (a file channel's fdatasync), the next reads are written, and
-/// share the next fdatasync (group commit).
-const DEPTH: usize = 16;
+/// share the next fdatasync (group commit). An fdatasync of a busy disk
+/// takes milliseconds: 64 reads (up to 16 MiB) keep the source reading
+/// meanwhile (16 left it waiting: docs/benchmarks.md).
+const DEPTH: usize = 64;
 
 type Waiting = Pin<Box<dyn Future<Output = (usize, Delivery, bool)> + Send>>;
 type Beginning = Pin<Box<dyn Future<Output = (usize, Result<Delivery, Cancelled>)> + Send>>;

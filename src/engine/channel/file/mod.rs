@@ -3,11 +3,12 @@
 //! - **Put**: a transaction's records go to the current data file with one
 //!   write(2) and are fdatasync'd before `put` returns, so a source that
 //!   acknowledges after `put` (netcat's `OK`) acknowledges what is on disk.
-//!   Concurrent puts share fdatasyncs (group commit, see `store`). The
-//!   write runs on the calling task (a copy into the page cache); the
-//!   fdatasync waits in `spawn_blocking`, off the runtime's workers.
+//!   Concurrent puts share fdatasyncs (group commit). The writing and the
+//!   fdatasyncs run on two threads of the channel (see `pipeline`), so a
+//!   source hands a batch over and reads on.
 //! - **Take**: the events come from memory. A take's commit appends a
-//!   take record but does not wait for an fdatasync: a crash right after
+//!   take record (on the writer thread, after every put handed over
+//!   before it) but does not wait for an fdatasync: a crash right after
 //!   may deliver those events again after the restart (duplicates, never
 //!   loss: Flume's at-least-once promise). The next put's or checkpoint's
 //!   fdatasync covers it. Rollback (or a dropped take) writes nothing.
@@ -27,10 +28,11 @@
 
 pub mod checkpoint;
 pub mod log;
+pub mod pipeline;
+pub mod queue;
 pub mod replay;
 pub mod store;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -41,6 +43,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use self::log::Ptr;
+use self::pipeline::{Pipeline, PutJob, PutState};
 use self::store::Store;
 use super::{Channel, ChannelError, PendingPut, Take, TakeTransaction};
 use crate::engine::config::{Diags, Props};
@@ -175,7 +178,7 @@ impl Settings {
 
 #[derive(Default)]
 struct State {
-    queue: VecDeque<(Ptr, Event)>,
+    queue: queue::Queue,
     /// Taken, not yet committed.
     inflight: usize,
     /// Puts admitted, being written.
@@ -187,6 +190,8 @@ struct Inner {
     settings: Settings,
     state: Mutex<State>,
     store: Mutex<Option<Arc<Store>>>,
+    /// The writer and syncer threads, while started.
+    pipeline: Mutex<Option<Pipeline>>,
     log: Mutex<Option<AgentLog>>,
     /// Stops the checkpoint task.
     stop: CancellationToken,
@@ -204,6 +209,10 @@ impl Inner {
         lock(&self.store)
             .clone()
             .ok_or_else(|| ChannelError::Failed(format!("channel {}: not started", self.name)))
+    }
+
+    fn stopped(&self) -> ChannelError {
+        ChannelError::Failed(format!("channel {}: stopped", self.name))
     }
 
     fn warn(&self, msg: &str) {
@@ -225,6 +234,7 @@ impl FileChannel {
                 settings,
                 state: Mutex::new(State::default()),
                 store: Mutex::new(None),
+                pipeline: Mutex::new(None),
                 log: Mutex::new(None),
                 stop: CancellationToken::new(),
                 data: Notify::new(),
@@ -255,54 +265,72 @@ fn put_error(name: &str, e: std::io::Error) -> ChannelError {
     }
 }
 
-/// A put written to the log, waiting for the fdatasync covering it (off
-/// the runtime, shared with concurrent puts: group commit) before its
-/// events join the channel.
+/// A put handed to the writer thread, waiting until it is written and an
+/// fdatasync covers it (see `pipeline`); only then do its events join
+/// the channel.
 struct FilePending {
     inner: Arc<Inner>,
     store: Arc<Store>,
-    events: Vec<Event>,
-    ptrs: Vec<Ptr>,
-    end: Ptr,
+    /// Shared with the writer until it has encoded them.
+    events: Arc<Vec<Event>>,
+    state: Arc<Mutex<PutState>>,
+    done: tokio::sync::oneshot::Receiver<std::io::Result<()>>,
     /// Waited or aborted: the reservation is given back.
     settled: bool,
 }
 
 impl FilePending {
+    fn take_events(&mut self) -> Vec<Event> {
+        let events = std::mem::take(&mut self.events);
+        // The writer drops its reference before the put completes; a put
+        // given up mid-write is copied instead (a rare, failing path).
+        Arc::try_unwrap(events).unwrap_or_else(|shared| (*shared).clone())
+    }
+
     /// Not in the channel: give back the room and the events.
     fn give_up(&mut self) -> Vec<Event> {
         self.settled = true;
-        self.store.forget(&self.ptrs);
+        {
+            let mut state = pipeline::lock(&self.state);
+            state.cancelled = true;
+            if let Some(ptrs) = state.ptrs.take() {
+                self.store.forget(&ptrs);
+            }
+        }
         {
             let mut st = lock(&self.inner.state);
             st.reserved -= self.events.len();
         }
         self.inner.space.notify_waiters();
-        std::mem::take(&mut self.events)
+        self.take_events()
     }
 }
 
 #[async_trait]
 impl PendingPut for FilePending {
     async fn wait(mut self: Box<Self>) -> Result<(), (ChannelError, Vec<Event>)> {
-        if !self.store.synced(self.end) {
-            let s = self.store.clone();
-            let end = self.end;
-            let r = tokio::task::spawn_blocking(move || s.sync_to(end))
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))
-                .and_then(|r| r);
-            if let Err(e) = r {
+        let r = match (&mut self.done).await {
+            Ok(r) => r.map_err(|e| put_error(&self.inner.name, e)),
+            // The pipeline closed without finishing it.
+            Err(_) => Err(self.inner.stopped()),
+        };
+        let ptrs = pipeline::lock(&self.state).ptrs.take();
+        let ptrs = match (r, ptrs) {
+            (Ok(()), Some(ptrs)) => ptrs,
+            (r, ptrs) => {
+                pipeline::lock(&self.state).ptrs = ptrs;
+                let e = r.err().unwrap_or_else(|| self.inner.stopped());
                 let back = self.give_up();
-                return Err((put_error(&self.inner.name, e), back));
+                return Err((e, back));
             }
-        }
+        };
         self.settled = true;
+        let n = self.events.len();
+        let events = self.take_events();
         {
             let mut st = lock(&self.inner.state);
-            st.reserved -= self.events.len();
-            let events = std::mem::take(&mut self.events);
-            st.queue.extend(self.ptrs.iter().copied().zip(events));
+            st.reserved -= n;
+            st.queue.push_back(ptrs, events);
         }
         self.inner.data.notify_waiters();
         Ok(())
@@ -324,6 +352,11 @@ impl Drop for FilePending {
 
 async fn checkpoint_now(inner: &Inner) -> Result<Vec<PathBuf>, String> {
     let store = inner.store().map_err(|e| e.to_string())?;
+    let written = lock(&inner.pipeline).as_ref().map(Pipeline::barrier);
+    if let Some(w) = written {
+        // Closed meanwhile: `stop` joined the writer, all is written.
+        let _ = w.await;
+    }
     tokio::task::spawn_blocking(move || store.checkpoint())
         .await
         .map_err(|e| e.to_string())?
@@ -372,9 +405,18 @@ impl Channel for FileChannel {
         agent_log.info(&inner.name, &opened.info);
         {
             let mut st = lock(&inner.state);
-            st.queue.extend(opened.events);
+            let (ptrs, events) = opened.events.into_iter().unzip();
+            st.queue.push_back(ptrs, events);
         }
-        *lock(&inner.store) = Some(Arc::new(opened.store));
+        let store = Arc::new(opened.store);
+        let warn: pipeline::Warn = {
+            let (log, name) = (agent_log.clone(), inner.name.clone());
+            Arc::new(move |m: &str| log.warn(&name, m))
+        };
+        let p = Pipeline::start(&inner.name, store.clone(), warn)
+            .map_err(|e| format!("channel {}: cannot start its threads: {e}", inner.name))?;
+        *lock(&inner.store) = Some(store);
+        *lock(&inner.pipeline) = Some(p);
         inner.data.notify_waiters();
         tokio::spawn(checkpoint_loop(
             Arc::downgrade(inner),
@@ -389,6 +431,11 @@ impl Channel for FileChannel {
         inner.stop.cancel();
         if lock(&inner.store).is_none() {
             return;
+        }
+        // What was handed over is written first (blocking joins).
+        let pipeline = lock(&inner.pipeline).take();
+        if let Some(p) = pipeline {
+            let _ = tokio::task::spawn_blocking(move || p.close()).await;
         }
         match checkpoint_now(inner).await {
             Ok(_) => {
@@ -454,26 +501,31 @@ impl Channel for FileChannel {
             }
             let _ = tokio::time::timeout_at(deadline, notified).await;
         }
-        // The write happens here, on the calling task (a copy into the
-        // page cache): puts are written in the order they begin.
-        match store.append_put(events) {
-            Ok((ptrs, end)) => Ok(Box::new(FilePending {
-                inner: self.inner.clone(),
-                store,
-                events: std::mem::take(events),
-                ptrs,
-                end,
-                settled: false,
-            })),
-            Err(e) => {
-                {
-                    let mut st = lock(&inner.state);
-                    st.reserved -= n;
-                }
-                inner.space.notify_waiters();
-                Err(put_error(&inner.name, e))
-            }
+        // Handed to the writer thread: puts are written in the order they
+        // begin.
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let shared = Arc::new(std::mem::take(events));
+        let state = Arc::new(Mutex::new(PutState::default()));
+        let job = PutJob {
+            events: shared.clone(),
+            state: state.clone(),
+            done: done_tx,
+        };
+        let handed = lock(&inner.pipeline).as_ref().is_some_and(|p| p.put(job));
+        let pending = FilePending {
+            inner: self.inner.clone(),
+            store,
+            events: shared,
+            state,
+            done,
+            settled: false,
+        };
+        if !handed {
+            let mut pending = pending;
+            *events = pending.give_up();
+            return Err(inner.stopped());
         }
+        Ok(Box::new(pending))
     }
 
     async fn take(&self, max: usize) -> Result<Take, ChannelError> {
@@ -487,9 +539,8 @@ impl Channel for FileChannel {
             {
                 let mut st = lock(&inner.state);
                 if !st.queue.is_empty() {
-                    let k = max.min(st.queue.len());
-                    let (ptrs, events): (Vec<Ptr>, Vec<Event>) = st.queue.drain(..k).unzip();
-                    st.inflight += k;
+                    let (ptrs, events) = st.queue.take(max);
+                    st.inflight += events.len();
                     let tx = FileTake {
                         inner: inner.clone(),
                         ptrs,
@@ -537,38 +588,22 @@ impl TakeTransaction for FileTake {
     async fn commit(self: Box<Self>) -> Result<(), ChannelError> {
         let FileTake { inner, ptrs } = *self;
         let n = ptrs.len();
-        let store = match inner.store() {
-            Ok(s) => s,
-            Err(e) => {
-                // Stopped: the take is not recorded, so the events come
-                // back after a restart (at least once).
-                lock(&inner.state).inflight -= n;
-                inner.space.notify_waiters();
-                return Err(e);
-            }
-        };
-        // A write(2) of a small record into the page cache, on this thread.
-        // The events are delivered either way; a take record that could
-        // not be written means they may be delivered again after a restart.
-        if let Err(e) = store.take_commit(&ptrs) {
-            inner.warn(&format!(
-                "cannot record a take ({e}); its events may be delivered again after a restart"
-            ));
-        }
+        // Recorded by the writer thread; when stopped, the take is not
+        // recorded and its events come back after a restart (at least once).
+        let handed = lock(&inner.pipeline).as_ref().is_some_and(|p| p.take(ptrs));
         lock(&inner.state).inflight -= n;
         inner.space.notify_waiters();
-        Ok(())
+        if handed { Ok(()) } else { Err(inner.stopped()) }
     }
 
     fn rollback(self: Box<Self>, events: Vec<Event>) {
+        let FileTake { inner, ptrs } = *self;
         {
-            let mut st = lock(&self.inner.state);
-            st.inflight -= self.ptrs.len();
-            for pe in self.ptrs.iter().copied().zip(events).rev() {
-                st.queue.push_front(pe);
-            }
+            let mut st = lock(&inner.state);
+            st.inflight -= ptrs.len();
+            st.queue.push_front(ptrs, events);
         }
-        self.inner.data.notify_waiters();
+        inner.data.notify_waiters();
     }
 }
 

@@ -2,7 +2,7 @@
 //! data files after it, read back the events still in the channel, and
 //! start a new data file for this run.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::Settings;
 use super::checkpoint::{self, Checkpoint};
-use super::log::{self, FILE_HEADER_LEN, Ptr, Reader, Record, Stop};
+use super::log::{self, FILE_HEADER_LEN, Ptr, RECORD_HEADER_LEN, Reader, Record, Stop};
 use super::store::{self, Store, Writer};
 use crate::engine::event::Event;
 
@@ -80,18 +80,41 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     }
 
     let cp = load_checkpoint(&settings, &mut warnings);
-    let (mut live, start, mut next_tx): (BTreeSet<Ptr>, Ptr, u64) = match &cp {
-        Some(c) => (c.live.iter().copied().collect(), c.pos, c.next_tx),
-        None => (BTreeSet::new(), Ptr::default(), 1),
-    };
+    let (start, mut next_tx) = cp
+        .as_ref()
+        .map_or((Ptr::default(), 1), |c| (c.pos, c.next_tx));
+    // Every event in the channel, read back or (None) still to be.
+    let mut live: BTreeMap<Ptr, Option<Event>> = cp
+        .iter()
+        .flat_map(|c| c.live.iter().map(|p| (*p, None)))
+        .collect();
 
-    // Replay the log after the checkpoint.
+    // Read the files holding checkpointed events (only to read those
+    // back), then replay the log after the checkpoint position.
+    let first = live
+        .keys()
+        .next()
+        .map_or(start.file, |p| p.file.min(start.file));
     let last = files.keys().next_back().copied();
-    let mut pending: HashMap<u64, Vec<Ptr>> = HashMap::new();
     let mut records = 0u64;
-    for (&id, path) in files.range(start.file..) {
-        let from = if id == start.file { start.offset } else { 0 };
-        let mut reader = match Reader::open(path, id, from)? {
+    for (&id, path) in files.range(first..) {
+        let next_file = Ptr {
+            file: id + 1,
+            offset: 0,
+        };
+        let wanted = live
+            .range(
+                Ptr {
+                    file: id,
+                    offset: 0,
+                }..next_file,
+            )
+            .next()
+            .is_some();
+        if next_file <= start && !wanted {
+            continue;
+        }
+        let mut reader = match Reader::open(path, id, 0)? {
             Ok(r) => r,
             Err(e) => {
                 warnings.push(format!("data file {} skipped: {e}", path.display()));
@@ -101,25 +124,36 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         loop {
             match reader.next_record()? {
                 Ok((at, rec)) => {
-                    records += 1;
+                    let after = Ptr {
+                        file: id,
+                        offset: at,
+                    } >= start;
+                    records += u64::from(after);
                     match rec {
-                        Record::Put { tx, .. } => {
-                            next_tx = next_tx.max(tx + 1);
-                            pending.entry(tx).or_default().push(Ptr {
-                                file: id,
-                                offset: at,
-                            });
+                        Record::Put { tx, events } => {
+                            if after {
+                                next_tx = next_tx.max(tx + 1);
+                            }
+                            let base = at + RECORD_HEADER_LEN as u64;
+                            for (entry, event) in events {
+                                let p = Ptr {
+                                    file: id,
+                                    offset: base + entry,
+                                };
+                                if after {
+                                    live.insert(p, Some(event));
+                                } else if let Some(slot) = live.get_mut(&p) {
+                                    *slot = Some(event);
+                                }
+                            }
                         }
-                        Record::PutCommit { tx } => {
-                            next_tx = next_tx.max(tx + 1);
-                            live.extend(pending.remove(&tx).unwrap_or_default());
-                        }
-                        Record::TakeCommit { tx, ptrs } => {
+                        Record::Take { tx, ptrs } if after => {
                             next_tx = next_tx.max(tx + 1);
                             for p in ptrs {
                                 live.remove(&p);
                             }
                         }
+                        Record::Take { .. } => {}
                     }
                 }
                 Err(Stop::End) => break,
@@ -144,29 +178,17 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
             }
         }
     }
-    let uncommitted: usize = pending.values().map(Vec::len).sum();
 
-    // Read back the events still in the channel.
     let mut events = Vec::with_capacity(live.len());
-    let mut open_files: HashMap<u32, Option<(File, u64)>> = HashMap::new();
     let mut lost = 0usize;
-    for p in &live {
-        let f = open_files.entry(p.file).or_insert_with(|| {
-            let f = files.get(&p.file).and_then(|path| File::open(path).ok())?;
-            let len = f.metadata().ok()?.len();
-            Some((f, len))
-        });
-        let r = match f {
-            Some((f, len)) => log::read_event(f, *len, p.offset),
-            None => Err("its data file is missing".into()),
-        };
-        match r {
-            Ok(e) => events.push((*p, e)),
-            Err(e) => {
+    for (p, e) in live {
+        match e {
+            Some(e) => events.push((p, e)),
+            None => {
                 lost += 1;
                 if lost <= 10 {
                     warnings.push(format!(
-                        "event at data file {} offset {} cannot be read ({e}); dropped",
+                        "event at data file {} offset {} cannot be read back (its record is missing or damaged); dropped",
                         p.file, p.offset
                     ));
                 }
@@ -183,7 +205,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     let (path, f) = store::create_file(&settings.data_dirs, id)?;
     files.insert(id, path);
     let info = format!(
-        "replayed: {} events in the channel ({} from the checkpoint{}, {records} log records read, {uncommitted} uncommitted puts dropped) in {:?}",
+        "replayed: {} events in the channel ({} from the checkpoint{}, {records} log records after it) in {:?}",
         events.len(),
         cp.as_ref().map_or(0, |c| c.live.len()),
         if cp.is_none() { ", none found" } else { "" },

@@ -152,7 +152,7 @@ impl Store {
         Ok(())
     }
 
-    /// One put transaction: its records appended with one write, then on
+    /// One put transaction: its record appended with one write, then on
     /// disk (a group commit) before returning. The events' pointers.
     pub fn put(&self, events: &[Event]) -> io::Result<Vec<Ptr>> {
         let (ptrs, end) = self.append_put(events)?;
@@ -163,9 +163,9 @@ impl Store {
         Ok(ptrs)
     }
 
-    /// The first half of a put: its records written (one write(2), to the
-    /// page cache: short), not yet synced. The events' pointers and the
-    /// position [`Store::sync_to`] must reach before the put is committed.
+    /// The first half of a put: its record written (one write(2), to the
+    /// page cache), not yet synced. The events' pointers and the position
+    /// [`Store::sync_to`] must reach before the put is committed.
     pub fn append_put(&self, events: &[Event]) -> io::Result<(Vec<Ptr>, Ptr)> {
         let mut w = lock(&self.writer);
         self.check_space(w.id)?;
@@ -173,23 +173,19 @@ impl Store {
         w.next_tx += 1;
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
-        let mut rel = Vec::with_capacity(events.len());
-        for e in events {
-            rel.push(buf.len() as u64);
-            log::encode_put(&mut buf, tx, e);
-        }
-        log::encode_put_commit(&mut buf, tx);
+        let mut ptrs = Vec::with_capacity(events.len());
+        log::encode_put(&mut buf, tx, events, &mut ptrs);
         let r = self.append(&mut w, &buf);
         w.buf = buf;
         let at = r?;
-        let ptrs: Vec<Ptr> = rel
+        let ptrs: Vec<Ptr> = ptrs
             .into_iter()
             .map(|o| Ptr {
                 file: at.file,
                 offset: at.offset + o,
             })
             .collect();
-        w.live.extend(ptrs.iter().copied());
+        w.live.append_sorted(&ptrs);
         let end = Ptr {
             file: w.id,
             offset: w.offset,
@@ -261,7 +257,7 @@ impl Store {
         w.next_tx += 1;
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
-        log::encode_take_commit(&mut buf, tx, ptrs);
+        log::encode_take(&mut buf, tx, ptrs);
         let r = self.append(&mut w, &buf);
         w.buf = buf;
         r?;
@@ -331,6 +327,19 @@ impl LiveSet {
         let mut s = LiveSet::default();
         s.extend(ptrs);
         s
+    }
+
+    /// Add pointers in increasing order (a put's, all after every
+    /// pointer already in): two bulk appends.
+    pub fn append_sorted(&mut self, ptrs: &[Ptr]) {
+        match (self.ptrs.back(), ptrs.first()) {
+            (Some(last), Some(first)) if last >= first => self.extend(ptrs.iter().copied()),
+            _ => {
+                self.ptrs.extend(ptrs.iter().copied());
+                self.dead.resize(self.ptrs.len(), false);
+                self.len += ptrs.len();
+            }
+        }
     }
 
     pub fn extend(&mut self, ptrs: impl IntoIterator<Item = Ptr>) {

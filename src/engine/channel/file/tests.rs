@@ -483,3 +483,50 @@ async fn begun_puts_join_the_channel_when_waited_in_order_and_give_back_room_whe
     c.put(&mut more).await.unwrap();
     assert_eq!(drain(&c).await, ["a", "b", "x"]);
 }
+
+/// Where the writer's time goes (not a test; `cargo test --release
+/// --lib writer_cost -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn writer_cost() {
+    let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+    let opened = replay::open(settings(dir.path())).unwrap();
+    let store = opened.store;
+    let body = bytes::Bytes::from(vec![b'x'; 99 * 1000]);
+    let batch: Vec<Event> = (0..1000)
+        .map(|i| Event::new(body.slice(i * 99..(i + 1) * 99)))
+        .collect();
+    let t = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let mut entries = Vec::new();
+    for tx in 0..1000 {
+        buf.clear();
+        entries.clear();
+        log::encode_put(&mut buf, tx, &batch, &mut entries);
+    }
+    println!("encode only: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    for _ in 0..1000 {
+        store.append_put(&batch).unwrap();
+    }
+    println!("append_put (encode, write, live set): {:?}", t.elapsed());
+    let f = std::fs::File::create(dir.path().join("raw")).unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..1000 {
+        std::io::Write::write_all(&mut &f, &buf).unwrap();
+    }
+    println!("write(2) only: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    let mut live = store::LiveSet::default();
+    for b in 0..1000u64 {
+        let ptrs: Vec<log::Ptr> = entries
+            .iter()
+            .map(|o| log::Ptr {
+                file: 1,
+                offset: b * 200_000 + o,
+            })
+            .collect();
+        live.append_sorted(&ptrs);
+    }
+    println!("live set only: {:?}", t.elapsed());
+}

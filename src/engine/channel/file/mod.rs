@@ -27,6 +27,7 @@
 //! and `.../data` under the agent's working directory.
 
 pub mod checkpoint;
+pub mod live;
 pub mod log;
 pub mod pipeline;
 pub mod queue;

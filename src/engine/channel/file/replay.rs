@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::Settings;
 use super::checkpoint::{self, Checkpoint};
+use super::live::LiveSet;
 use super::log::{self, FILE_HEADER_LEN, Ptr, RECORD_HEADER_LEN, Reader, Record, Stop};
 use super::store::{self, Store, Writer};
 use crate::engine::event::Event;
@@ -198,7 +199,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     if lost > 10 {
         warnings.push(format!("{lost} events in all could not be read back"));
     }
-    let live = store::LiveSet::from_sorted(events.iter().map(|(p, _)| *p));
+    let live = LiveSet::from_sorted(events.iter().map(|(p, _)| *p));
 
     // This run writes a new file.
     let id = last.map_or(1, |l| l + 1).max(start.file + 1);

@@ -2,7 +2,7 @@
 //! records, checkpoints, and deleting data files no longer needed. All
 //! blocking; the channel calls it from `spawn_blocking`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::Settings;
 use super::checkpoint::{self, Checkpoint};
+use super::live::LiveSet;
 use super::log::{self, FILE_HEADER_LEN, Ptr};
 use crate::engine::event::Event;
 
@@ -197,9 +198,7 @@ impl Store {
     /// find it in the log: at least once).
     pub fn forget(&self, ptrs: &[Ptr]) {
         let mut w = lock(&self.writer);
-        for p in ptrs {
-            w.live.remove(p);
-        }
+        w.live.remove_all(ptrs);
     }
 
     /// Whether the log is on disk up to `target` already.
@@ -261,9 +260,7 @@ impl Store {
         let r = self.append(&mut w, &buf);
         w.buf = buf;
         r?;
-        for p in ptrs {
-            w.live.remove(p);
-        }
+        w.live.remove_all(ptrs);
         Ok(())
     }
 
@@ -309,98 +306,5 @@ impl Store {
             }
         }
         Ok(deleted)
-    }
-}
-
-/// The pointers of the events in the channel, in log order. Appends come
-/// in increasing order (the log only grows), takes remove mostly from the
-/// front: a sorted deque with tombstones, far cheaper than a tree.
-#[derive(Default)]
-pub struct LiveSet {
-    ptrs: VecDeque<Ptr>,
-    dead: VecDeque<bool>,
-    len: usize,
-}
-
-impl LiveSet {
-    pub fn from_sorted(ptrs: impl IntoIterator<Item = Ptr>) -> LiveSet {
-        let mut s = LiveSet::default();
-        s.extend(ptrs);
-        s
-    }
-
-    /// Add pointers in increasing order (a put's, all after every
-    /// pointer already in): two bulk appends.
-    pub fn append_sorted(&mut self, ptrs: &[Ptr]) {
-        match (self.ptrs.back(), ptrs.first()) {
-            (Some(last), Some(first)) if last >= first => self.extend(ptrs.iter().copied()),
-            _ => {
-                self.ptrs.extend(ptrs.iter().copied());
-                self.dead.resize(self.ptrs.len(), false);
-                self.len += ptrs.len();
-            }
-        }
-    }
-
-    pub fn extend(&mut self, ptrs: impl IntoIterator<Item = Ptr>) {
-        for p in ptrs {
-            match self.ptrs.back() {
-                Some(last) if *last >= p => {
-                    // Not after the last one (never, as the log only
-                    // grows): keep the order anyway.
-                    if let Err(i) = self.ptrs.binary_search(&p) {
-                        self.ptrs.insert(i, p);
-                        self.dead.insert(i, false);
-                        self.len += 1;
-                    }
-                }
-                _ => {
-                    self.ptrs.push_back(p);
-                    self.dead.push_back(false);
-                    self.len += 1;
-                }
-            }
-        }
-    }
-
-    pub fn remove(&mut self, p: &Ptr) {
-        // Takes leave in log order, so the pointer is nearly always the
-        // front one (dead ones are popped below): no search then.
-        let at = if self.ptrs.front() == Some(p) {
-            Ok(0)
-        } else {
-            self.ptrs.binary_search(p)
-        };
-        if let Ok(i) = at
-            && !self.dead[i]
-        {
-            self.dead[i] = true;
-            self.len -= 1;
-        }
-        while self.dead.front() == Some(&true) {
-            self.dead.pop_front();
-            self.ptrs.pop_front();
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn first(&self) -> Option<Ptr> {
-        // The front is never dead (remove pops dead ones).
-        self.ptrs.front().copied()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = Ptr> + '_ {
-        self.ptrs
-            .iter()
-            .zip(&self.dead)
-            .filter(|(_, d)| !**d)
-            .map(|(p, _)| *p)
     }
 }

@@ -372,25 +372,6 @@ async fn concurrent_puts_all_arrive() {
     assert!(c.fsyncs() <= 160, "{}", c.fsyncs());
 }
 
-#[test]
-fn the_live_set_keeps_log_order_through_out_of_order_removals() {
-    let p = |file, offset| Ptr { file, offset };
-    let mut s = store::LiveSet::from_sorted([p(1, 16), p(1, 40), p(1, 80)]);
-    s.extend([p(2, 16), p(2, 30)]);
-    s.remove(&p(1, 40));
-    s.remove(&p(9, 9)); // unknown: nothing
-    assert_eq!(s.len(), 4);
-    assert_eq!(s.first(), Some(p(1, 16)));
-    s.remove(&p(1, 16));
-    assert_eq!(s.first(), Some(p(1, 80)));
-    s.remove(&p(1, 80));
-    s.remove(&p(1, 80)); // twice: counted once
-    assert_eq!(s.iter().collect::<Vec<_>>(), [p(2, 16), p(2, 30)]);
-    assert_eq!(s.len(), 2);
-    s.extend([p(1, 99)]); // out of order (never happens): still sorted
-    assert_eq!(s.iter().collect::<Vec<_>>(), [p(1, 99), p(2, 16), p(2, 30)]);
-}
-
 fn props(pairs: &[(&str, &str)]) -> Props {
     use crate::engine::config::properties::Entry;
     let entries = pairs
@@ -506,27 +487,45 @@ fn writer_cost() {
     }
     println!("encode only: {:?}", t.elapsed());
     let t = std::time::Instant::now();
+    let mut all = Vec::new();
     for _ in 0..1000 {
-        store.append_put(&batch).unwrap();
+        all.push(store.append_put(&batch).unwrap().0);
     }
     println!("append_put (encode, write, live set): {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    for ptrs in &all {
+        store.take_commit(ptrs).unwrap();
+    }
+    println!("take_commit (encode, write, live set): {:?}", t.elapsed());
     let f = std::fs::File::create(dir.path().join("raw")).unwrap();
     let t = std::time::Instant::now();
     for _ in 0..1000 {
         std::io::Write::write_all(&mut &f, &buf).unwrap();
     }
     println!("write(2) only: {:?}", t.elapsed());
+    let runs: Vec<Vec<log::Ptr>> = (0..1000u64)
+        .map(|b| {
+            entries
+                .iter()
+                .map(|o| log::Ptr {
+                    file: 1,
+                    offset: b * 200_000 + o,
+                })
+                .collect()
+        })
+        .collect();
     let t = std::time::Instant::now();
-    let mut live = store::LiveSet::default();
-    for b in 0..1000u64 {
-        let ptrs: Vec<log::Ptr> = entries
-            .iter()
-            .map(|o| log::Ptr {
-                file: 1,
-                offset: b * 200_000 + o,
-            })
-            .collect();
-        live.append_sorted(&ptrs);
+    let mut live = live::LiveSet::default();
+    // As in a pipeline: about 16 puts ahead of the takes.
+    for (i, r) in runs.iter().enumerate() {
+        live.append_sorted(r);
+        if i >= 16 {
+            live.remove_all(&runs[i - 16]);
+        }
     }
-    println!("live set only: {:?}", t.elapsed());
+    for r in &runs[runs.len() - 16..] {
+        live.remove_all(r);
+    }
+    assert!(live.is_empty());
+    println!("live set, 1M in and out: {:?}", t.elapsed());
 }

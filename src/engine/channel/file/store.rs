@@ -1,6 +1,7 @@
 //! The on-disk side of the channel: appends with group commit, take
 //! records, checkpoints, and deleting data files no longer needed. All
-//! blocking; the channel calls it from `spawn_blocking`.
+//! blocking; the channel calls it from its writer and syncer threads
+//! (`pipeline`) and from `spawn_blocking` (checkpoints).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

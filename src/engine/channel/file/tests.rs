@@ -164,6 +164,47 @@ async fn replay_from_a_checkpoint_plus_the_log_after_it() {
 }
 
 #[tokio::test]
+async fn events_in_older_files_come_back_through_restarts_clean_and_crashed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small files: the events spread over several, older than each
+    // restart's checkpoint position.
+    let s = Settings {
+        max_file_size: 4096,
+        ..settings(dir.path())
+    };
+    let name = |i: usize| format!("event {i:04} with some padding to fill the files");
+    {
+        let (c, _) = open_with(s.clone()).await;
+        for i in 0..200 {
+            c.put(&mut vec![ev(&name(i))]).await.unwrap();
+        }
+        let t = c.take(50).await.unwrap();
+        t.commit().await.unwrap();
+        c.stop().await;
+    }
+    assert!(data_files(dir.path()).len() > 3);
+    let mut next = 50;
+    for round in 0..4 {
+        let (c, out) = open_with(s.clone()).await;
+        assert_eq!(c.len(), 200 - next, "round {round}: {}", out.text());
+        assert!(!out.text().contains("cannot be read"), "{}", out.text());
+        let t = c.take(10).await.unwrap();
+        let want: Vec<String> = (next..next + 10).map(name).collect();
+        assert_eq!(bodies(&t), want);
+        t.commit().await.unwrap();
+        next += 10;
+        if round % 2 == 0 {
+            c.stop().await; // a checkpoint, files deleted behind the oldest event
+        } else {
+            drop(c); // a crash: the take is in the log only
+        }
+    }
+    let (c, _) = open_with(s).await;
+    let rest: Vec<String> = (next..200).map(name).collect();
+    assert_eq!(drain(&c).await, rest);
+}
+
+#[tokio::test]
 async fn a_second_channel_on_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_c, _) = open(dir.path()).await;

@@ -320,6 +320,12 @@ impl Reader {
             return Ok(Err("shorter than its file header".into()));
         }
         f.read_exact(&mut h)?;
+        let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        if h[..8] == FILE_MAGIC[..] && version != FORMAT_VERSION {
+            return Ok(Err(format!(
+                "written in format version {version}; this sluice reads version {FORMAT_VERSION}"
+            )));
+        }
         if h != file_header(id) {
             return Ok(Err(
                 "bad file header (not a sluice file channel log of this id)".into(),

@@ -82,6 +82,9 @@ pub struct Settings {
     pub max_file_size: u64,
     pub minimum_required_space: u64,
     pub keep_alive: Duration,
+    /// checkpointOnClose: write a checkpoint at stop (else the next start
+    /// replays the log).
+    pub checkpoint_on_close: bool,
 }
 
 impl Settings {
@@ -97,6 +100,7 @@ impl Settings {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             minimum_required_space: DEFAULT_MINIMUM_REQUIRED_SPACE,
             keep_alive: DEFAULT_KEEP_ALIVE,
+            checkpoint_on_close: true,
         }
     }
 
@@ -173,6 +177,19 @@ impl Settings {
             DEFAULT_MINIMUM_REQUIRED_SPACE,
         );
         s.keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs());
+        s.checkpoint_on_close = props.bool(diags, "checkpointOnClose", true);
+        // Flume's choice of replay code; ours is one sequential pass either way.
+        props.bool(diags, "use-log-replay-v1", false);
+        props.bool(diags, "use-fast-replay", false);
+        // Storing in clear what the user asked to encrypt would be worse
+        // than refusing to start.
+        if let Some(key) = props.sub("encryption").keys().first() {
+            props.error(
+                diags,
+                Some(&format!("encryption.{key}")),
+                "encryption is not supported by sluice's file channel (the events would be stored in clear); remove the encryption.* properties, or put the directories on an encrypted file system",
+            );
+        }
         s
     }
 }
@@ -437,6 +454,20 @@ impl Channel for FileChannel {
         let pipeline = lock(&inner.pipeline).take();
         if let Some(p) = pipeline {
             let _ = tokio::task::spawn_blocking(move || p.close()).await;
+        }
+        if !inner.settings.checkpoint_on_close {
+            if let Some(l) = lock(&inner.log).as_ref() {
+                l.info(
+                    &inner.name,
+                    &format!(
+                        "checkpointOnClose is false: no checkpoint; the next start replays the log ({} events stay in the channel, {} fdatasyncs this run)",
+                        self.len(),
+                        self.fsyncs()
+                    ),
+                );
+            }
+            *lock(&inner.store) = None;
+            return;
         }
         match checkpoint_now(inner).await {
             Ok(_) => {

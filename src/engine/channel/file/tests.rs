@@ -476,6 +476,51 @@ fn properties_defaults_and_errors() {
     assert_eq!(text.len(), 2, "{text:?}");
     assert!(text[0].contains("backupCheckpointDir"), "{text:?}");
     assert!(text[1].contains("transactionCapacity"), "{text:?}");
+
+    // Flume's replay switches are accepted; encryption is refused.
+    let mut d = Diags::default();
+    let s = Settings::from_props(
+        "c1",
+        &props(&[
+            ("use-fast-replay", "true"),
+            ("use-log-replay-v1", "false"),
+            ("checkpointOnClose", "false"),
+            ("encryption.activeKey", "key-0"),
+            ("encryption.cipherProvider", "AESCTRNOPADDING"),
+        ]),
+        &mut d,
+    );
+    assert!(!s.checkpoint_on_close);
+    let text: Vec<String> = d.items.iter().map(|d| d.to_string()).collect();
+    assert_eq!(text.len(), 1, "{text:?}");
+    assert!(
+        text[0].contains("encryption.activeKey") && text[0].contains("not supported"),
+        "{text:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_checkpoint_on_close_a_stop_leaves_the_log_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Settings {
+        checkpoint_on_close: false,
+        ..settings(dir.path())
+    };
+    {
+        let (c, _) = open_with(s.clone()).await;
+        c.put(&mut evs(&["a", "b", "c"])).await.unwrap();
+        c.take(1).await.unwrap().commit().await.unwrap();
+        c.stop().await;
+    }
+    assert!(
+        !dir.path()
+            .join("checkpoint")
+            .join(checkpoint::FILE)
+            .exists()
+    );
+    let (c, out) = open_with(s).await;
+    assert!(out.text().contains("none found"), "{}", out.text());
+    assert_eq!(drain(&c).await, ["b", "c"]);
 }
 
 #[tokio::test]

@@ -178,6 +178,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
     let mut beginning: Option<Beginning> = None;
     let mut too_long = false;
     let mut eof = false;
+    let mut last_batch = 16;
     loop {
         if head.is_none()
             && let Some((count, mut d)) = begun.pop_front()
@@ -255,7 +256,8 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
                 if n * 2 >= room {
                     chunk = (chunk * 2).min(READ_CHUNK);
                 }
-                let mut batch: Vec<Event> = Vec::new();
+                // Sized like the last read's: no regrowth while cutting.
+                let mut batch: Vec<Event> = Vec::with_capacity(last_batch);
                 while let Some(i) = memchr::memchr(b'\n', &buf) {
                     if i + 1 > settings.max_line {
                         too_long = true;
@@ -270,6 +272,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
                     too_long = true;
                 }
                 eof = n == 0;
+                last_batch = batch.len().max(16);
                 if !batch.is_empty() {
                     let p = ctx.processor.clone();
                     let cancel = ctx.cancel.clone();

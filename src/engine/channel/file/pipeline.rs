@@ -50,11 +50,15 @@ enum Job {
     Barrier(oneshot::Sender<()>),
 }
 
-/// A put written, waiting for an fdatasync to cover `end`.
+/// Puts written together, waiting for an fdatasync to cover `end`.
 struct Written {
     end: Ptr,
-    done: oneshot::Sender<io::Result<()>>,
+    done: Vec<oneshot::Sender<io::Result<()>>>,
 }
+
+/// The writer writes the puts queued behind the one it takes, up to this
+/// many body bytes, with one write(2) and one hand-over to the syncer.
+const GROUP_BYTES: usize = 4 << 20;
 
 pub struct Pipeline {
     jobs: Option<Sender<Job>>,
@@ -123,32 +127,34 @@ impl Drop for Pipeline {
 }
 
 fn write_loop(store: &Store, jobs: Receiver<Job>, written: Sender<Written>, warn: &dyn Fn(&str)) {
-    for job in jobs {
+    // A job taken while gathering puts, for the next round (order kept).
+    let mut held: Option<Job> = None;
+    loop {
+        let job = match held.take() {
+            Some(j) => j,
+            None => match jobs.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+        };
         match job {
-            Job::Put(job) => {
-                let mut state = lock(&job.state);
-                if state.cancelled {
-                    continue;
-                }
-                match store.append_put(&job.events) {
-                    Ok((ptrs, end)) => {
-                        state.ptrs = Some(ptrs);
-                        drop(state);
-                        // The waiter takes the events back once done.
-                        drop(job.events);
-                        let w = Written {
-                            end,
-                            done: job.done,
-                        };
-                        if let Err(mpsc::SendError(w)) = written.send(w) {
-                            let _ = w.done.send(Err(io::Error::other("the syncer stopped")));
+            Job::Put(first) => {
+                let mut bytes = body_bytes(&first);
+                let mut group = vec![first];
+                while bytes < GROUP_BYTES {
+                    match jobs.try_recv() {
+                        Ok(Job::Put(j)) => {
+                            bytes += body_bytes(&j);
+                            group.push(j);
                         }
-                    }
-                    Err(e) => {
-                        drop(state);
-                        let _ = job.done.send(Err(e));
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
                     }
                 }
+                write_puts(store, group, &written);
             }
             Job::Take(ptrs) => {
                 // The events are delivered either way; a take record that
@@ -167,6 +173,59 @@ fn write_loop(store: &Store, jobs: Receiver<Job>, written: Sender<Written>, warn
     }
 }
 
+fn body_bytes(job: &PutJob) -> usize {
+    job.events.iter().map(|e| e.body.len()).sum()
+}
+
+/// Write a group of puts (those not given up) and hand them to the syncer.
+fn write_puts(store: &Store, group: Vec<PutJob>, written: &Sender<Written>) {
+    // Held through the write: a waiter giving up meanwhile waits, then
+    // finds the pointers to forget.
+    let mut states: Vec<MutexGuard<'_, PutState>> = group.iter().map(|j| lock(&j.state)).collect();
+    let wanted: Vec<bool> = states.iter().map(|s| !s.cancelled).collect();
+    let batches: Vec<&[Event]> = group
+        .iter()
+        .zip(&wanted)
+        .filter(|(_, w)| **w)
+        .map(|(j, _)| j.events.as_slice())
+        .collect();
+    if batches.is_empty() {
+        return;
+    }
+    let r = store.append_puts(&batches);
+    drop(batches);
+    let mut done = Vec::with_capacity(group.len());
+    match r {
+        Ok((ptrs, end)) => {
+            let mut ptrs = ptrs.into_iter();
+            for (state, _) in states.iter_mut().zip(&wanted).filter(|(_, w)| **w) {
+                state.ptrs = ptrs.next();
+            }
+            drop(states);
+            for (job, w) in group.into_iter().zip(wanted) {
+                // The waiter takes the events back once done.
+                drop(job.events);
+                if w {
+                    done.push(job.done);
+                }
+            }
+            if let Err(mpsc::SendError(w)) = written.send(Written { end, done }) {
+                for d in w.done {
+                    let _ = d.send(Err(io::Error::other("the syncer stopped")));
+                }
+            }
+        }
+        Err(e) => {
+            drop(states);
+            for (job, w) in group.into_iter().zip(wanted) {
+                if w {
+                    let _ = job.done.send(Err(io::Error::new(e.kind(), e.to_string())));
+                }
+            }
+        }
+    }
+}
+
 fn sync_loop(store: &Store, written: Receiver<Written>) {
     let mut batch = Vec::new();
     while let Ok(first) = written.recv() {
@@ -176,11 +235,13 @@ fn sync_loop(store: &Store, written: Receiver<Written>) {
         let target = batch.iter().map(|w| w.end).max().unwrap_or_default();
         let r = store.sync_to(target);
         for w in batch.drain(..) {
-            let r = match &r {
-                Ok(()) => Ok(()),
-                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-            };
-            let _ = w.done.send(r);
+            for d in w.done {
+                let r = match &r {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                };
+                let _ = d.send(r);
+            }
         }
     }
 }

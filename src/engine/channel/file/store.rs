@@ -169,25 +169,48 @@ impl Store {
     /// page cache), not yet synced. The events' pointers and the position
     /// [`Store::sync_to`] must reach before the put is committed.
     pub fn append_put(&self, events: &[Event]) -> io::Result<(Vec<Ptr>, Ptr)> {
+        let (mut ptrs, end) = self.append_puts(&[events])?;
+        Ok((ptrs.pop().unwrap_or_default(), end))
+    }
+
+    /// Several put transactions, each its own record, written together
+    /// with one write(2): the pointers of each, and the end of the last.
+    pub fn append_puts(&self, puts: &[&[Event]]) -> io::Result<(Vec<Vec<Ptr>>, Ptr)> {
         let mut w = lock(&self.writer);
         self.check_space(w.id)?;
-        let tx = w.next_tx;
-        w.next_tx += 1;
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
-        let mut ptrs = Vec::with_capacity(events.len());
-        log::encode_put(&mut buf, tx, events, &mut ptrs);
+        // Entry offsets from the start of `buf`, and each put's share.
+        let mut entries = Vec::with_capacity(puts.iter().map(|p| p.len()).sum());
+        let mut shares = Vec::with_capacity(puts.len());
+        for events in puts {
+            let tx = w.next_tx;
+            w.next_tx += 1;
+            let (record, from) = (buf.len() as u64, entries.len());
+            log::encode_put(&mut buf, tx, events, &mut entries);
+            for e in &mut entries[from..] {
+                *e += record;
+            }
+            shares.push(from..entries.len());
+        }
         let r = self.append(&mut w, &buf);
         w.buf = buf;
         let at = r?;
-        let ptrs: Vec<Ptr> = ptrs
+        let ptrs: Vec<Vec<Ptr>> = shares
             .into_iter()
-            .map(|o| Ptr {
-                file: at.file,
-                offset: at.offset + o,
+            .map(|share| {
+                entries[share]
+                    .iter()
+                    .map(|o| Ptr {
+                        file: at.file,
+                        offset: at.offset + o,
+                    })
+                    .collect()
             })
             .collect();
-        w.live.append_sorted(&ptrs);
+        for p in &ptrs {
+            w.live.append_sorted(p);
+        }
         let end = Ptr {
             file: w.id,
             offset: w.offset,

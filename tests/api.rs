@@ -1233,6 +1233,18 @@ stderr_logfile = NONE
     // A group: one result per process that was not running.
     let started = both("supervisor.startProcessGroup", vec![s("pair"), t.clone()]);
     assert_eq!(started.map(|v| results(&v).len()), Ok(2));
+    // p2 exits at once; supervisord may still hold it in BACKOFF when the
+    // group's start returns, until its next tick. Wait until both sides
+    // gave up on it, so the group stop meets the same states.
+    let fatal = |sock: &Path| {
+        call_on(sock, "supervisor.getProcessInfo", vec![s("pair:p2")])
+            .ok()
+            .and_then(|v| v.get("statename").cloned())
+            == Some(s("FATAL"))
+    };
+    wait_for("pair:p2 to be FATAL in both", || {
+        fatal(&sock(&d)) && fatal(&stock.sock())
+    });
     let stopped = both("supervisor.stopProcessGroup", vec![s("pair"), t.clone()]);
     assert_eq!(stopped.map(|v| results(&v).len()), Ok(1));
     // No wait: true at once; then the state settles to RUNNING.

@@ -284,29 +284,9 @@ fn spawn_sink(
 mod tests {
     use super::*;
     use crate::engine::config;
-    use std::io::Write;
     use std::path::Path;
-    use std::sync::Mutex;
 
-    /// An AgentLog whose lines the test can read.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Captured {
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
-        }
-    }
+    use crate::engine::log::testing::Captured;
 
     const SEQ_LOGGER: &str = "\
 a1.sources = r1
@@ -328,7 +308,7 @@ a1.sinks.k1.channel = c1
     async fn every_event_arrives_once_in_order_through_a_small_channel() {
         let (c, _) = config::parse(Path::new("a.conf"), SEQ_LOGGER, "a1").expect("valid");
         let out = Captured::default();
-        let (agent, warnings) = build(c, AgentLog::new(Box::new(out.clone()))).expect("built");
+        let (agent, warnings) = build(c, out.log()).expect("built");
         assert!(warnings.items.is_empty(), "{:?}", warnings.items);
         let stop = CancellationToken::new();
         let running = tokio::spawn(agent.run(stop.clone()));

@@ -65,3 +65,55 @@ impl AgentLog {
         self.write_raw(Self::line("ERROR", component, message).as_bytes());
     }
 }
+
+/// A log the unit tests can read back.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex, MutexGuard};
+    use std::time::Duration;
+
+    use super::AgentLog;
+
+    /// How long a logged line may take to appear on a loaded machine.
+    pub const DEADLINE: Duration = Duration::from_secs(30);
+
+    #[derive(Clone, Default)]
+    pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        fn bytes(&self) -> MutexGuard<'_, Vec<u8>> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner())
+        }
+
+        /// An agent log writing here.
+        pub fn log(&self) -> AgentLog {
+            AgentLog::new(Box::new(self.clone()))
+        }
+
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.bytes()).into_owned()
+        }
+
+        /// Wait until the log contains `what`.
+        pub async fn wait_for(&self, what: &str) {
+            let found = tokio::time::timeout(DEADLINE, async {
+                while !self.text().contains(what) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            assert!(found.is_ok(), "log never had {what:?}:\n{}", self.text());
+        }
+    }
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}

@@ -292,16 +292,7 @@ impl TakeTransaction for MemoryTake {
 mod tests {
     use super::*;
 
-    fn ev(s: &str) -> Event {
-        Event::new(s.as_bytes().to_vec())
-    }
-
-    fn bodies(t: &Take) -> Vec<String> {
-        t.events()
-            .iter()
-            .map(|e| String::from_utf8_lossy(&e.body).into_owned())
-            .collect()
-    }
+    use crate::engine::channel::testing::{bodies, ev};
 
     fn small(capacity: usize, tx: usize) -> MemoryChannel {
         MemoryChannel::new(

@@ -176,3 +176,26 @@ impl Drop for Take {
         self.give_back();
     }
 }
+
+/// Events and takes as the channels' unit tests write them.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Take;
+    use crate::engine::event::Event;
+
+    pub fn ev(s: &str) -> Event {
+        Event::new(s.as_bytes().to_vec())
+    }
+
+    pub fn evs(names: &[&str]) -> Vec<Event> {
+        names.iter().map(|s| ev(s)).collect()
+    }
+
+    /// The bodies of a take's events, as text.
+    pub fn bodies(t: &Take) -> Vec<String> {
+        t.events()
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+            .collect()
+    }
+}

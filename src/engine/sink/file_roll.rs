@@ -503,9 +503,8 @@ mod tests {
     use crate::engine::channel::Channel;
     use crate::engine::channel::memory::{MemoryChannel, Settings};
     use crate::engine::config::properties::Entry;
-    use crate::engine::log::AgentLog;
     use std::collections::BTreeMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use tokio_util::sync::CancellationToken;
 
     fn props(pairs: &[(&str, &str)]) -> Props {
@@ -533,30 +532,12 @@ mod tests {
         (s, d.items.iter().map(|d| d.to_string()).collect())
     }
 
-    /// A log the test can read.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Captured {
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
-        }
-    }
+    use crate::engine::log::testing::Captured;
 
     fn ctx(log: &Captured) -> SinkContext {
         SinkContext {
             label: "a1.sinks.k1".into(),
-            log: AgentLog::new(Box::new(log.clone())),
+            log: log.log(),
         }
     }
 

@@ -48,8 +48,7 @@ pub trait Source: Send {
 /// memory channel, a log the test can read, and waits on conditions.
 #[cfg(test)]
 pub(crate) mod testing {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::Duration;
 
     use tokio_util::sync::CancellationToken;
@@ -58,46 +57,10 @@ pub(crate) mod testing {
     use crate::engine::channel::Channel;
     use crate::engine::channel::memory::{MemoryChannel, Settings};
     use crate::engine::event::Event;
-    use crate::engine::log::AgentLog;
     use crate::engine::processor::ChannelProcessor;
     use crate::engine::selector::Selector;
 
-    /// How long any condition may take on a loaded machine.
-    pub const DEADLINE: Duration = Duration::from_secs(30);
-
-    /// An agent log whose lines the test can read.
-    #[derive(Clone, Default)]
-    pub struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Captured {
-        pub fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-        }
-
-        /// Wait until the log contains `what`.
-        pub async fn wait_for(&self, what: &str) {
-            let found = tokio::time::timeout(DEADLINE, async {
-                while !self.text().contains(what) {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-            .await;
-            assert!(found.is_ok(), "log never had {what:?}:\n{}", self.text());
-        }
-    }
+    pub use crate::engine::log::testing::{Captured, DEADLINE};
 
     pub struct Harness {
         pub ctx: SourceContext,
@@ -117,7 +80,7 @@ pub(crate) mod testing {
             },
         ));
         let log = Captured::default();
-        let agent_log = AgentLog::new(Box::new(log.clone()));
+        let agent_log = log.log();
         let channels: Vec<Arc<dyn Channel>> = vec![channel.clone()];
         let processor = ChannelProcessor::new(
             "a1.sources.r1".into(),

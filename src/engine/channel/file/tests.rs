@@ -1,26 +1,9 @@
-use std::io::Write;
 use std::path::Path;
 
 use super::*;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&lock(&self.0)).into_owned()
-    }
-}
+use crate::engine::channel::testing::{bodies, ev, evs};
+use crate::engine::log::testing::Captured;
 
 fn settings(dir: &Path) -> Settings {
     Settings {
@@ -34,29 +17,12 @@ fn settings(dir: &Path) -> Settings {
 async fn open_with(s: Settings) -> (FileChannel, Captured) {
     let c = FileChannel::new("c1", s);
     let out = Captured::default();
-    c.start(&AgentLog::new(Box::new(out.clone())))
-        .await
-        .expect("start");
+    c.start(&out.log()).await.expect("start");
     (c, out)
 }
 
 async fn open(dir: &Path) -> (FileChannel, Captured) {
     open_with(settings(dir)).await
-}
-
-fn ev(s: &str) -> Event {
-    Event::new(s.as_bytes().to_vec())
-}
-
-fn evs(names: &[&str]) -> Vec<Event> {
-    names.iter().map(|s| ev(s)).collect()
-}
-
-fn bodies(t: &Take) -> Vec<String> {
-    t.events()
-        .iter()
-        .map(|e| String::from_utf8_lossy(&e.body).into_owned())
-        .collect()
 }
 
 /// Take and commit everything in the channel, in order.

@@ -1,26 +1,9 @@
-use std::io::Write;
 use std::path::Path;
 
 use super::*;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&lock(&self.0)).into_owned()
-    }
-}
+use crate::engine::channel::testing::{bodies, ev, evs};
+use crate::engine::log::testing::Captured;
 
 /// Memory of `memory` events, overflow of `overflow`, spilling at once.
 fn settings(dir: &Path, memory: usize, overflow: usize) -> Settings {
@@ -39,25 +22,8 @@ fn settings(dir: &Path, memory: usize, overflow: usize) -> Settings {
 async fn open_with(s: Settings) -> (SpillableChannel, Captured) {
     let c = SpillableChannel::new("c1", s);
     let out = Captured::default();
-    c.start(&AgentLog::new(Box::new(out.clone())))
-        .await
-        .expect("start");
+    c.start(&out.log()).await.expect("start");
     (c, out)
-}
-
-fn ev(s: &str) -> Event {
-    Event::new(s.as_bytes().to_vec())
-}
-
-fn evs(names: &[&str]) -> Vec<Event> {
-    names.iter().map(|s| ev(s)).collect()
-}
-
-fn bodies(t: &Take) -> Vec<String> {
-    t.events()
-        .iter()
-        .map(|e| String::from_utf8_lossy(&e.body).into_owned())
-        .collect()
 }
 
 /// Take and commit until the channel is empty.

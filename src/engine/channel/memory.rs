@@ -244,15 +244,7 @@ impl Channel for MemoryChannel {
     }
 
     async fn wait_empty(&self) {
-        loop {
-            let notified = self.inner.space.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.len() == 0 {
-                return;
-            }
-            notified.await;
-        }
+        super::wait_until(&self.inner.space, || self.len() == 0).await
     }
 }
 

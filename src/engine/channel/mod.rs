@@ -90,6 +90,20 @@ pub trait Channel: Send + Sync {
     }
 }
 
+/// Wait until `ready` holds, checking again each time `notify` fires. The
+/// waiter is registered before each check, so no wake-up falls between.
+pub(crate) async fn wait_until(notify: &tokio::sync::Notify, mut ready: impl FnMut() -> bool) {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if ready() {
+            return;
+        }
+        notified.await;
+    }
+}
+
 /// A put written by [`Channel::begin_put`], not yet committed.
 #[async_trait]
 pub trait PendingPut: Send {

@@ -33,19 +33,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+. scripts/bench/lib.sh
 # The input: numbered lines, each exactly 100 bytes with its newline.
-python3 - "$WORK/input" "$LINES" "$LINE_BYTES" <<'PY'
-import sys
-path, n, width = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-pad = "x" * width
-with open(path, "w") as f:
-    for i in range(n):
-        s = f"{i:010d} "
-        f.write(s + pad[: width - 1 - len(s)] + "\n")
-PY
+make_input "$WORK/input" "$LINES" "$LINE_BYTES"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
 # Wait (polling, 5 ms) until the files matching $1 hold $2 bytes; 120 s at most.
 wait_bytes() {
   local pattern=$1 want=$2 deadline=$(( $(date +%s) + 120 ))
@@ -57,16 +48,6 @@ wait_bytes() {
     [ "$have" -ge "$want" ] && return 0
     [ "$(date +%s)" -gt "$deadline" ] && { echo "timeout: $have of $want bytes in $pattern" >&2; return 1; }
     sleep 0.005
-  done
-}
-# Wait until something listens on port $1 (read from /proc, no connection
-# made: socat accepts only one).
-wait_port() {
-  local hex deadline=$(( $(date +%s) + 30 ))
-  hex=$(printf ':%04X' "$1")
-  until awk -v p="$hex" '$2 ~ p"$" && $4 == "0A" {found=1} END {exit !found}' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
-    [ "$(date +%s)" -gt "$deadline" ] && { echo "port $1 never opened" >&2; return 1; }
-    sleep 0.01
   done
 }
 send() { socat -u "FILE:$WORK/input" "TCP:127.0.0.1:$1"; }

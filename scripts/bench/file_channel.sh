@@ -22,28 +22,9 @@ SLUICE=$PWD/target/release/sluice
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-python3 - "$WORK/input" "$LINES" "$LINE_BYTES" <<'PY'
-import sys
-path, n, width = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-pad = "x" * width
-with open(path, "w") as f:
-    for i in range(n):
-        s = f"{i:010d} "
-        f.write(s + pad[: width - 1 - len(s)] + "\n")
-PY
-# The input's own dirty pages would be written back during the runs and
-# compete with the file channel for the disk: on disk before the clock.
-sync "$WORK/input"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-wait_port() {
-  local hex deadline=$(( $(date +%s) + 30 ))
-  hex=$(printf ':%04X' "$1")
-  until awk -v p="$hex" '$2 ~ p"$" && $4 == "0A" {found=1} END {exit !found}' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
-    [ "$(date +%s)" -gt "$deadline" ] && { echo "port $1 never opened" >&2; return 1; }
-    sleep 0.01
-  done
-}
+. scripts/bench/lib.sh
+# Synced: its own writeback would compete with the file channel for the disk.
+make_input "$WORK/input" "$LINES" "$LINE_BYTES"
 
 run() {
   local channel=$1 P D agent t0 t1

@@ -332,12 +332,14 @@ impl PendingPut for FilePending {
             // The pipeline closed without finishing it.
             Err(_) => Err(self.inner.stopped()),
         };
-        let ptrs = pipeline::lock(&self.state).ptrs.take();
-        let ptrs = match (r, ptrs) {
-            (Ok(()), Some(ptrs)) => ptrs,
-            (r, ptrs) => {
-                pipeline::lock(&self.state).ptrs = ptrs;
-                let e = r.err().unwrap_or_else(|| self.inner.stopped());
+        // Done: the writer left the events' pointers.
+        let written = r.and_then(|()| {
+            let ptrs = pipeline::lock(&self.state).ptrs.take();
+            ptrs.ok_or_else(|| self.inner.stopped())
+        });
+        let ptrs = match written {
+            Ok(ptrs) => ptrs,
+            Err(e) => {
                 let back = self.give_up();
                 return Err((e, back));
             }
@@ -455,27 +457,18 @@ impl Channel for FileChannel {
         if let Some(p) = pipeline {
             let _ = tokio::task::spawn_blocking(move || p.close()).await;
         }
-        if !inner.settings.checkpoint_on_close {
-            if let Some(l) = lock(&inner.log).as_ref() {
-                l.info(
-                    &inner.name,
-                    &format!(
-                        "checkpointOnClose is false: no checkpoint; the next start replays the log ({} events stay in the channel, {} fdatasyncs this run)",
-                        self.len(),
-                        self.fsyncs()
-                    ),
-                );
-            }
-            *lock(&inner.store) = None;
-            return;
-        }
-        match checkpoint_now(inner).await {
-            Ok(_) => {
+        let what = if !inner.settings.checkpoint_on_close {
+            Ok("checkpointOnClose is false: no checkpoint, the next start replays the log")
+        } else {
+            checkpoint_now(inner).await.map(|_| "checkpoint written")
+        };
+        match what {
+            Ok(what) => {
                 if let Some(l) = lock(&inner.log).as_ref() {
                     l.info(
                         &inner.name,
                         &format!(
-                            "checkpoint written; {} events stay in the channel ({} fdatasyncs this run)",
+                            "{what}; {} events stay in the channel ({} fdatasyncs this run)",
                             self.len(),
                             self.fsyncs()
                         ),

@@ -154,25 +154,6 @@ impl Store {
         Ok(())
     }
 
-    /// One put transaction: its record appended with one write, then on
-    /// disk (a group commit) before returning. The events' pointers.
-    pub fn put(&self, events: &[Event]) -> io::Result<Vec<Ptr>> {
-        let (ptrs, end) = self.append_put(events)?;
-        if let Err(e) = self.sync_to(end) {
-            self.forget(&ptrs);
-            return Err(e);
-        }
-        Ok(ptrs)
-    }
-
-    /// The first half of a put: its record written (one write(2), to the
-    /// page cache), not yet synced. The events' pointers and the position
-    /// [`Store::sync_to`] must reach before the put is committed.
-    pub fn append_put(&self, events: &[Event]) -> io::Result<(Vec<Ptr>, Ptr)> {
-        let (mut ptrs, end) = self.append_puts(&[events])?;
-        Ok((ptrs.pop().unwrap_or_default(), end))
-    }
-
     /// Several put transactions, each its own record, written together
     /// with one write(2): the pointers of each, and the end of the last.
     pub fn append_puts(&self, puts: &[&[Event]]) -> io::Result<(Vec<Vec<Ptr>>, Ptr)> {
@@ -223,11 +204,6 @@ impl Store {
     pub fn forget(&self, ptrs: &[Ptr]) {
         let mut w = lock(&self.writer);
         w.live.remove_all(ptrs);
-    }
-
-    /// Whether the log is on disk up to `target` already.
-    pub fn synced(&self, target: Ptr) -> bool {
-        lock(&self.sync).synced >= target
     }
 
     /// Make the log durable up to `target`: become the syncer, or wait

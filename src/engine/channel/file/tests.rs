@@ -541,9 +541,9 @@ fn writer_cost() {
     let t = std::time::Instant::now();
     let mut all = Vec::new();
     for _ in 0..1000 {
-        all.push(store.append_put(&batch).unwrap().0);
+        all.extend(store.append_puts(&[&batch]).unwrap().0);
     }
-    println!("append_put (encode, write, live set): {:?}", t.elapsed());
+    println!("append_puts (encode, write, live set): {:?}", t.elapsed());
     let t = std::time::Instant::now();
     for ptrs in &all {
         store.take_commit(ptrs).unwrap();

@@ -90,6 +90,12 @@ pub trait Channel: Send + Sync {
     }
 }
 
+/// Lock a channel's mutex. Every update under the channels' locks leaves
+/// the state usable, so a panic elsewhere does not poison it for good.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Wait until `ready` holds, checking again each time `notify` fires. The
 /// waiter is registered before each check, so no wake-up falls between.
 pub(crate) async fn wait_until(notify: &tokio::sync::Notify, mut ready: impl FnMut() -> bool) {

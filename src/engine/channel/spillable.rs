@@ -20,14 +20,14 @@
 //! overflowCapacity, and Flume's `capacity` and `keep-alive` do not apply.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::file::{self, FileChannel};
-use super::{Channel, ChannelError, Take, TakeTransaction};
+use super::{Channel, ChannelError, Take, TakeTransaction, lock};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
 use crate::engine::log::AgentLog;
@@ -200,11 +200,6 @@ struct Inner {
     data: Notify,
     /// Woken when room frees up or events leave (commit).
     space: Notify,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Updates under these locks are a few field writes: usable after a panic.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub struct SpillableChannel {

@@ -36,7 +36,7 @@ pub mod store;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use self::log::Ptr;
 use self::pipeline::{Pipeline, PutJob, PutState};
 use self::store::Store;
-use super::{Channel, ChannelError, PendingPut, Take, TakeTransaction};
+use super::{Channel, ChannelError, PendingPut, Take, TakeTransaction, lock};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
 use crate::engine::log::AgentLog;
@@ -217,11 +217,6 @@ struct Inner {
     space: Notify,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Updates under these locks are a few field writes: usable after a panic.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Inner {
     fn store(&self) -> Result<Arc<Store>, ChannelError> {
         lock(&self.store)
@@ -309,7 +304,7 @@ impl FilePending {
     fn give_up(&mut self) -> Vec<Event> {
         self.settled = true;
         {
-            let mut state = pipeline::lock(&self.state);
+            let mut state = lock(&self.state);
             state.cancelled = true;
             if let Some(ptrs) = state.ptrs.take() {
                 self.store.forget(&ptrs);
@@ -334,7 +329,7 @@ impl PendingPut for FilePending {
         };
         // Done: the writer left the events' pointers.
         let written = r.and_then(|()| {
-            let ptrs = pipeline::lock(&self.state).ptrs.take();
+            let ptrs = lock(&self.state).ptrs.take();
             ptrs.ok_or_else(|| self.inner.stopped())
         });
         let ptrs = match written {

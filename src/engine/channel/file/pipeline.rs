@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 use super::log::Ptr;
 use super::store::Store;
+use crate::engine::channel::lock;
 use crate::engine::event::Event;
 
 /// One put transaction handed to the writer.
@@ -35,11 +36,6 @@ pub struct PutState {
     pub cancelled: bool,
     /// Written: where its events are.
     pub ptrs: Option<Vec<Ptr>>,
-}
-
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The state under these locks is a flag and a vector: usable after a panic.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 enum Job {

@@ -8,12 +8,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::Settings;
 use super::checkpoint::{self, Checkpoint};
 use super::live::LiveSet;
 use super::log::{self, FILE_HEADER_LEN, Ptr};
+use crate::engine::channel::lock;
 use crate::engine::event::Event;
 
 pub struct Writer {
@@ -50,11 +51,6 @@ pub struct Store {
     pub fsyncs: AtomicU64,
     /// Held while the store is open: one channel per directory.
     _lock: nix::fcntl::Flock<File>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update under these locks leaves the state usable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Free bytes for an unprivileged writer on the file system of `dir`.

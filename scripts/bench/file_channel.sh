@@ -5,6 +5,12 @@
 # to stop once the source has every line, has drained the channel and exited.
 # Prints a markdown table and the file channel's fdatasync count.
 #
+# Each round also times the disk alone: dd writing as many bytes as the
+# file channel wrote (from a page-cached file, 1 MiB writes, one
+# fdatasync at the end). That is the floor for any channel that puts every
+# byte on this disk before it acknowledges: the file path cannot be faster
+# than it, and file / memory cannot pass dd / memory.
+#
 # The two pipelines run RUNS times each, alternating (the machine's load
 # changes from second to second); the table gives the medians and every
 # run's figure.
@@ -62,25 +68,44 @@ CONF
   kill -TERM "$agent"; wait "$agent" || true
   t1=$(now)
   if grep -q "lost" "$D/log"; then cat "$D/log" >&2; return 1; fi
+  if [ "$channel" = file ]; then
+    du -cb "$D"/data/log-* | tail -1 | cut -f1 > "$WORK/file_bytes"
+  fi
   # The next run starts with the disk quiet (outside the clock).
   rm -rf "$D/cp" "$D/data"; sync
   python3 -c "print($t1-$t0)"
 }
-T_MEM=(); T_FILE=(); FSYNCS=()
+# The disk alone: dd of the bytes the last file run wrote, from a copy of
+# the input (page-cached, synced: it reads nothing from the disk).
+disk() {
+  local bytes t0 t1
+  bytes=$(cat "$WORK/file_bytes")
+  [ -s "$WORK/ddsrc" ] || { cat "$WORK/input" "$WORK/input" > "$WORK/ddsrc"; sync "$WORK/ddsrc"; }
+  cat "$WORK/ddsrc" > /dev/null
+  t0=$(now)
+  dd if="$WORK/ddsrc" of="$WORK/dd.out" bs=1M count="$bytes" iflag=count_bytes conv=fdatasync status=none
+  t1=$(now)
+  rm -f "$WORK/dd.out"; sync
+  python3 -c "print($t1-$t0)"
+}
+T_MEM=(); T_FILE=(); T_DD=(); FSYNCS=()
 for _ in $(seq "$RUNS"); do
   T_MEM+=("$(run memory)") || { echo "memory run failed" >&2; exit 1; }
   T_FILE+=("$(run file)") || { echo "file run failed" >&2; exit 1; }
   FSYNCS+=("$(grep -o '[0-9]* fdatasyncs' "$WORK/file/log" | tail -1 | cut -d' ' -f1)")
+  T_DD+=("$(disk)") || { echo "dd failed" >&2; exit 1; }
 done
 echo
 echo "$LINES lines of $LINE_BYTES bytes, sink batch 1000, transactionCapacity $TXCAP, $RUNS runs each ($(nproc) cores, $(uname -r), $(df --output=source,fstype "$WORK" | tail -1))"
 echo
-python3 - "$LINES" "${T_MEM[*]}" "${T_FILE[*]}" "${FSYNCS[*]}" <<'PY'
+python3 - "$LINES" "${T_MEM[*]}" "${T_FILE[*]}" "${FSYNCS[*]}" "${T_DD[*]}" "$(cat "$WORK/file_bytes")" <<'PY'
 import statistics, sys
 n = int(sys.argv[1])
 mem = [float(x) for x in sys.argv[2].split()]
 fil = [float(x) for x in sys.argv[3].split()]
 fs = [int(x) for x in sys.argv[4].split()]
+dd = [float(x) for x in sys.argv[5].split()]
+file_bytes = int(sys.argv[6])
 def row(name, ts):
     runs = ", ".join(f"{n/t/1e6:.2f}" for t in ts)
     m = statistics.median(ts)
@@ -89,9 +114,14 @@ print("| pipeline | events/s (median) | seconds (median) | every run, M events/s
 print("| --- | ---: | ---: | --- |")
 row("sluice netcat -> memory -> null", mem)
 row("sluice netcat -> file -> null", fil)
+row(f"the disk alone: dd of the same {file_bytes/1e6:.0f} MB, fdatasync'd (as events/s)", dd)
 print()
 ratio = statistics.median(mem) / statistics.median(fil)
 pairs = ", ".join(f"{m/f:.2f}" for m, f in zip(mem, fil))
 print(f"file / memory: {ratio:.2f} of the events/s, medians (goal: at least 0.5); run by run: {pairs}")
 print(f"fdatasyncs per file run: {', '.join(map(str, fs))}")
+floor = statistics.median(mem) / statistics.median(dd)
+print(f"dd / memory: {floor:.2f} (the most any channel writing these bytes could reach); "
+      f"file / dd: {statistics.median(dd) / statistics.median(fil):.2f}; "
+      f"run by run file / dd: {', '.join(f'{d/f:.2f}' for d, f in zip(dd, fil))}")
 PY

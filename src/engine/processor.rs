@@ -300,18 +300,43 @@ impl Delivery {
 }
 
 /// Cut `events` into transactions of at most `max` (no copy when it fits).
+/// Cut from the back: each event after the first transaction is moved
+/// once (cutting from the front moved the rest again at every cut).
 fn chunks(events: &mut Vec<Event>, max: usize) -> Vec<Vec<Event>> {
     let max = max.max(1);
-    if events.len() <= max {
-        return vec![std::mem::take(events)];
-    }
-    let mut out = Vec::with_capacity(events.len().div_ceil(max));
     let mut rest = std::mem::take(events);
-    while rest.len() > max {
-        let tail = rest.split_off(max);
-        out.push(rest);
-        rest = tail;
+    let mut out = Vec::with_capacity(rest.len().div_ceil(max).max(1));
+    let mut cut = rest.len().saturating_sub(1) / max * max;
+    while cut > 0 {
+        out.push(rest.split_off(cut));
+        cut -= max;
     }
     out.push(rest);
+    out.reverse();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunks;
+    use crate::engine::event::Event;
+
+    #[test]
+    fn chunks_keep_order_and_size() {
+        for len in [0usize, 1, 3, 4, 5, 8, 9, 10] {
+            let mut events: Vec<Event> = (0..len).map(|i| Event::new(i.to_string())).collect();
+            let parts = chunks(&mut events, 4);
+            assert!(events.is_empty());
+            assert_eq!(parts.len(), len.div_ceil(4).max(1), "len {len}");
+            assert!(parts.iter().all(|p| p.len() <= 4));
+            assert!(parts[..parts.len() - 1].iter().all(|p| p.len() == 4));
+            let bodies: Vec<String> = parts
+                .iter()
+                .flatten()
+                .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+                .collect();
+            let want: Vec<String> = (0..len).map(|i| i.to_string()).collect();
+            assert_eq!(bodies, want, "len {len}");
+        }
+    }
 }

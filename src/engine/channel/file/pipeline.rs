@@ -56,6 +56,9 @@ struct Written {
 /// many body bytes, with one write(2) and one hand-over to the syncer.
 const GROUP_BYTES: usize = 4 << 20;
 
+/// And the takes queued behind one, up to this many.
+const GROUP_TAKES: usize = 256;
+
 pub struct Pipeline {
     jobs: Option<Sender<Job>>,
     threads: Vec<JoinHandle<()>>,
@@ -152,13 +155,26 @@ fn write_loop(store: &Store, jobs: Receiver<Job>, written: Sender<Written>, warn
                 }
                 write_puts(store, group, &written);
             }
-            Job::Take(ptrs) => {
-                // The events are delivered either way; a take record that
-                // could not be written means they may come again after a
+            Job::Take(first) => {
+                // The takes queued behind it go in the same write.
+                let mut takes = vec![first];
+                while takes.len() < GROUP_TAKES {
+                    match jobs.try_recv() {
+                        Ok(Job::Take(ptrs)) => takes.push(ptrs),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                // The events are delivered either way; take records that
+                // could not be written mean they may come again after a
                 // restart.
-                if let Err(e) = store.take_commit(&ptrs) {
+                if let Err(e) = store.take_commits(&takes) {
                     warn(&format!(
-                        "cannot record a take ({e}); its events may be delivered again after a restart"
+                        "cannot record {} take(s) ({e}); their events may be delivered again after a restart",
+                        takes.len()
                     ));
                 }
             }

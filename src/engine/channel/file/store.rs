@@ -244,19 +244,24 @@ impl Store {
         }
     }
 
-    /// A take transaction committed: record it (not synced: see the
-    /// module documentation) and forget its events.
-    pub fn take_commit(&self, ptrs: &[Ptr]) -> io::Result<()> {
+    /// Take transactions committed: record them, each its own record,
+    /// with one write(2) (not synced: see the module documentation), and
+    /// forget their events.
+    pub fn take_commits(&self, takes: &[Vec<Ptr>]) -> io::Result<()> {
         let mut w = lock(&self.writer);
-        let tx = w.next_tx;
-        w.next_tx += 1;
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
-        log::encode_take(&mut buf, tx, ptrs);
+        for ptrs in takes {
+            let tx = w.next_tx;
+            w.next_tx += 1;
+            log::encode_take(&mut buf, tx, ptrs);
+        }
         let r = self.append(&mut w, &buf);
         w.buf = buf;
         r?;
-        w.live.remove_all(ptrs);
+        for ptrs in takes {
+            w.live.remove_all(ptrs);
+        }
         Ok(())
     }
 

@@ -546,7 +546,7 @@ fn writer_cost() {
     println!("append_puts (encode, write, live set): {:?}", t.elapsed());
     let t = std::time::Instant::now();
     for ptrs in &all {
-        store.take_commit(ptrs).unwrap();
+        store.take_commits(std::slice::from_ref(ptrs)).unwrap();
     }
     println!("take_commit (encode, write, live set): {:?}", t.elapsed());
     let f = std::fs::File::create(dir.path().join("raw")).unwrap();
@@ -624,4 +624,32 @@ async fn puts_written_together_keep_their_own_records_and_order() {
         .collect();
     assert_eq!(without_25, want_without_25);
     assert!(got.len() == 94 || got.len() == 96, "{got:?}");
+}
+
+#[tokio::test]
+async fn takes_committed_back_to_back_are_all_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, _) = open(dir.path()).await;
+        for i in 0..20 {
+            c.put(&mut evs(&[&format!("{i}a"), &format!("{i}b")]))
+                .await
+                .unwrap();
+        }
+        // Taken first, committed one after the other: the writer finds
+        // them queued and writes their records together.
+        let mut takes = Vec::new();
+        for _ in 0..15 {
+            takes.push(c.take(2).await.unwrap());
+        }
+        for t in takes {
+            t.commit().await.unwrap();
+        }
+        drop(c); // a crash
+    }
+    let (c, _) = open(dir.path()).await;
+    let want: Vec<String> = (15..20)
+        .flat_map(|i| [format!("{i}a"), format!("{i}b")])
+        .collect();
+    assert_eq!(drain(&c).await, want);
 }

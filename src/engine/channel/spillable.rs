@@ -75,6 +75,7 @@ impl Settings {
         overflow.capacity = DEFAULT_OVERFLOW_CAPACITY;
         overflow.transaction_capacity = DEFAULT_TRANSACTION_CAPACITY;
         overflow.keep_alive = Duration::ZERO;
+        overflow.memory_bytes = 0;
         Settings {
             memory_capacity: DEFAULT_MEMORY_CAPACITY,
             overflow_capacity: DEFAULT_OVERFLOW_CAPACITY,
@@ -129,6 +130,9 @@ impl Settings {
         overflow.capacity = overflow_capacity.max(1);
         overflow.transaction_capacity = transaction_capacity;
         overflow.keep_alive = Duration::ZERO;
+        // Spilling is to spare memory: the overflow holds no events in
+        // memory, its takes read them back from disk.
+        overflow.memory_bytes = 0;
         Settings {
             memory_capacity,
             overflow_capacity,

@@ -205,6 +205,18 @@ impl Cur<'_> {
         let r = self.take(n)?;
         Ok(self.all.slice(r))
     }
+    /// One event's entry of a `PUT` record.
+    fn entry(&mut self) -> Result<Event, String> {
+        let count: u64 = self.var()?;
+        let mut headers = Headers::new();
+        for _ in 0..count {
+            let k = self.string()?;
+            let v = self.string()?;
+            headers.insert(k, v);
+        }
+        let body = self.bytes()?;
+        Ok(Event { headers, body })
+    }
     fn string(&mut self) -> Result<String, String> {
         let n = self.len()?;
         let r = self.take(n)?;
@@ -228,15 +240,7 @@ pub fn decode(kind: u8, payload: &Bytes) -> Result<Record, String> {
             let mut events = Vec::with_capacity(n);
             for _ in 0..n {
                 let at = c.at as u64;
-                let count: u64 = c.var()?;
-                let mut headers = Headers::new();
-                for _ in 0..count {
-                    let k = c.string()?;
-                    let v = c.string()?;
-                    headers.insert(k, v);
-                }
-                let body = c.bytes()?;
-                events.push((at, Event { headers, body }));
+                events.push((at, c.entry()?));
             }
             Record::Put { tx, events }
         }
@@ -266,6 +270,90 @@ pub fn decode(kind: u8, payload: &Bytes) -> Result<Record, String> {
         return Err("payload longer than its contents".into());
     }
     Ok(r)
+}
+
+/// The entry starting at `at` in `buf` (bytes read from a data file).
+fn decode_entry(buf: &Bytes, at: usize) -> Result<Event, String> {
+    if at > buf.len() {
+        return Err("past the end of the file".into());
+    }
+    Cur { all: buf, at }.entry()
+}
+
+/// Pointers further apart than this in one file are read separately.
+const RUN_GAP: u64 = 1 << 20;
+/// Read past a run's last pointer, for its entry (doubled until it fits).
+const RUN_TAIL: u64 = 16 << 10;
+
+/// Read the events at `ptrs` (entries of `PUT` records) back from the data
+/// files, one read per run of nearby pointers in a file. An entry that does
+/// not decode, or whose file is gone, is an `Err` saying so. Only what
+/// this process wrote and fdatasync'd is read this way (replay checked the
+/// older records' crcs), so an `Err` means the disk changed under us.
+pub fn read_entries(dirs: &[PathBuf], ptrs: &[Ptr]) -> io::Result<Vec<Result<Event, String>>> {
+    let mut out = Vec::with_capacity(ptrs.len());
+    let mut i = 0;
+    while i < ptrs.len() {
+        let mut j = i + 1;
+        while j < ptrs.len()
+            && ptrs[j].file == ptrs[i].file
+            && ptrs[j].offset > ptrs[j - 1].offset
+            && ptrs[j].offset - ptrs[j - 1].offset <= RUN_GAP
+        {
+            j += 1;
+        }
+        let run = &ptrs[i..j];
+        let path = file_path(dirs, run[0].file);
+        match File::open(&path) {
+            Ok(f) => read_run(&f, &path, run, &mut out)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                out.extend(
+                    run.iter()
+                        .map(|_| Err(format!("{} is gone", path.display()))),
+                );
+            }
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
+        i = j;
+    }
+    Ok(out)
+}
+
+fn read_run(
+    f: &File,
+    path: &Path,
+    run: &[Ptr],
+    out: &mut Vec<Result<Event, String>>,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata()?.len();
+    let base = run[0].offset;
+    let mut want = run[run.len() - 1].offset - base + RUN_TAIL;
+    loop {
+        let n = want.min(len.saturating_sub(base));
+        let mut buf = vec![0u8; usize::try_from(n).map_err(io::Error::other)?];
+        f.read_exact_at(&mut buf, base)?;
+        let buf = Bytes::from(buf);
+        let whole = base + n >= len;
+        let mut got = Vec::with_capacity(run.len());
+        for p in run {
+            match decode_entry(&buf, (p.offset - base) as usize) {
+                Ok(e) => got.push(Ok(e)),
+                // Perhaps only cut by the read: read more.
+                Err(_) if !whole => break,
+                Err(why) => got.push(Err(format!(
+                    "{} offset {}: {why}",
+                    path.display(),
+                    p.offset
+                ))),
+            }
+        }
+        if got.len() == run.len() {
+            out.extend(got);
+            return Ok(());
+        }
+        want = want.saturating_mul(2);
+    }
 }
 
 /// Check a record header; the payload length and the crc on success.

@@ -12,9 +12,11 @@
 //!   may deliver those events again after the restart (duplicates, never
 //!   loss: Flume's at-least-once promise). The next put's or checkpoint's
 //!   fdatasync covers it. Rollback (or a dropped take) writes nothing.
-//! - **Memory**: every event in the channel is also kept in memory with
-//!   its pointer (file id, offset), so takes never read the disk. Replay
-//!   reads back the events that were in the channel when it stopped.
+//! - **Memory**: the channel keeps every event's pointer (file id,
+//!   offset), and the events themselves while they weigh less than
+//!   [`DEFAULT_MEMORY_BYTES`]; past that (a sink stalled, a backlog) a put's
+//!   events stay on disk only and a take reads them back (see `queue`).
+//!   Replay holds events in memory up to the same budget.
 //! - **Checkpoint** every checkpointInterval and on a clean stop: the
 //!   pointers of the events in the channel and the log position they
 //!   cover (see `checkpoint`). After it, data files before both the
@@ -69,6 +71,9 @@ pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 30_000;
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 2_146_435_071;
 pub const DEFAULT_MINIMUM_REQUIRED_SPACE: u64 = 524_288_000;
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(3);
+/// Events held in memory, at most (see `queue::weight`): not a Flume
+/// property (Flume holds none and reads every take back from disk).
+pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -85,6 +90,9 @@ pub struct Settings {
     /// checkpointOnClose: write a checkpoint at stop (else the next start
     /// replays the log).
     pub checkpoint_on_close: bool,
+    /// The most the events held in memory may weigh; the rest are read
+    /// back from the data files when taken.
+    pub memory_bytes: usize,
 }
 
 impl Settings {
@@ -101,6 +109,7 @@ impl Settings {
             minimum_required_space: DEFAULT_MINIMUM_REQUIRED_SPACE,
             keep_alive: DEFAULT_KEEP_ALIVE,
             checkpoint_on_close: true,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
         }
     }
 
@@ -194,7 +203,6 @@ impl Settings {
     }
 }
 
-#[derive(Default)]
 struct State {
     queue: queue::Queue,
     /// Taken, not yet committed.
@@ -241,11 +249,16 @@ pub struct FileChannel {
 
 impl FileChannel {
     pub fn new(name: impl Into<String>, settings: Settings) -> FileChannel {
+        let budget = settings.memory_bytes;
         FileChannel {
             inner: Arc::new(Inner {
                 name: name.into(),
                 settings,
-                state: Mutex::new(State::default()),
+                state: Mutex::new(State {
+                    queue: queue::Queue::new(budget),
+                    inflight: 0,
+                    reserved: 0,
+                }),
                 store: Mutex::new(None),
                 pipeline: Mutex::new(None),
                 log: Mutex::new(None),
@@ -420,8 +433,7 @@ impl Channel for FileChannel {
         agent_log.info(&inner.name, &opened.info);
         {
             let mut st = lock(&inner.state);
-            let (ptrs, events) = opened.events.into_iter().unzip();
-            st.queue.push_back(ptrs, events);
+            queue_replayed(&mut st.queue, opened.events);
         }
         let store = Arc::new(opened.store);
         let warn: pipeline::Warn = {
@@ -556,19 +568,33 @@ impl Channel for FileChannel {
             tokio::pin!(notified);
             notified.as_mut().enable();
             inner.store()?;
-            {
+            let taken = {
                 let mut st = lock(&inner.state);
-                if !st.queue.is_empty() {
+                if st.queue.is_empty() {
+                    None
+                } else {
                     let (ptrs, events) = st.queue.take(max);
-                    st.inflight += events.len();
+                    st.inflight += ptrs.len();
+                    Some((ptrs, events))
+                }
+            };
+            match taken {
+                Some((ptrs, Some(events))) => {
                     let tx = FileTake {
                         inner: inner.clone(),
                         ptrs,
                     };
                     return Ok(Take::new(events, Box::new(tx)));
                 }
+                Some((ptrs, None)) => {
+                    if let Some(t) = read_back(inner, ptrs).await? {
+                        return Ok(t);
+                    }
+                    // Every one unreadable (dropped): take again.
+                    continue;
+                }
+                None => notified.await,
             }
-            notified.await;
         }
     }
 
@@ -613,10 +639,121 @@ impl TakeTransaction for FileTake {
         {
             let mut st = lock(&inner.state);
             st.inflight -= ptrs.len();
-            st.queue.push_front(ptrs, events);
+            st.queue.push_front(ptrs, Some(events));
         }
         inner.data.notify_waiters();
     }
+}
+
+/// Replayed events into the queue, in order: runs read back go in as
+/// batches (held while the budget allows), the others on disk only.
+fn queue_replayed(q: &mut queue::Queue, replayed: Vec<(Ptr, Option<Event>)>) {
+    let mut ptrs = Vec::new();
+    let mut events = Vec::new();
+    let mut held_run = true;
+    for (p, e) in replayed {
+        if e.is_some() != held_run && !ptrs.is_empty() {
+            flush_run(q, &mut ptrs, &mut events, held_run);
+        }
+        held_run = e.is_some();
+        ptrs.push(p);
+        events.extend(e);
+    }
+    flush_run(q, &mut ptrs, &mut events, held_run);
+}
+
+fn flush_run(q: &mut queue::Queue, ptrs: &mut Vec<Ptr>, events: &mut Vec<Event>, held: bool) {
+    let (p, e) = (std::mem::take(ptrs), std::mem::take(events));
+    if held {
+        q.push_back(p, e);
+    } else {
+        q.push_back_on_disk(p);
+    }
+}
+
+/// Taken events that are still to be read back: put back first in the
+/// queue (on disk) unless read, also when the take is dropped meanwhile.
+struct Unread {
+    inner: Arc<Inner>,
+    ptrs: Vec<Ptr>,
+}
+
+impl Drop for Unread {
+    fn drop(&mut self) {
+        if self.ptrs.is_empty() {
+            return;
+        }
+        let ptrs = std::mem::take(&mut self.ptrs);
+        {
+            let mut st = lock(&self.inner.state);
+            st.inflight -= ptrs.len();
+            st.queue.push_front(ptrs, None);
+        }
+        self.inner.data.notify_waiters();
+    }
+}
+
+/// Read a take's events back from the data files (off the runtime's
+/// workers). An event that cannot be read (its file gone, its entry not
+/// what was written) is dropped, with an error in the agent log, and
+/// recorded as taken so it is not tried again; `None` when that left
+/// nothing. A failed read puts the events back first in the queue.
+async fn read_back(inner: &Arc<Inner>, ptrs: Vec<Ptr>) -> Result<Option<Take>, ChannelError> {
+    let store = inner.store()?;
+    let mut unread = Unread {
+        inner: inner.clone(),
+        ptrs,
+    };
+    let wanted = unread.ptrs.clone();
+    let read = tokio::task::spawn_blocking(move || store.read_events(&wanted))
+        .await
+        .map_err(|e| ChannelError::Failed(format!("channel {}: {e}", inner.name)))?
+        .map_err(|e| {
+            ChannelError::Failed(format!(
+                "channel {}: cannot read events back from its data files: {e}",
+                inner.name
+            ))
+        })?;
+    let ptrs = std::mem::take(&mut unread.ptrs);
+    let mut good_ptrs = Vec::with_capacity(ptrs.len());
+    let mut events = Vec::with_capacity(ptrs.len());
+    let mut bad = Vec::new();
+    for (p, r) in ptrs.into_iter().zip(read) {
+        match r {
+            Ok(e) => {
+                good_ptrs.push(p);
+                events.push(e);
+            }
+            Err(why) => {
+                if bad.len() < 10 {
+                    inner.warn(&format!("an event cannot be read back ({why}); dropped"));
+                }
+                bad.push(p);
+            }
+        }
+    }
+    if !bad.is_empty() {
+        if bad.len() > 10 {
+            inner.warn(&format!(
+                "{} events in all could not be read back; dropped",
+                bad.len()
+            ));
+        }
+        let n = bad.len();
+        if let Some(p) = lock(&inner.pipeline).as_ref() {
+            p.take(bad);
+        }
+        lock(&inner.state).inflight -= n;
+        inner.space.notify_waiters();
+    }
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let tx = FileTake {
+        inner: inner.clone(),
+        ptrs: good_ptrs,
+    };
+    Ok(Some(Take::new(events, Box::new(tx))))
 }
 
 #[cfg(test)]

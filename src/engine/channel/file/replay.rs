@@ -12,13 +12,15 @@ use super::Settings;
 use super::checkpoint::{self, Checkpoint};
 use super::live::LiveSet;
 use super::log::{self, FILE_HEADER_LEN, Ptr, RECORD_HEADER_LEN, Reader, Record, Stop};
+use super::queue;
 use super::store::{self, Store, Writer};
 use crate::engine::event::Event;
 
 pub struct Opened {
     pub store: Store,
-    /// The channel's events, in order.
-    pub events: Vec<(Ptr, Event)>,
+    /// The channel's events, in order: read back (held in memory up to
+    /// `memory_bytes`), or `None`: whole on disk, to be read when taken.
+    pub events: Vec<(Ptr, Option<Event>)>,
     /// For the agent log.
     pub warnings: Vec<String>,
     pub info: String,
@@ -37,6 +39,33 @@ fn lock_dir(dir: &Path) -> io::Result<nix::fcntl::Flock<File>> {
             path.display()
         ))
     })
+}
+
+/// What replay knows of an event in the channel.
+enum Slot {
+    /// Named by the checkpoint; its record not read (yet).
+    Missing,
+    /// Its record is whole; the event is left on disk.
+    OnDisk,
+    Held(Event),
+}
+
+/// Events read back are held in memory up to the channel's budget.
+struct Held {
+    weight: usize,
+    budget: usize,
+}
+
+impl Held {
+    fn slot(&mut self, e: Event) -> Slot {
+        let w = queue::weight(&e);
+        if self.weight + w <= self.budget {
+            self.weight += w;
+            Slot::Held(e)
+        } else {
+            Slot::OnDisk
+        }
+    }
 }
 
 /// The checkpoint to start from, with a warning when one was corrupt.
@@ -84,11 +113,15 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     let (start, mut next_tx) = cp
         .as_ref()
         .map_or((Ptr::default(), 1), |c| (c.pos, c.next_tx));
-    // Every event in the channel, read back or (None) still to be.
-    let mut live: BTreeMap<Ptr, Option<Event>> = cp
+    // Every event in the channel, and whether its record was found.
+    let mut live: BTreeMap<Ptr, Slot> = cp
         .iter()
-        .flat_map(|c| c.live.iter().map(|p| (*p, None)))
+        .flat_map(|c| c.live.iter().map(|p| (*p, Slot::Missing)))
         .collect();
+    let mut held = Held {
+        weight: 0,
+        budget: settings.memory_bytes,
+    };
 
     // Read the files holding checkpointed events (only to read those
     // back), then replay the log after the checkpoint position.
@@ -142,16 +175,18 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                                     offset: base + entry,
                                 };
                                 if after {
-                                    live.insert(p, Some(event));
+                                    live.insert(p, held.slot(event));
                                 } else if let Some(slot) = live.get_mut(&p) {
-                                    *slot = Some(event);
+                                    *slot = held.slot(event);
                                 }
                             }
                         }
                         Record::Take { tx, ptrs } if after => {
                             next_tx = next_tx.max(tx + 1);
                             for p in ptrs {
-                                live.remove(&p);
+                                if let Some(Slot::Held(e)) = live.remove(&p) {
+                                    held.weight -= queue::weight(&e);
+                                }
                             }
                         }
                         Record::Take { .. } => {}
@@ -182,10 +217,11 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
 
     let mut events = Vec::with_capacity(live.len());
     let mut lost = 0usize;
-    for (p, e) in live {
-        match e {
-            Some(e) => events.push((p, e)),
-            None => {
+    for (p, slot) in live {
+        match slot {
+            Slot::Held(e) => events.push((p, Some(e))),
+            Slot::OnDisk => events.push((p, None)),
+            Slot::Missing => {
                 lost += 1;
                 if lost <= 10 {
                     warnings.push(format!(

@@ -265,6 +265,12 @@ impl Store {
         Ok(())
     }
 
+    /// The events at `ptrs`, read back from the data files (see
+    /// `log::read_entries`).
+    pub fn read_events(&self, ptrs: &[Ptr]) -> io::Result<Vec<Result<Event, String>>> {
+        log::read_entries(&self.settings.data_dirs, ptrs)
+    }
+
     /// Write a checkpoint, then delete the data files nothing needs any
     /// more. The files deleted.
     pub fn checkpoint(&self) -> io::Result<Vec<PathBuf>> {

@@ -653,3 +653,131 @@ async fn takes_committed_back_to_back_are_all_recorded() {
         .collect();
     assert_eq!(drain(&c).await, want);
 }
+
+/// Holds about four 100-byte events in memory; the rest stay on disk.
+fn small_memory(dir: &Path) -> Settings {
+    Settings {
+        memory_bytes: 4 * queue::weight(&ev(&"x".repeat(100))),
+        max_file_size: 4096,
+        ..settings(dir)
+    }
+}
+
+fn numbered(i: usize) -> Event {
+    ev(&format!("event {i:04} {}", "x".repeat(90))).with_header("n", i.to_string())
+}
+
+fn numbers(events: &[Event]) -> Vec<usize> {
+    events
+        .iter()
+        .map(|e| e.headers["n"].parse::<usize>().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn past_the_memory_budget_takes_read_the_events_back_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, out) = open_with(small_memory(dir.path())).await;
+    for i in (0..300).step_by(3) {
+        let mut batch: Vec<Event> = (i..i + 3).map(numbered).collect();
+        c.put(&mut batch).await.unwrap();
+    }
+    let budget = small_memory(dir.path()).memory_bytes;
+    assert!(lock(&c.inner.state).queue.held() <= budget);
+    assert!(
+        data_files(dir.path()).len() > 3,
+        "spread over several files"
+    );
+    // From memory, then from disk: whole events (headers too), in order;
+    // a rollback of events read back gives them back first.
+    let t = c.take(7).await.unwrap();
+    let first = numbers(t.events());
+    assert_eq!(first[0], 0);
+    t.rollback();
+    let mut got = Vec::new();
+    while !c.is_empty() {
+        let t = c.take(10).await.unwrap();
+        assert!(t.events().iter().all(|e| e.body.len() == 101));
+        got.extend(numbers(t.events()));
+        t.commit().await.unwrap();
+    }
+    assert_eq!(got, (0..300).collect::<Vec<_>>());
+    assert!(!out.text().contains("cannot be read"), "{}", out.text());
+    assert_eq!(lock(&c.inner.state).queue.held(), 0);
+}
+
+#[tokio::test]
+async fn replay_past_the_memory_budget_leaves_the_events_on_disk_until_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = small_memory(dir.path());
+    // Takes stop where memory and disk meet: count what they got.
+    let mut taken = 0;
+    {
+        let (c, _) = open_with(s.clone()).await;
+        for i in 0..200 {
+            c.put(&mut vec![numbered(i)]).await.unwrap();
+        }
+        for _ in 0..3 {
+            let t = c.take(20).await.unwrap();
+            assert_eq!(numbers(t.events())[0], taken);
+            taken += t.len();
+            t.commit().await.unwrap();
+        }
+        c.stop().await; // checkpointed
+        let (c, _) = open_with(s.clone()).await;
+        for i in 200..250 {
+            c.put(&mut vec![numbered(i)]).await.unwrap();
+        }
+        let t = c.take(5).await.unwrap();
+        assert_eq!(numbers(t.events())[0], taken);
+        taken += t.len();
+        t.commit().await.unwrap();
+        drop(c); // a crash: the log after the checkpoint replays
+    }
+    assert!(taken > 20);
+    let (c, out) = open_with(s.clone()).await;
+    assert_eq!(c.len(), 250 - taken, "{}", out.text());
+    assert!(lock(&c.inner.state).queue.held() <= s.memory_bytes);
+    let mut got = Vec::new();
+    while !c.is_empty() {
+        let t = c.take(30).await.unwrap();
+        got.extend(numbers(t.events()));
+        t.commit().await.unwrap();
+    }
+    assert_eq!(got, (taken..250).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn events_whose_file_is_gone_are_dropped_with_an_error_and_the_rest_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, out) = open_with(Settings {
+        memory_bytes: 0,
+        ..small_memory(dir.path())
+    })
+    .await;
+    for i in 0..100 {
+        c.put(&mut vec![numbered(i)]).await.unwrap();
+    }
+    let files = data_files(dir.path());
+    assert!(files.len() > 3);
+    // The oldest file removed behind the channel's back.
+    std::fs::remove_file(&files[0]).unwrap();
+    let mut got = Vec::new();
+    while !c.is_empty() {
+        let t = c.take(10).await.unwrap();
+        got.extend(numbers(t.events()));
+        t.commit().await.unwrap();
+    }
+    assert!(!got.is_empty() && got.len() < 100, "{got:?}");
+    // The rest, in order, up to the last.
+    assert_eq!(got, (100 - got.len()..100).collect::<Vec<_>>());
+    let text = out.text();
+    assert!(
+        text.contains("cannot be read back") && text.contains("is gone"),
+        "{text}"
+    );
+    // Dropped for good: not back after a restart.
+    c.stop().await;
+    let (c, _) = open_with(small_memory(dir.path())).await;
+    assert_eq!(c.len(), 0);
+}

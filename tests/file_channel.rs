@@ -353,3 +353,117 @@ fn spillable_memory_keeps_order_across_its_overflow() {
     }
     assert_eq!(text, expected, "order or count differs");
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A backlog far bigger than the memory the channel may hold its events
+/// in (memoryBytes) stays on disk: the agent's memory stays well under the
+/// backlog, and once the sink can write, every line arrives once, in order.
+#[test]
+fn a_backlog_bigger_than_the_memory_budget_lives_on_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let out = dir.path().join("out");
+    let port = free_port();
+    let lines = 200_000usize;
+    let width = 1000; // with the newline: 200 MB in all
+    let conf = format!(
+        "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = netcat\n\
+         a1.sources.r1.bind = 127.0.0.1\n\
+         a1.sources.r1.port = {port}\n\
+         a1.sources.r1.ack-every-event = false\n\
+         a1.sources.r1.max-line-length = 2000\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = file\n\
+         a1.channels.c1.checkpointDir = {d}/fc/checkpoint\n\
+         a1.channels.c1.dataDirs = {d}/fc/data\n\
+         a1.channels.c1.memoryBytes = 4194304\n\
+         a1.channels.c1.minimumRequiredSpace = 1048576\n\
+         a1.sinks.k1.type = file_roll\n\
+         a1.sinks.k1.channel = c1\n\
+         a1.sinks.k1.sink.directory = {d}/out\n\
+         a1.sinks.k1.sink.rollInterval = 0\n\
+         a1.sinks.k1.sink.batchSize = 1000\n"
+    );
+    // No output directory yet: the sink fails and the channel fills.
+    let mut agent = ForegroundAgent::start(dir.path(), &conf);
+    let mut stream = None;
+    wait_for("the source to accept", || {
+        stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok();
+        stream.is_some()
+    });
+    let mut stream = stream.expect("connected");
+    let pad = "x".repeat(width);
+    let mut chunk = String::with_capacity(1000 * width);
+    for i in 0..lines {
+        let n = format!("{i:09} ");
+        chunk.push_str(&n);
+        chunk.push_str(&pad[..width - 1 - n.len()]);
+        chunk.push('\n');
+        if chunk.len() >= 1000 * width {
+            stream.write_all(chunk.as_bytes()).expect("send");
+            chunk.clear();
+        }
+    }
+    stream.write_all(chunk.as_bytes()).expect("send");
+    drop(stream);
+    agent.wait_output(&format!("closed the connection after {lines} events"));
+    let rss = rss_kib(agent.child.id());
+    let on_disk: u64 = std::fs::read_dir(dir.path().join("fc/data"))
+        .expect("data dir")
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    eprintln!("backlog: {on_disk} bytes on disk; agent RSS {rss} KiB");
+    assert!(on_disk > (lines * width) as u64, "{on_disk}");
+    assert!(
+        rss > 0 && rss * 1024 < (lines * width) as u64 / 2,
+        "the agent holds {rss} KiB for a backlog of {} bytes",
+        lines * width
+    );
+    std::fs::create_dir(&out).expect("mkdir");
+    let size = |out: &Path| -> u64 {
+        std::fs::read_dir(out)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    wait_for("every line in the sink's files", || {
+        size(&out) >= (lines * width) as u64
+    });
+    assert_eq!(agent.stop(), Some(0), "{}", agent.output());
+    let mut files: Vec<_> = std::fs::read_dir(&out)
+        .expect("out")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut next = 0usize;
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read output");
+        for line in text.lines() {
+            assert_eq!(line.len(), width - 1);
+            assert_eq!(
+                line[..9].parse::<usize>().ok(),
+                Some(next),
+                "order or count differs"
+            );
+            next += 1;
+        }
+    }
+    assert_eq!(next, lines);
+}

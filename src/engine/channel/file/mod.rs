@@ -71,8 +71,9 @@ pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 30_000;
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 2_146_435_071;
 pub const DEFAULT_MINIMUM_REQUIRED_SPACE: u64 = 524_288_000;
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(3);
-/// Events held in memory, at most (see `queue::weight`): not a Flume
-/// property (Flume holds none and reads every take back from disk).
+/// Events held in memory, at most (see `queue::weight`); the property
+/// `memoryBytes` is sluice's own (Flume holds none and reads every take
+/// back from disk).
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Clone)]
@@ -187,6 +188,12 @@ impl Settings {
         );
         s.keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs());
         s.checkpoint_on_close = props.bool(diags, "checkpointOnClose", true);
+        // sluice's own (Flume ignores unknown keys): how much of the
+        // channel's events may be held in memory; 0 reads every take back
+        // from disk, as Flume does.
+        s.memory_bytes =
+            usize::try_from(props.u64(diags, "memoryBytes", DEFAULT_MEMORY_BYTES as u64))
+                .unwrap_or(usize::MAX);
         // Flume's choice of replay code; ours is one sequential pass either way.
         props.bool(diags, "use-log-replay-v1", false);
         props.bool(diags, "use-fast-replay", false);

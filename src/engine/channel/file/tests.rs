@@ -416,12 +416,18 @@ fn properties_defaults_and_errors() {
     assert_eq!(s.minimum_required_space, 524_288_000);
     assert_eq!(s.keep_alive, Duration::from_secs(3));
     assert_eq!(s.backup_checkpoint_dir, None);
+    assert_eq!(s.memory_bytes, 64 << 20);
 
     let s = Settings::from_props(
         "c1",
-        &props(&[("dataDirs", "/d1, /d2,/d3"), ("checkpointDir", "/cp")]),
+        &props(&[
+            ("dataDirs", "/d1, /d2,/d3"),
+            ("checkpointDir", "/cp"),
+            ("memoryBytes", "0"),
+        ]),
         &mut d,
     );
+    assert_eq!(s.memory_bytes, 0);
     assert_eq!(
         s.data_dirs,
         [Path::new("/d1"), Path::new("/d2"), Path::new("/d3")]

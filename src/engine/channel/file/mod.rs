@@ -6,7 +6,8 @@
 //!   Concurrent puts share fdatasyncs (group commit). The writing and the
 //!   fdatasyncs run on two threads of the channel (see `pipeline`), so a
 //!   source hands a batch over and reads on.
-//! - **Take**: the events come from memory. A take's commit appends a
+//! - **Take**: the events come from memory, or are read back from the data
+//!   files when past the memory budget (below). A take's commit appends a
 //!   take record (on the writer thread, after every put handed over
 //!   before it) but does not wait for an fdatasync: a crash right after
 //!   may deliver those events again after the restart (duplicates, never

@@ -435,7 +435,9 @@ impl Channel for SpillableChannel {
             };
             if let (Some(n), Some(overflow)) = (from_overflow, &inner.overflow) {
                 // The reserved events are in the overflow's queue: its take
-                // returns at once with exactly them. Dropped meanwhile (the
+                // returns at once with them, or the first of them (a take
+                // stops where events held in memory, after a rollback, meet
+                // those read back from disk). Dropped meanwhile (the
                 // overflow's take is cancel-safe), the reservation is undone.
                 let mut undo = Undo::new(inner, Step::Reserved, n);
                 let r = overflow.take(n).await;
@@ -447,7 +449,7 @@ impl Channel for SpillableChannel {
                         {
                             let mut st = lock(&inner.state);
                             if got < n {
-                                // Should not happen; keep the books right.
+                                // The rest stay first in the overflow.
                                 st.overflow_inflight -= n - got;
                                 st.overflow_queued += n - got;
                                 st.push_front(Place::Overflow, n - got);

@@ -347,3 +347,30 @@ async fn a_put_dropped_while_spilling_leaves_the_books_right() {
         assert_eq!(drain(&c).await, ["c"]);
     }
 }
+
+/// The overflow holds no events in memory: its takes read them back from
+/// disk, and one rolled back is held again and comes first, then the
+/// rest from disk, in order.
+#[tokio::test]
+async fn overflow_takes_read_back_from_disk_and_rollbacks_come_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(settings(dir.path(), 1, 100)).await;
+    c.put(&mut evs(&["a"])).await.unwrap();
+    for b in ["b", "c", "d", "e"] {
+        c.put(&mut evs(&[b])).await.unwrap();
+    }
+    assert_eq!(c.split(), (1, 4));
+    let t = c.take(10).await.unwrap();
+    assert_eq!(bodies(&t), ["a"]);
+    t.commit().await.unwrap();
+    let t = c.take(2).await.unwrap();
+    assert_eq!(bodies(&t), ["b", "c"]);
+    t.rollback();
+    // b, c held again; d, e on disk: two takes, the books right between.
+    let t = c.take(10).await.unwrap();
+    assert_eq!(bodies(&t), ["b", "c"]);
+    t.commit().await.unwrap();
+    assert_eq!(c.split(), (0, 2));
+    assert_eq!(drain(&c).await, ["d", "e"]);
+    assert_eq!(c.split(), (0, 0));
+}

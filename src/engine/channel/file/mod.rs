@@ -17,7 +17,8 @@
 //!   offset), and the events themselves while they weigh less than
 //!   [`DEFAULT_MEMORY_BYTES`]; past that (a sink stalled, a backlog) a put's
 //!   events stay on disk only and a take reads them back (see `queue`).
-//!   Replay holds events in memory up to the same budget.
+//!   The events a start finds in the checkpoint stay on disk; those the
+//!   log after it adds are held up to the same budget.
 //! - **Checkpoint** every checkpointInterval and on a clean stop: the
 //!   pointers of the events in the channel and the log position they
 //!   cover (see `checkpoint`). After it, data files before both the

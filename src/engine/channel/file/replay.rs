@@ -1,6 +1,8 @@
-//! Opening the channel's directories: read the checkpoint, replay the
-//! data files after it, read back the events still in the channel, and
-//! start a new data file for this run.
+//! Opening the channel's directories: read the checkpoint, check the files
+//! its events are in (the events stay on disk, read back when taken),
+//! replay the log after its position, and start a new data file for this
+//! run. So a start reads only what was written since the last checkpoint,
+//! however large the backlog.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -43,9 +45,9 @@ fn lock_dir(dir: &Path) -> io::Result<nix::fcntl::Flock<File>> {
 
 /// What replay knows of an event in the channel.
 enum Slot {
-    /// Named by the checkpoint; its record not read (yet).
+    /// Named by the checkpoint; its file not checked yet.
     Missing,
-    /// Its record is whole; the event is left on disk.
+    /// On disk, read back when taken.
     OnDisk,
     Held(Event),
 }
@@ -123,32 +125,38 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         budget: settings.memory_bytes,
     };
 
-    // Read the files holding checkpointed events (only to read those
-    // back), then replay the log after the checkpoint position.
-    let first = live
-        .keys()
-        .next()
-        .map_or(start.file, |p| p.file.min(start.file));
+    // The checkpointed events stay on disk (read back when taken): only
+    // their files are checked. Then the log after the checkpoint position
+    // is replayed.
+    let mut lost = 0usize;
+    let mut warnings_lost = Vec::new();
+    let mut sizes: BTreeMap<u32, Option<u64>> = BTreeMap::new();
+    for (p, slot) in live.iter_mut() {
+        let size = *sizes.entry(p.file).or_insert_with(|| {
+            files
+                .get(&p.file)
+                .and_then(|f| fs::metadata(f).ok())
+                .map(|m| m.len())
+        });
+        if size.is_some_and(|len| p.offset < len) {
+            *slot = Slot::OnDisk;
+        } else {
+            lost += 1;
+            if lost <= 10 {
+                warnings_lost.push(format!(
+                    "event at data file {} offset {} cannot be read back (its file is missing or shorter); dropped",
+                    p.file, p.offset
+                ));
+            }
+        }
+    }
+    live.retain(|_, slot| !matches!(slot, Slot::Missing));
+    warnings.extend(warnings_lost);
     let last = files.keys().next_back().copied();
     let mut records = 0u64;
-    for (&id, path) in files.range(first..) {
-        let next_file = Ptr {
-            file: id + 1,
-            offset: 0,
-        };
-        let wanted = live
-            .range(
-                Ptr {
-                    file: id,
-                    offset: 0,
-                }..next_file,
-            )
-            .next()
-            .is_some();
-        if next_file <= start && !wanted {
-            continue;
-        }
-        let mut reader = match Reader::open(path, id, 0)? {
+    for (&id, path) in files.range(start.file..) {
+        let from = if id == start.file { start.offset } else { 0 };
+        let mut reader = match Reader::open(path, id, from)? {
             Ok(r) => r,
             Err(e) => {
                 warnings.push(format!("data file {} skipped: {e}", path.display()));
@@ -158,30 +166,20 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         loop {
             match reader.next_record()? {
                 Ok((at, rec)) => {
-                    let after = Ptr {
-                        file: id,
-                        offset: at,
-                    } >= start;
-                    records += u64::from(after);
+                    records += 1;
                     match rec {
                         Record::Put { tx, events } => {
-                            if after {
-                                next_tx = next_tx.max(tx + 1);
-                            }
+                            next_tx = next_tx.max(tx + 1);
                             let base = at + RECORD_HEADER_LEN as u64;
                             for (entry, event) in events {
                                 let p = Ptr {
                                     file: id,
                                     offset: base + entry,
                                 };
-                                if after {
-                                    live.insert(p, held.slot(event));
-                                } else if let Some(slot) = live.get_mut(&p) {
-                                    *slot = held.slot(event);
-                                }
+                                live.insert(p, held.slot(event));
                             }
                         }
-                        Record::Take { tx, ptrs } if after => {
+                        Record::Take { tx, ptrs } => {
                             next_tx = next_tx.max(tx + 1);
                             for p in ptrs {
                                 if let Some(Slot::Held(e)) = live.remove(&p) {
@@ -189,7 +187,6 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                                 }
                             }
                         }
-                        Record::Take { .. } => {}
                     }
                 }
                 Err(Stop::End) => break,
@@ -216,20 +213,10 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     }
 
     let mut events = Vec::with_capacity(live.len());
-    let mut lost = 0usize;
     for (p, slot) in live {
         match slot {
             Slot::Held(e) => events.push((p, Some(e))),
-            Slot::OnDisk => events.push((p, None)),
-            Slot::Missing => {
-                lost += 1;
-                if lost <= 10 {
-                    warnings.push(format!(
-                        "event at data file {} offset {} cannot be read back (its record is missing or damaged); dropped",
-                        p.file, p.offset
-                    ));
-                }
-            }
+            Slot::OnDisk | Slot::Missing => events.push((p, None)),
         }
     }
     if lost > 10 {

@@ -787,3 +787,34 @@ async fn events_whose_file_is_gone_are_dropped_with_an_error_and_the_rest_delive
     let (c, _) = open_with(small_memory(dir.path())).await;
     assert_eq!(c.len(), 0);
 }
+
+#[tokio::test]
+async fn checkpointed_events_whose_file_is_gone_at_start_are_dropped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = small_memory(dir.path());
+    {
+        let (c, _) = open_with(s.clone()).await;
+        for i in 0..100 {
+            c.put(&mut vec![numbered(i)]).await.unwrap();
+        }
+        c.stop().await; // every event in the checkpoint
+    }
+    let files = data_files(dir.path());
+    assert!(files.len() > 3);
+    std::fs::remove_file(&files[0]).unwrap();
+    let (c, out) = open_with(s).await;
+    let text = out.text();
+    assert!(
+        text.contains("cannot be read back (its file is missing or shorter); dropped"),
+        "{text}"
+    );
+    let left = c.len();
+    assert!(left > 0 && left < 100, "{left}");
+    let mut got = Vec::new();
+    while !c.is_empty() {
+        let t = c.take(30).await.unwrap();
+        got.extend(numbers(t.events()));
+        t.commit().await.unwrap();
+    }
+    assert_eq!(got, (100 - left..100).collect::<Vec<_>>());
+}

@@ -442,7 +442,8 @@ impl Channel for FileChannel {
         agent_log.info(&inner.name, &opened.info);
         {
             let mut st = lock(&inner.state);
-            queue_replayed(&mut st.queue, opened.events);
+            st.queue.push_back_on_disk(opened.on_disk);
+            queue_replayed(&mut st.queue, opened.logged);
         }
         let store = Arc::new(opened.store);
         let warn: pipeline::Warn = {
@@ -654,8 +655,8 @@ impl TakeTransaction for FileTake {
     }
 }
 
-/// Replayed events into the queue, in order: runs read back go in as
-/// batches (held while the budget allows), the others on disk only.
+/// Events replayed from the log after the checkpoint into the queue, in
+/// order: runs held in memory go in as batches, the others on disk only.
 fn queue_replayed(q: &mut queue::Queue, replayed: Vec<(Ptr, Option<Event>)>) {
     let mut ptrs = Vec::new();
     let mut events = Vec::new();

@@ -20,9 +20,12 @@ use crate::engine::event::Event;
 
 pub struct Opened {
     pub store: Store,
-    /// The channel's events, in order: read back (held in memory up to
-    /// `memory_bytes`), or `None`: whole on disk, to be read when taken.
-    pub events: Vec<(Ptr, Option<Event>)>,
+    /// The channel's events from the checkpoint, in order, on disk (read
+    /// back when taken); they come first.
+    pub on_disk: Vec<Ptr>,
+    /// Then those the log after the checkpoint adds, in order: held in
+    /// memory up to `memory_bytes`, else `None` (on disk).
+    pub logged: Vec<(Ptr, Option<Event>)>,
     /// For the agent log.
     pub warnings: Vec<String>,
     pub info: String,
@@ -43,30 +46,20 @@ fn lock_dir(dir: &Path) -> io::Result<nix::fcntl::Flock<File>> {
     })
 }
 
-/// What replay knows of an event in the channel.
-enum Slot {
-    /// Named by the checkpoint; its file not checked yet.
-    Missing,
-    /// On disk, read back when taken.
-    OnDisk,
-    Held(Event),
-}
-
-/// Events read back are held in memory up to the channel's budget.
+/// Events the log after the checkpoint adds are held in memory up to the
+/// channel's budget.
 struct Held {
     weight: usize,
     budget: usize,
 }
 
 impl Held {
-    fn slot(&mut self, e: Event) -> Slot {
+    fn hold(&mut self, e: Event) -> Option<Event> {
         let w = queue::weight(&e);
-        if self.weight + w <= self.budget {
+        (self.weight + w <= self.budget).then(|| {
             self.weight += w;
-            Slot::Held(e)
-        } else {
-            Slot::OnDisk
-        }
+            e
+        })
     }
 }
 
@@ -112,14 +105,23 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     }
 
     let cp = load_checkpoint(&settings, &mut warnings);
+    let cp_found = cp.is_some();
     let (start, mut next_tx) = cp
         .as_ref()
         .map_or((Ptr::default(), 1), |c| (c.pos, c.next_tx));
-    // Every event in the channel, and whether its record was found.
-    let mut live: BTreeMap<Ptr, Slot> = cp
-        .iter()
-        .flat_map(|c| c.live.iter().map(|p| (*p, Slot::Missing)))
-        .collect();
+    let (mut on_disk, cp_events) = match cp {
+        Some(c) => {
+            let n = c.live.len();
+            (c.live, n)
+        }
+        None => (Vec::new(), 0),
+    };
+    // Events the log after the checkpoint adds; and the checkpoint's
+    // events it takes (kept apart: the checkpoint's vector is 16 bytes an
+    // event, however large the backlog, where a map would be several times
+    // that).
+    let mut logged: BTreeMap<Ptr, Option<Event>> = BTreeMap::new();
+    let mut taken: std::collections::HashSet<Ptr> = std::collections::HashSet::new();
     let mut held = Held {
         weight: 0,
         budget: settings.memory_bytes,
@@ -131,16 +133,15 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     let mut lost = 0usize;
     let mut warnings_lost = Vec::new();
     let mut sizes: BTreeMap<u32, Option<u64>> = BTreeMap::new();
-    for (p, slot) in live.iter_mut() {
+    on_disk.retain(|p| {
         let size = *sizes.entry(p.file).or_insert_with(|| {
             files
                 .get(&p.file)
                 .and_then(|f| fs::metadata(f).ok())
                 .map(|m| m.len())
         });
-        if size.is_some_and(|len| p.offset < len) {
-            *slot = Slot::OnDisk;
-        } else {
+        let there = size.is_some_and(|len| p.offset < len);
+        if !there {
             lost += 1;
             if lost <= 10 {
                 warnings_lost.push(format!(
@@ -149,8 +150,8 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                 ));
             }
         }
-    }
-    live.retain(|_, slot| !matches!(slot, Slot::Missing));
+        there
+    });
     warnings.extend(warnings_lost);
     let last = files.keys().next_back().copied();
     let mut records = 0u64;
@@ -176,13 +177,15 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                                     file: id,
                                     offset: base + entry,
                                 };
-                                live.insert(p, held.slot(event));
+                                logged.insert(p, held.hold(event));
                             }
                         }
                         Record::Take { tx, ptrs } => {
                             next_tx = next_tx.max(tx + 1);
                             for p in ptrs {
-                                if let Some(Slot::Held(e)) = live.remove(&p) {
+                                if p < start {
+                                    taken.insert(p);
+                                } else if let Some(Some(e)) = logged.remove(&p) {
                                     held.weight -= queue::weight(&e);
                                 }
                             }
@@ -212,17 +215,21 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         }
     }
 
-    let mut events = Vec::with_capacity(live.len());
-    for (p, slot) in live {
-        match slot {
-            Slot::Held(e) => events.push((p, Some(e))),
-            Slot::OnDisk | Slot::Missing => events.push((p, None)),
-        }
+    if !taken.is_empty() {
+        on_disk.retain(|p| !taken.contains(p));
     }
+    drop(taken);
+    let logged: Vec<(Ptr, Option<Event>)> = logged.into_iter().collect();
     if lost > 10 {
         warnings.push(format!("{lost} events in all could not be read back"));
     }
-    let live = LiveSet::from_sorted(events.iter().map(|(p, _)| *p));
+    let live = LiveSet::from_sorted(
+        on_disk
+            .iter()
+            .copied()
+            .chain(logged.iter().map(|(p, _)| *p)),
+    );
+    let in_channel = on_disk.len() + logged.len();
 
     // This run writes a new file.
     let id = last.map_or(1, |l| l + 1).max(start.file + 1);
@@ -230,9 +237,9 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     files.insert(id, path);
     let info = format!(
         "replayed: {} events in the channel ({} from the checkpoint{}, {records} log records after it) in {:?}",
-        events.len(),
-        cp.as_ref().map_or(0, |c| c.live.len()),
-        if cp.is_none() { ", none found" } else { "" },
+        in_channel,
+        cp_events,
+        if cp_found { "" } else { ", none found" },
         started.elapsed()
     );
     let writer = Writer {
@@ -247,7 +254,8 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     };
     Ok(Opened {
         store: Store::new(settings, writer, lock),
-        events,
+        on_disk,
+        logged,
         warnings,
         info,
     })

@@ -443,7 +443,12 @@ impl Channel for FileChannel {
         {
             let mut st = lock(&inner.state);
             st.queue.push_back_on_disk(opened.on_disk);
-            queue_replayed(&mut st.queue, opened.logged);
+            for run in opened.logged {
+                match run {
+                    replay::Run::Held(ptrs, events) => st.queue.push_back(ptrs, events),
+                    replay::Run::OnDisk(ptrs) => st.queue.push_back_on_disk(ptrs),
+                }
+            }
         }
         let store = Arc::new(opened.store);
         let warn: pipeline::Warn = {
@@ -652,32 +657,6 @@ impl TakeTransaction for FileTake {
             st.queue.push_front(ptrs, Some(events));
         }
         inner.data.notify_waiters();
-    }
-}
-
-/// Events replayed from the log after the checkpoint into the queue, in
-/// order: runs held in memory go in as batches, the others on disk only.
-fn queue_replayed(q: &mut queue::Queue, replayed: Vec<(Ptr, Option<Event>)>) {
-    let mut ptrs = Vec::new();
-    let mut events = Vec::new();
-    let mut held_run = true;
-    for (p, e) in replayed {
-        if e.is_some() != held_run && !ptrs.is_empty() {
-            flush_run(q, &mut ptrs, &mut events, held_run);
-        }
-        held_run = e.is_some();
-        ptrs.push(p);
-        events.extend(e);
-    }
-    flush_run(q, &mut ptrs, &mut events, held_run);
-}
-
-fn flush_run(q: &mut queue::Queue, ptrs: &mut Vec<Ptr>, events: &mut Vec<Event>, held: bool) {
-    let (p, e) = (std::mem::take(ptrs), std::mem::take(events));
-    if held {
-        q.push_back(p, e);
-    } else {
-        q.push_back_on_disk(p);
     }
 }
 

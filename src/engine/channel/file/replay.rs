@@ -24,8 +24,8 @@ pub struct Opened {
     /// back when taken); they come first.
     pub on_disk: Vec<Ptr>,
     /// Then those the log after the checkpoint adds, in order: held in
-    /// memory up to `memory_bytes`, else `None` (on disk).
-    pub logged: Vec<(Ptr, Option<Event>)>,
+    /// memory up to `memory_bytes`, the others on disk.
+    pub logged: Vec<Run>,
     /// For the agent log.
     pub warnings: Vec<String>,
     pub info: String,
@@ -46,20 +46,95 @@ fn lock_dir(dir: &Path) -> io::Result<nix::fcntl::Flock<File>> {
     })
 }
 
-/// Events the log after the checkpoint adds are held in memory up to the
-/// channel's budget.
-struct Held {
+/// The events the log after the checkpoint adds, in log order (their
+/// pointers increase): 17 bytes each however long the log, plus the events
+/// held in memory (up to the channel's budget) by index. A take marks its
+/// events gone.
+struct Logged {
+    ptrs: Vec<Ptr>,
+    gone: Vec<bool>,
+    held: BTreeMap<usize, Event>,
     weight: usize,
     budget: usize,
 }
 
-impl Held {
-    fn hold(&mut self, e: Event) -> Option<Event> {
+/// A run of replayed events in order: held in memory, or on disk only.
+pub enum Run {
+    Held(Vec<Ptr>, Vec<Event>),
+    OnDisk(Vec<Ptr>),
+}
+
+impl Logged {
+    fn new(budget: usize) -> Logged {
+        Logged {
+            ptrs: Vec::new(),
+            gone: Vec::new(),
+            held: BTreeMap::new(),
+            weight: 0,
+            budget,
+        }
+    }
+
+    fn put(&mut self, p: Ptr, e: Event) {
         let w = queue::weight(&e);
-        (self.weight + w <= self.budget).then(|| {
+        if self.weight + w <= self.budget {
             self.weight += w;
-            e
-        })
+            self.held.insert(self.ptrs.len(), e);
+        }
+        self.ptrs.push(p);
+        self.gone.push(false);
+    }
+
+    fn take(&mut self, p: Ptr) {
+        if let Ok(i) = self.ptrs.binary_search(&p)
+            && !self.gone[i]
+        {
+            self.gone[i] = true;
+            if let Some(e) = self.held.remove(&i) {
+                self.weight -= queue::weight(&e);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.gone.iter().filter(|g| !**g).count()
+    }
+
+    fn into_runs(self) -> Vec<Run> {
+        let Logged {
+            ptrs,
+            gone,
+            mut held,
+            ..
+        } = self;
+        let mut runs = Vec::new();
+        let (mut run_ptrs, mut run_events) = (Vec::new(), Vec::new());
+        let mut run_held = false;
+        for (i, (p, gone)) in ptrs.into_iter().zip(gone).enumerate() {
+            if gone {
+                continue;
+            }
+            let e = held.remove(&i);
+            if e.is_some() != run_held && !run_ptrs.is_empty() {
+                let p = std::mem::take(&mut run_ptrs);
+                runs.push(if run_held {
+                    Run::Held(p, std::mem::take(&mut run_events))
+                } else {
+                    Run::OnDisk(p)
+                });
+            }
+            run_held = e.is_some();
+            run_ptrs.push(p);
+            run_events.extend(e);
+        }
+        if !run_ptrs.is_empty() {
+            runs.push(if run_held {
+                Run::Held(run_ptrs, run_events)
+            } else {
+                Run::OnDisk(run_ptrs)
+            });
+        }
+        runs
     }
 }
 
@@ -117,15 +192,10 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         None => (Vec::new(), 0),
     };
     // Events the log after the checkpoint adds; and the checkpoint's
-    // events it takes (kept apart: the checkpoint's vector is 16 bytes an
-    // event, however large the backlog, where a map would be several times
-    // that).
-    let mut logged: BTreeMap<Ptr, Option<Event>> = BTreeMap::new();
+    // events it takes. Vectors, not maps: 16 or 17 bytes an event however
+    // large the backlog, where a map would be several times that.
+    let mut logged = Logged::new(settings.memory_bytes);
     let mut taken: std::collections::HashSet<Ptr> = std::collections::HashSet::new();
-    let mut held = Held {
-        weight: 0,
-        budget: settings.memory_bytes,
-    };
 
     // The checkpointed events stay on disk (read back when taken): only
     // their files are checked. Then the log after the checkpoint position
@@ -177,7 +247,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                                     file: id,
                                     offset: base + entry,
                                 };
-                                logged.insert(p, held.hold(event));
+                                logged.put(p, event);
                             }
                         }
                         Record::Take { tx, ptrs } => {
@@ -185,8 +255,8 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                             for p in ptrs {
                                 if p < start {
                                     taken.insert(p);
-                                } else if let Some(Some(e)) = logged.remove(&p) {
-                                    held.weight -= queue::weight(&e);
+                                } else {
+                                    logged.take(p);
                                 }
                             }
                         }
@@ -219,17 +289,16 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         on_disk.retain(|p| !taken.contains(p));
     }
     drop(taken);
-    let logged: Vec<(Ptr, Option<Event>)> = logged.into_iter().collect();
     if lost > 10 {
         warnings.push(format!("{lost} events in all could not be read back"));
     }
-    let live = LiveSet::from_sorted(
-        on_disk
-            .iter()
-            .copied()
-            .chain(logged.iter().map(|(p, _)| *p)),
-    );
     let in_channel = on_disk.len() + logged.len();
+    let logged = logged.into_runs();
+    let live = LiveSet::from_sorted(on_disk.iter().copied().chain(logged.iter().flat_map(
+        |r| match r {
+            Run::Held(p, _) | Run::OnDisk(p) => p.iter().copied(),
+        },
+    )));
 
     // This run writes a new file.
     let id = last.map_or(1, |l| l + 1).max(start.file + 1);

@@ -818,3 +818,28 @@ async fn checkpointed_events_whose_file_is_gone_at_start_are_dropped_with_a_warn
     }
     assert_eq!(got, (100 - left..100).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn large_events_read_back_from_disk_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(Settings {
+        memory_bytes: 0,
+        ..settings(dir.path())
+    })
+    .await;
+    // Larger than the first read past a run's last pointer (16 KiB), and
+    // some far apart in the file (more than 1 MiB): every size of read.
+    let sizes = [10, 40_000, 3, 1_500_000, 70_000, 1];
+    let bodies_in: Vec<String> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{i}{}", "y".repeat(*n)))
+        .collect();
+    for b in &bodies_in {
+        c.put(&mut vec![ev(b).with_header("k", "v")]).await.unwrap();
+    }
+    let t = c.take(100).await.unwrap();
+    assert!(t.events().iter().all(|e| e.headers["k"] == "v"));
+    assert_eq!(bodies(&t), bodies_in);
+    t.commit().await.unwrap();
+}

@@ -2,7 +2,10 @@
 //! file -> file_roll, the agent killed with SIGKILL several times while
 //! lines arrive, restarted on the same directories. Every acknowledged
 //! line ends up in the sink's files at least once; duplicates (allowed:
-//! at-least-once) are counted and printed.
+//! at-least-once) are counted and printed. The channel holds at most
+//! 64 KiB of events in memory, so takes also read events back from its
+//! data files (always after a restart: a start leaves the checkpointed
+//! events on disk).
 
 mod common;
 use common::*;
@@ -39,6 +42,7 @@ fn conf(dir: &Path, port: u16) -> String {
          a1.channels.c1.checkpointInterval = 300\n\
          a1.channels.c1.maxFileSize = 65536\n\
          a1.channels.c1.minimumRequiredSpace = 1048576\n\
+         a1.channels.c1.memoryBytes = 65536\n\
          a1.sinks.k1.type = file_roll\n\
          a1.sinks.k1.channel = c1\n\
          a1.sinks.k1.sink.directory = {d}/out\n\

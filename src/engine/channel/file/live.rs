@@ -102,6 +102,13 @@ impl LiveSet {
         }
     }
 
+    /// Whether `ptrs` are exactly the oldest events in the set, in order
+    /// (then every live pointer from the first to the last is one of them).
+    pub fn is_front(&self, ptrs: &[Ptr]) -> bool {
+        let k = ptrs.len();
+        k > 0 && k <= self.ptrs.len() && self.ptrs.range(..k).eq(ptrs)
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -148,5 +155,20 @@ mod tests {
         s.remove_all(&[p(1, 99), p(2, 30)]);
         assert!(s.is_empty());
         assert_eq!(s.first(), None);
+    }
+
+    #[test]
+    fn only_the_exact_oldest_events_are_the_front() {
+        let mut s = LiveSet::from_sorted([p(1, 16), p(1, 40), p(1, 80), p(2, 16)]);
+        assert!(s.is_front(&[p(1, 16), p(1, 40)]));
+        assert!(!s.is_front(&[p(1, 40), p(1, 80)]));
+        assert!(!s.is_front(&[p(1, 16), p(1, 80)]));
+        assert!(!s.is_front(&[]));
+        // A removed event in between: what is left is not a run.
+        s.remove_all(&[p(1, 40)]);
+        assert!(!s.is_front(&[p(1, 16), p(1, 80)]));
+        s.remove_all(&[p(1, 16)]);
+        assert!(s.is_front(&[p(1, 80), p(2, 16)]));
+        assert!(!s.is_front(&[p(1, 80), p(2, 16), p(3, 16)]));
     }
 }

@@ -85,13 +85,18 @@ impl Logged {
         self.gone.push(false);
     }
 
-    fn take(&mut self, p: Ptr) {
-        if let Ok(i) = self.ptrs.binary_search(&p)
-            && !self.gone[i]
-        {
-            self.gone[i] = true;
-            if let Some(e) = self.held.remove(&i) {
-                self.weight -= queue::weight(&e);
+    /// Every event from `first` to `last` is taken.
+    fn take_range(&mut self, first: Ptr, last: Ptr) {
+        let from = self.ptrs.partition_point(|p| *p < first);
+        for i in from..self.ptrs.len() {
+            if self.ptrs[i] > last {
+                break;
+            }
+            if !self.gone[i] {
+                self.gone[i] = true;
+                if let Some(e) = self.held.remove(&i) {
+                    self.weight -= queue::weight(&e);
+                }
             }
         }
     }
@@ -196,6 +201,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     // large the backlog, where a map would be several times that.
     let mut logged = Logged::new(settings.memory_bytes);
     let mut taken: std::collections::HashSet<Ptr> = std::collections::HashSet::new();
+    let mut ranges: Vec<(Ptr, Ptr)> = Vec::new();
 
     // The checkpointed events stay on disk (read back when taken): only
     // their files are checked. Then the log after the checkpoint position
@@ -250,13 +256,22 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                                 logged.put(p, event);
                             }
                         }
+                        Record::TakeRange {
+                            tx, first, last, ..
+                        } => {
+                            next_tx = next_tx.max(tx + 1);
+                            if first < start {
+                                ranges.push((first, last));
+                            }
+                            logged.take_range(first, last);
+                        }
                         Record::Take { tx, ptrs } => {
                             next_tx = next_tx.max(tx + 1);
                             for p in ptrs {
                                 if p < start {
                                     taken.insert(p);
                                 } else {
-                                    logged.take(p);
+                                    logged.take_range(p, p);
                                 }
                             }
                         }
@@ -285,8 +300,23 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         }
     }
 
-    if !taken.is_empty() {
-        on_disk.retain(|p| !taken.contains(p));
+    if !taken.is_empty() || !ranges.is_empty() {
+        let mut gone = vec![false; on_disk.len()];
+        for (first, last) in &ranges {
+            let from = on_disk.partition_point(|p| p < first);
+            for (i, p) in on_disk.iter().enumerate().skip(from) {
+                if p > last {
+                    break;
+                }
+                gone[i] = true;
+            }
+        }
+        let mut i = 0;
+        on_disk.retain(|p| {
+            let keep = !gone[i] && !taken.contains(p);
+            i += 1;
+            keep
+        });
     }
     drop(taken);
     if lost > 10 {

@@ -246,7 +246,10 @@ impl Store {
 
     /// Take transactions committed: record them, each its own record,
     /// with one write(2) (not synced: see the module documentation), and
-    /// forget their events.
+    /// forget their events. A take that is exactly the oldest events in
+    /// the channel (the usual one) is recorded as a range. Forgotten even
+    /// when the write fails: they were delivered; a restart before the
+    /// next checkpoint may deliver them again.
     pub fn take_commits(&self, takes: &[Vec<Ptr>]) -> io::Result<()> {
         let mut w = lock(&self.writer);
         let mut buf = std::mem::take(&mut w.buf);
@@ -254,15 +257,17 @@ impl Store {
         for ptrs in takes {
             let tx = w.next_tx;
             w.next_tx += 1;
-            log::encode_take(&mut buf, tx, ptrs);
+            match (ptrs.first(), ptrs.last(), u32::try_from(ptrs.len())) {
+                (Some(first), Some(last), Ok(n)) if w.live.is_front(ptrs) => {
+                    log::encode_take_range(&mut buf, tx, *first, *last, n)
+                }
+                _ => log::encode_take(&mut buf, tx, ptrs),
+            }
+            w.live.remove_all(ptrs);
         }
         let r = self.append(&mut w, &buf);
         w.buf = buf;
-        r?;
-        for ptrs in takes {
-            w.live.remove_all(ptrs);
-        }
-        Ok(())
+        r.map(|_| ())
     }
 
     /// The events at `ptrs`, read back from the data files (see

@@ -843,3 +843,57 @@ async fn large_events_read_back_from_disk_whole() {
     assert_eq!(bodies(&t), bodies_in);
     t.commit().await.unwrap();
 }
+
+#[tokio::test]
+async fn takes_committed_out_of_order_replay_right_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = |i: usize| format!("e{i:02}");
+    {
+        let (c, _) = open(dir.path()).await;
+        let all: Vec<String> = (0..30).map(name).collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        c.put(&mut evs(&refs)).await.unwrap();
+        let t1 = c.take(10).await.unwrap();
+        let t2 = c.take(10).await.unwrap();
+        // The later take commits first: not the oldest events, recorded as
+        // pointers; then the older one, and one more, as ranges.
+        t2.commit().await.unwrap();
+        t1.commit().await.unwrap();
+        let t3 = c.take(5).await.unwrap();
+        assert_eq!(bodies(&t3)[0], name(20));
+        t3.commit().await.unwrap();
+        drop(c); // a crash
+    }
+    let (c, _) = open(dir.path()).await;
+    assert_eq!(drain(&c).await, (25..30).map(name).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn files_of_format_2_are_read_and_older_ones_skipped_with_a_warning() {
+    for (version, readable) in [(2u32, true), (1, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (c, _) = open(dir.path()).await;
+            c.put(&mut evs(&["a", "b", "c"])).await.unwrap();
+            let t = c.take(1).await.unwrap();
+            t.commit().await.unwrap();
+            drop(c); // a crash: the start replays the log
+        }
+        let file = data_files(dir.path())[0].clone();
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[8..12].copy_from_slice(&version.to_le_bytes());
+        std::fs::write(&file, bytes).unwrap();
+        let (c, out) = open(dir.path()).await;
+        let text = out.text();
+        if readable {
+            assert_eq!(drain(&c).await, ["b", "c"], "{text}");
+            assert!(!text.contains("skipped"), "{text}");
+        } else {
+            assert_eq!(c.len(), 0);
+            assert!(
+                text.contains("format version 1") && text.contains("versions 2 to 3"),
+                "{text}"
+            );
+        }
+    }
+}

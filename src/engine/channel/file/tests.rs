@@ -897,3 +897,73 @@ async fn files_of_format_2_are_read_and_older_ones_skipped_with_a_warning() {
         }
     }
 }
+
+/// Buffered writes against O_DIRECT for the channel's write pattern (not a
+/// test; `cargo test --release --lib direct_io_probe -- --ignored
+/// --nocapture`): 100 MiB appended in 4 MiB writes while another thread
+/// loops on fdatasync, on the file system of the temp dir. Prints the wall
+/// time and the process's CPU time (user, system) for each.
+#[test]
+#[ignore]
+fn direct_io_probe() {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    fn cpu() -> (f64, f64) {
+        let r = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).unwrap();
+        let s = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        (s(r.user_time()), s(r.system_time()))
+    }
+    const CHUNK: usize = 4 << 20;
+    const TOTAL: usize = 100 << 20;
+    let layout = std::alloc::Layout::from_size_align(CHUNK, 4096).unwrap();
+    // SAFETY: a non-zero size; freed below with the same layout.
+    let ptr = unsafe { std::alloc::alloc(layout) };
+    assert!(!ptr.is_null());
+    // SAFETY: `ptr` holds CHUNK bytes, written before they are read.
+    let buf = unsafe {
+        std::ptr::write_bytes(ptr, b'x', CHUNK);
+        std::slice::from_raw_parts(ptr, CHUNK)
+    };
+    for direct in [false, true, false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).write(true);
+        if direct {
+            opts.custom_flags(libc::O_DIRECT);
+        }
+        let f = Arc::new(opts.open(&path).unwrap());
+        let done = Arc::new(AtomicBool::new(false));
+        let syncer = {
+            let (f, done) = (f.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !done.load(Ordering::Relaxed) {
+                    f.sync_data().unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        let (u0, s0) = cpu();
+        let t = std::time::Instant::now();
+        let mut off = 0;
+        while off < TOTAL {
+            f.write_all_at(buf, off as u64).unwrap();
+            off += CHUNK;
+        }
+        f.sync_data().unwrap();
+        let wall = t.elapsed();
+        done.store(true, Ordering::Relaxed);
+        let syncs = syncer.join().unwrap();
+        let (u1, s1) = cpu();
+        println!(
+            "{}: {wall:?}, cpu user {:.0} ms system {:.0} ms, {syncs} fdatasyncs meanwhile",
+            if direct { "O_DIRECT" } else { "buffered" },
+            (u1 - u0) * 1e3,
+            (s1 - s0) * 1e3
+        );
+    }
+    // SAFETY: allocated above with this layout.
+    unsafe { std::alloc::dealloc(ptr, layout) };
+}

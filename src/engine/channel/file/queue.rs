@@ -69,13 +69,18 @@ impl Queue {
         self.held
     }
 
-    fn segment(&mut self, ptrs: Vec<Ptr>, events: Option<Vec<Event>>) -> Option<Segment> {
+    /// A segment of `ptrs` with their `events` (of this `weight`), or on
+    /// disk only.
+    fn segment(&mut self, ptrs: Vec<Ptr>, events: Option<(Vec<Event>, usize)>) -> Option<Segment> {
         if ptrs.is_empty() {
             return None;
         }
-        debug_assert!(events.as_ref().is_none_or(|e| e.len() == ptrs.len()));
+        debug_assert!(events.as_ref().is_none_or(|(e, _)| e.len() == ptrs.len()));
         self.len += ptrs.len();
-        let weight = events.as_ref().map_or(0, |e| e.iter().map(weight).sum());
+        let (events, weight) = match events {
+            Some((e, w)) => (Some(e), w),
+            None => (None, 0),
+        };
         self.held += weight;
         Some(Segment {
             ptrs: ptrs.into(),
@@ -88,7 +93,7 @@ impl Queue {
     /// budget allows, else on disk only.
     pub fn push_back(&mut self, ptrs: Vec<Ptr>, events: Vec<Event>) {
         let w: usize = events.iter().map(weight).sum();
-        let events = (self.held + w <= self.budget).then_some(events);
+        let events = (self.held + w <= self.budget).then_some((events, w));
         if let Some(s) = self.segment(ptrs, events) {
             self.segments.push_back(s);
         }
@@ -104,6 +109,10 @@ impl Queue {
     /// Before everything queued (a rolled-back take, or one whose events
     /// could not be read back: `None`).
     pub fn push_front(&mut self, ptrs: Vec<Ptr>, events: Option<Vec<Event>>) {
+        let events = events.map(|e| {
+            let w = e.iter().map(weight).sum();
+            (e, w)
+        });
         if let Some(s) = self.segment(ptrs, events) {
             self.segments.push_front(s);
         }

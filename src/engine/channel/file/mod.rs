@@ -245,6 +245,17 @@ impl Inner {
         ChannelError::Failed(format!("channel {}: stopped", self.name))
     }
 
+    /// Taken events back first in the queue (`None`: still on disk): a
+    /// rollback, or a take whose events were not read back.
+    fn give_back(&self, ptrs: Vec<Ptr>, events: Option<Vec<Event>>) {
+        {
+            let mut st = lock(&self.state);
+            st.inflight -= ptrs.len();
+            st.queue.push_front(ptrs, events);
+        }
+        self.data.notify_waiters();
+    }
+
     fn warn(&self, msg: &str) {
         if let Some(l) = lock(&self.log).as_ref() {
             l.warn(&self.name, msg);
@@ -651,12 +662,7 @@ impl TakeTransaction for FileTake {
 
     fn rollback(self: Box<Self>, events: Vec<Event>) {
         let FileTake { inner, ptrs } = *self;
-        {
-            let mut st = lock(&inner.state);
-            st.inflight -= ptrs.len();
-            st.queue.push_front(ptrs, Some(events));
-        }
-        inner.data.notify_waiters();
+        inner.give_back(ptrs, Some(events));
     }
 }
 
@@ -669,16 +675,9 @@ struct Unread {
 
 impl Drop for Unread {
     fn drop(&mut self) {
-        if self.ptrs.is_empty() {
-            return;
+        if !self.ptrs.is_empty() {
+            self.inner.give_back(std::mem::take(&mut self.ptrs), None);
         }
-        let ptrs = std::mem::take(&mut self.ptrs);
-        {
-            let mut st = lock(&self.inner.state);
-            st.inflight -= ptrs.len();
-            st.queue.push_front(ptrs, None);
-        }
-        self.inner.data.notify_waiters();
     }
 }
 
@@ -728,12 +727,12 @@ async fn read_back(inner: &Arc<Inner>, ptrs: Vec<Ptr>) -> Result<Option<Take>, C
                 bad.len()
             ));
         }
-        let n = bad.len();
-        if let Some(p) = lock(&inner.pipeline).as_ref() {
-            p.take(bad);
-        }
-        lock(&inner.state).inflight -= n;
-        inner.space.notify_waiters();
+        // Committed as a take of their own: recorded, never tried again.
+        let dropped = FileTake {
+            inner: inner.clone(),
+            ptrs: bad,
+        };
+        Box::new(dropped).commit().await?;
     }
     if events.is_empty() {
         return Ok(None);

@@ -126,7 +126,7 @@ impl Drop for Pipeline {
 }
 
 fn write_loop(store: &Store, jobs: Receiver<Job>, written: Sender<Written>, warn: &dyn Fn(&str)) {
-    // A job taken while gathering puts, for the next round (order kept).
+    // A job taken while gathering, for the next round (order kept).
     let mut held: Option<Job> = None;
     loop {
         let job = match held.take() {
@@ -138,36 +138,19 @@ fn write_loop(store: &Store, jobs: Receiver<Job>, written: Sender<Written>, warn
         };
         match job {
             Job::Put(first) => {
-                let mut bytes = body_bytes(&first);
-                let mut group = vec![first];
-                while bytes < GROUP_BYTES {
-                    match jobs.try_recv() {
-                        Ok(Job::Put(j)) => {
-                            bytes += body_bytes(&j);
-                            group.push(j);
-                        }
-                        Ok(other) => {
-                            held = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
+                let mut bytes = 0;
+                let group = gather(&jobs, &mut held, first, as_put, |j| {
+                    bytes += body_bytes(j);
+                    bytes < GROUP_BYTES
+                });
                 write_puts(store, group, &written);
             }
             Job::Take(first) => {
-                // The takes queued behind it go in the same write.
-                let mut takes = vec![first];
-                while takes.len() < GROUP_TAKES {
-                    match jobs.try_recv() {
-                        Ok(Job::Take(ptrs)) => takes.push(ptrs),
-                        Ok(other) => {
-                            held = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
+                let mut n = 0;
+                let takes = gather(&jobs, &mut held, first, as_take, |_| {
+                    n += 1;
+                    n < GROUP_TAKES
+                });
                 // The events are delivered either way; take records that
                 // could not be written mean they may come again after a
                 // restart.
@@ -183,6 +166,48 @@ fn write_loop(store: &Store, jobs: Receiver<Job>, written: Sender<Written>, warn
             }
         }
     }
+}
+
+fn as_put(j: Job) -> Result<PutJob, Job> {
+    match j {
+        Job::Put(p) => Ok(p),
+        other => Err(other),
+    }
+}
+
+fn as_take(j: Job) -> Result<Vec<Ptr>, Job> {
+    match j {
+        Job::Take(t) => Ok(t),
+        other => Err(other),
+    }
+}
+
+/// `first` and the jobs of its kind queued behind it, while `more` (told
+/// each one gathered) says there is room: they go out with one write(2).
+/// A job of another kind is left in `held` for the next round.
+fn gather<T>(
+    jobs: &Receiver<Job>,
+    held: &mut Option<Job>,
+    first: T,
+    kind: fn(Job) -> Result<T, Job>,
+    mut more: impl FnMut(&T) -> bool,
+) -> Vec<T> {
+    let mut room = more(&first);
+    let mut group = vec![first];
+    while room {
+        let Ok(job) = jobs.try_recv() else { break };
+        match kind(job) {
+            Ok(j) => {
+                room = more(&j);
+                group.push(j);
+            }
+            Err(other) => {
+                *held = Some(other);
+                break;
+            }
+        }
+    }
+    group
 }
 
 fn body_bytes(job: &PutJob) -> usize {

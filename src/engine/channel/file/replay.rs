@@ -58,6 +58,13 @@ struct Logged {
     budget: usize,
 }
 
+/// Where the pointers from `first` to `last` are in `sorted`.
+fn between(sorted: &[Ptr], first: Ptr, last: Ptr) -> std::ops::Range<usize> {
+    let from = sorted.partition_point(|p| *p < first);
+    // Empty, never reversed, should a range end before it starts.
+    from..sorted.partition_point(|p| *p <= last).max(from)
+}
+
 /// A run of replayed events in order: held in memory, or on disk only.
 pub enum Run {
     Held(Vec<Ptr>, Vec<Event>),
@@ -87,11 +94,7 @@ impl Logged {
 
     /// Every event from `first` to `last` is taken.
     fn take_range(&mut self, first: Ptr, last: Ptr) {
-        let from = self.ptrs.partition_point(|p| *p < first);
-        for i in from..self.ptrs.len() {
-            if self.ptrs[i] > last {
-                break;
-            }
+        for i in between(&self.ptrs, first, last) {
             if !self.gone[i] {
                 self.gone[i] = true;
                 if let Some(e) = self.held.remove(&i) {
@@ -196,11 +199,11 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         }
         None => (Vec::new(), 0),
     };
-    // Events the log after the checkpoint adds; and the checkpoint's
-    // events it takes. Vectors, not maps: 16 or 17 bytes an event however
-    // large the backlog, where a map would be several times that.
+    // Events the log after the checkpoint adds; and the ranges of the
+    // checkpoint's events it takes (a pointer taken alone is a range of
+    // one). Vectors, not maps: 16 or 17 bytes an event however large the
+    // backlog, where a map would be several times that.
     let mut logged = Logged::new(settings.memory_bytes);
-    let mut taken: std::collections::HashSet<Ptr> = std::collections::HashSet::new();
     let mut ranges: Vec<(Ptr, Ptr)> = Vec::new();
 
     // The checkpointed events stay on disk (read back when taken): only
@@ -269,7 +272,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                             next_tx = next_tx.max(tx + 1);
                             for p in ptrs {
                                 if p < start {
-                                    taken.insert(p);
+                                    ranges.push((p, p));
                                 } else {
                                     logged.take_range(p, p);
                                 }
@@ -300,25 +303,18 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         }
     }
 
-    if !taken.is_empty() || !ranges.is_empty() {
+    if !ranges.is_empty() {
         let mut gone = vec![false; on_disk.len()];
-        for (first, last) in &ranges {
-            let from = on_disk.partition_point(|p| p < first);
-            for (i, p) in on_disk.iter().enumerate().skip(from) {
-                if p > last {
-                    break;
-                }
-                gone[i] = true;
-            }
+        for (first, last) in ranges {
+            gone[between(&on_disk, first, last)].fill(true);
         }
         let mut i = 0;
-        on_disk.retain(|p| {
-            let keep = !gone[i] && !taken.contains(p);
+        on_disk.retain(|_| {
+            let keep = !gone[i];
             i += 1;
             keep
         });
     }
-    drop(taken);
     if lost > 10 {
         warnings.push(format!("{lost} events in all could not be read back"));
     }

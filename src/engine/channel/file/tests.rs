@@ -25,12 +25,21 @@ async fn open(dir: &Path) -> (FileChannel, Captured) {
     open_with(settings(dir)).await
 }
 
-/// Take and commit everything in the channel, in order.
+/// Take and commit everything in the channel, in order: the bodies.
 async fn drain(c: &FileChannel) -> Vec<String> {
+    drain_events(c, 1000)
+        .await
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+        .collect()
+}
+
+/// Take (up to `max` at a time) and commit everything in the channel.
+async fn drain_events(c: &FileChannel, max: usize) -> Vec<Event> {
     let mut all = Vec::new();
     while !c.is_empty() {
-        let t = c.take(1000).await.unwrap();
-        all.extend(bodies(&t));
+        let t = c.take(max).await.unwrap();
+        all.extend_from_slice(t.events());
         t.commit().await.unwrap();
     }
     all
@@ -700,14 +709,9 @@ async fn past_the_memory_budget_takes_read_the_events_back_from_disk() {
     let first = numbers(t.events());
     assert_eq!(first[0], 0);
     t.rollback();
-    let mut got = Vec::new();
-    while !c.is_empty() {
-        let t = c.take(10).await.unwrap();
-        assert!(t.events().iter().all(|e| e.body.len() == 101));
-        got.extend(numbers(t.events()));
-        t.commit().await.unwrap();
-    }
-    assert_eq!(got, (0..300).collect::<Vec<_>>());
+    let got = drain_events(&c, 10).await;
+    assert!(got.iter().all(|e| e.body.len() == 101));
+    assert_eq!(numbers(&got), (0..300).collect::<Vec<_>>());
     assert!(!out.text().contains("cannot be read"), "{}", out.text());
     assert_eq!(lock(&c.inner.state).queue.held(), 0);
 }
@@ -744,12 +748,7 @@ async fn replay_past_the_memory_budget_leaves_the_events_on_disk_until_taken() {
     let (c, out) = open_with(s.clone()).await;
     assert_eq!(c.len(), 250 - taken, "{}", out.text());
     assert!(lock(&c.inner.state).queue.held() <= s.memory_bytes);
-    let mut got = Vec::new();
-    while !c.is_empty() {
-        let t = c.take(30).await.unwrap();
-        got.extend(numbers(t.events()));
-        t.commit().await.unwrap();
-    }
+    let got = numbers(&drain_events(&c, 30).await);
     assert_eq!(got, (taken..250).collect::<Vec<_>>());
 }
 
@@ -768,12 +767,7 @@ async fn events_whose_file_is_gone_are_dropped_with_an_error_and_the_rest_delive
     assert!(files.len() > 3);
     // The oldest file removed behind the channel's back.
     std::fs::remove_file(&files[0]).unwrap();
-    let mut got = Vec::new();
-    while !c.is_empty() {
-        let t = c.take(10).await.unwrap();
-        got.extend(numbers(t.events()));
-        t.commit().await.unwrap();
-    }
+    let got = numbers(&drain_events(&c, 10).await);
     assert!(!got.is_empty() && got.len() < 100, "{got:?}");
     // The rest, in order, up to the last.
     assert_eq!(got, (100 - got.len()..100).collect::<Vec<_>>());
@@ -810,12 +804,7 @@ async fn checkpointed_events_whose_file_is_gone_at_start_are_dropped_with_a_warn
     );
     let left = c.len();
     assert!(left > 0 && left < 100, "{left}");
-    let mut got = Vec::new();
-    while !c.is_empty() {
-        let t = c.take(30).await.unwrap();
-        got.extend(numbers(t.events()));
-        t.commit().await.unwrap();
-    }
+    let got = numbers(&drain_events(&c, 30).await);
     assert_eq!(got, (100 - left..100).collect::<Vec<_>>());
 }
 

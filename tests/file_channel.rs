@@ -23,8 +23,8 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn conf(dir: &Path, port: u16) -> String {
-    let d = dir.display();
+/// Agent a1's names and its netcat source r1 on `port`, into channel c1.
+fn netcat_agent(port: u16, ack_every_event: bool) -> String {
     format!(
         "a1.sources = r1\n\
          a1.channels = c1\n\
@@ -32,22 +32,29 @@ fn conf(dir: &Path, port: u16) -> String {
          a1.sources.r1.type = netcat\n\
          a1.sources.r1.bind = 127.0.0.1\n\
          a1.sources.r1.port = {port}\n\
-         a1.sources.r1.ack-every-event = true\n\
-         a1.sources.r1.channels = c1\n\
-         a1.channels.c1.type = file\n\
-         a1.channels.c1.checkpointDir = {d}/fc/checkpoint\n\
-         a1.channels.c1.useDualCheckpoints = true\n\
-         a1.channels.c1.backupCheckpointDir = {d}/fc/backup\n\
-         a1.channels.c1.dataDirs = {d}/fc/data1,{d}/fc/data2\n\
-         a1.channels.c1.checkpointInterval = 300\n\
-         a1.channels.c1.maxFileSize = 65536\n\
-         a1.channels.c1.minimumRequiredSpace = 1048576\n\
-         a1.channels.c1.memoryBytes = 65536\n\
-         a1.sinks.k1.type = file_roll\n\
-         a1.sinks.k1.channel = c1\n\
-         a1.sinks.k1.sink.directory = {d}/out\n\
-         a1.sinks.k1.sink.rollInterval = 1\n"
+         a1.sources.r1.ack-every-event = {ack_every_event}\n\
+         a1.sources.r1.channels = c1\n"
     )
+}
+
+fn conf(dir: &Path, port: u16) -> String {
+    let d = dir.display();
+    netcat_agent(port, true)
+        + &format!(
+            "a1.channels.c1.type = file\n\
+             a1.channels.c1.checkpointDir = {d}/fc/checkpoint\n\
+             a1.channels.c1.useDualCheckpoints = true\n\
+             a1.channels.c1.backupCheckpointDir = {d}/fc/backup\n\
+             a1.channels.c1.dataDirs = {d}/fc/data1,{d}/fc/data2\n\
+             a1.channels.c1.checkpointInterval = 300\n\
+             a1.channels.c1.maxFileSize = 65536\n\
+             a1.channels.c1.minimumRequiredSpace = 1048576\n\
+             a1.channels.c1.memoryBytes = 65536\n\
+             a1.sinks.k1.type = file_roll\n\
+             a1.sinks.k1.channel = c1\n\
+             a1.sinks.k1.sink.directory = {d}/out\n\
+             a1.sinks.k1.sink.rollInterval = 1\n"
+        )
 }
 
 /// Send numbered lines from `first` on until the connection breaks;
@@ -378,27 +385,20 @@ fn a_backlog_bigger_than_the_memory_budget_lives_on_disk() {
     let port = free_port();
     let lines = 200_000usize;
     let width = 1000; // with the newline: 200 MB in all
-    let conf = format!(
-        "a1.sources = r1\n\
-         a1.channels = c1\n\
-         a1.sinks = k1\n\
-         a1.sources.r1.type = netcat\n\
-         a1.sources.r1.bind = 127.0.0.1\n\
-         a1.sources.r1.port = {port}\n\
-         a1.sources.r1.ack-every-event = false\n\
-         a1.sources.r1.max-line-length = 2000\n\
-         a1.sources.r1.channels = c1\n\
-         a1.channels.c1.type = file\n\
-         a1.channels.c1.checkpointDir = {d}/fc/checkpoint\n\
-         a1.channels.c1.dataDirs = {d}/fc/data\n\
-         a1.channels.c1.memoryBytes = 4194304\n\
-         a1.channels.c1.minimumRequiredSpace = 1048576\n\
-         a1.sinks.k1.type = file_roll\n\
-         a1.sinks.k1.channel = c1\n\
-         a1.sinks.k1.sink.directory = {d}/out\n\
-         a1.sinks.k1.sink.rollInterval = 0\n\
-         a1.sinks.k1.sink.batchSize = 1000\n"
-    );
+    let conf = netcat_agent(port, false)
+        + &format!(
+            "a1.sources.r1.max-line-length = 2000\n\
+             a1.channels.c1.type = file\n\
+             a1.channels.c1.checkpointDir = {d}/fc/checkpoint\n\
+             a1.channels.c1.dataDirs = {d}/fc/data\n\
+             a1.channels.c1.memoryBytes = 4194304\n\
+             a1.channels.c1.minimumRequiredSpace = 1048576\n\
+             a1.sinks.k1.type = file_roll\n\
+             a1.sinks.k1.channel = c1\n\
+             a1.sinks.k1.sink.directory = {d}/out\n\
+             a1.sinks.k1.sink.rollInterval = 0\n\
+             a1.sinks.k1.sink.batchSize = 1000\n"
+        );
     // No output directory yet: the sink fails and the channel fills.
     let mut agent = ForegroundAgent::start(dir.path(), &conf);
     let mut stream = None;

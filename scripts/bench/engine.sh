@@ -84,22 +84,14 @@ kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; PIDS=()
 sluice_run() {
   local sink=$1 P D
   P=$(port); D=$WORK/sluice-$sink; mkdir -p "$D/out"
-  cat > "$D/agent.conf" <<CONF
-a1.sources = r1
-a1.channels = c1
-a1.sinks = k1
-a1.sources.r1.type = netcat
-a1.sources.r1.bind = 127.0.0.1
-a1.sources.r1.port = $P
-a1.sources.r1.ack-every-event = false
-a1.sources.r1.max-line-length = 1024
-a1.sources.r1.channels = c1
+  { netcat_agent "$P"; cat <<CONF
 a1.channels.c1.type = memory
 a1.channels.c1.capacity = 100000
 a1.channels.c1.transactionCapacity = 1000
 a1.sinks.k1.channel = c1
 a1.sinks.k1.batchSize = 1000
 CONF
+  } > "$D/agent.conf"
   if [ "$sink" = file_roll ]; then
     printf 'a1.sinks.k1.type = file_roll\na1.sinks.k1.sink.directory = %s\na1.sinks.k1.sink.rollInterval = 0\n' "$D/out" >> "$D/agent.conf"
   else

@@ -35,16 +35,7 @@ make_input "$WORK/input" "$LINES" "$LINE_BYTES"
 run() {
   local channel=$1 P D agent t0 t1
   P=$(port); D=$WORK/$channel; rm -rf "$D"; mkdir -p "$D"
-  cat > "$D/agent.conf" <<CONF
-a1.sources = r1
-a1.channels = c1
-a1.sinks = k1
-a1.sources.r1.type = netcat
-a1.sources.r1.bind = 127.0.0.1
-a1.sources.r1.port = $P
-a1.sources.r1.ack-every-event = false
-a1.sources.r1.max-line-length = 1024
-a1.sources.r1.channels = c1
+  { netcat_agent "$P"; cat <<CONF
 a1.channels.c1.type = $channel
 a1.channels.c1.capacity = 100000
 a1.channels.c1.transactionCapacity = ${TXCAP:-1000}
@@ -52,6 +43,7 @@ a1.sinks.k1.type = null
 a1.sinks.k1.channel = c1
 a1.sinks.k1.batchSize = 1000
 CONF
+  } > "$D/agent.conf"
   if [ "$channel" = file ]; then
     printf 'a1.channels.c1.checkpointDir = %s\na1.channels.c1.dataDirs = %s\n' "$D/cp" "$D/data" >> "$D/agent.conf"
   fi

@@ -21,15 +21,7 @@ trap 'rm -rf "$WORK"' EXIT
 . scripts/bench/lib.sh
 make_input "$WORK/input" "$LINES" 100
 P=$(port)
-cat > "$WORK/agent.conf" <<CONF
-a1.sources = r1
-a1.channels = c1
-a1.sinks = k1
-a1.sources.r1.type = netcat
-a1.sources.r1.bind = 127.0.0.1
-a1.sources.r1.port = $P
-a1.sources.r1.ack-every-event = false
-a1.sources.r1.channels = c1
+{ netcat_agent "$P"; cat <<CONF
 a1.channels.c1.type = file
 a1.channels.c1.capacity = $((LINES * 2))
 a1.channels.c1.checkpointDir = $WORK/cp
@@ -39,6 +31,7 @@ a1.sinks.k1.type = file_roll
 a1.sinks.k1.channel = c1
 a1.sinks.k1.sink.directory = $WORK/no-such-dir
 CONF
+} > "$WORK/agent.conf"
 "$SLUICE" agent -f "$WORK/agent.conf" -n a1 > "$WORK/log1" 2>&1 &
 agent=$!
 wait_port "$P"

@@ -30,3 +30,20 @@ wait_port() {
     sleep 0.01
   done
 }
+
+# netcat_agent PORT: the start of agent a1's properties, its names and a
+# netcat source r1 on 127.0.0.1:PORT (no acknowledgements) into channel
+# c1; the caller adds the channel and the sink.
+netcat_agent() {
+  cat <<CONF
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = $1
+a1.sources.r1.ack-every-event = false
+a1.sources.r1.max-line-length = 1024
+a1.sources.r1.channels = c1
+CONF
+}

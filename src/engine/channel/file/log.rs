@@ -120,12 +120,10 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Append a put transaction's record to `buf`; `entries` gets the offset
-/// of each event's entry from the start of the record.
+/// of each event's entry from the start of the record. The caller gives
+/// `buf` room first (no pass over the events here just to size it).
 pub fn encode_put(buf: &mut Vec<u8>, tx: u64, events: &[Event], entries: &mut Vec<u64>) {
     let start = buf.len();
-    // Room for the usual case up front: no growth inside the loop.
-    let bodies: usize = events.iter().map(|e| e.body.len()).sum();
-    buf.reserve(RECORD_HEADER_LEN + 12 + bodies + 12 * events.len());
     entries.reserve(events.len());
     record(buf, KIND_PUT, |b| {
         b.extend_from_slice(&tx.to_le_bytes());

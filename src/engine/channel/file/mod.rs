@@ -319,6 +319,8 @@ struct FilePending {
     store: Arc<Store>,
     /// Shared with the writer until it has encoded them.
     events: Arc<Vec<Event>>,
+    /// Their `queue::weight`, summed once while they are in cache.
+    weight: usize,
     state: Arc<Mutex<PutState>>,
     done: tokio::sync::oneshot::Receiver<std::io::Result<()>>,
     /// Waited or aborted: the reservation is given back.
@@ -378,7 +380,7 @@ impl PendingPut for FilePending {
         {
             let mut st = lock(&self.inner.state);
             st.reserved -= n;
-            st.queue.push_back(ptrs, events);
+            st.queue.push_back_weighed(ptrs, events, self.weight);
         }
         self.inner.data.notify_waiters();
         Ok(())
@@ -562,10 +564,15 @@ impl Channel for FileChannel {
         // Handed to the writer thread: puts are written in the order they
         // begin.
         let (done_tx, done) = tokio::sync::oneshot::channel();
+        // Summed here, where the source has just made the events: the
+        // writer sizes its groups and buffer by it and the queue counts
+        // it, without another pass each over cold events.
+        let weight = events.iter().map(queue::weight).sum();
         let shared = Arc::new(std::mem::take(events));
         let state = Arc::new(Mutex::new(PutState::default()));
         let job = PutJob {
             events: shared.clone(),
+            weight,
             state: state.clone(),
             done: done_tx,
         };
@@ -574,6 +581,7 @@ impl Channel for FileChannel {
             inner: self.inner.clone(),
             store,
             events: shared,
+            weight,
             state,
             done,
             settled: false,

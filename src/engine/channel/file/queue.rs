@@ -92,7 +92,12 @@ impl Queue {
     /// After everything queued (a committed put): held in memory if the
     /// budget allows, else on disk only.
     pub fn push_back(&mut self, ptrs: Vec<Ptr>, events: Vec<Event>) {
-        let w: usize = events.iter().map(weight).sum();
+        let w = events.iter().map(weight).sum();
+        self.push_back_weighed(ptrs, events, w)
+    }
+
+    /// `push_back` of events whose weight the caller has summed.
+    pub fn push_back_weighed(&mut self, ptrs: Vec<Ptr>, events: Vec<Event>, w: usize) {
         let events = (self.held + w <= self.budget).then_some((events, w));
         if let Some(s) = self.segment(ptrs, events) {
             self.segments.push_back(s);

@@ -152,11 +152,13 @@ impl Store {
 
     /// Several put transactions, each its own record, written together
     /// with one write(2): the pointers of each, and the end of the last.
-    pub fn append_puts(&self, puts: &[&[Event]]) -> io::Result<(Vec<Vec<Ptr>>, Ptr)> {
+    /// `size` is about their encoded bytes (the buffer's room up front).
+    pub fn append_puts(&self, puts: &[&[Event]], size: usize) -> io::Result<(Vec<Vec<Ptr>>, Ptr)> {
         let mut w = lock(&self.writer);
         self.check_space(w.id)?;
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
+        buf.reserve(size);
         // Entry offsets from the start of `buf`, and each put's share.
         let mut entries = Vec::with_capacity(puts.iter().map(|p| p.len()).sum());
         let mut shares = Vec::with_capacity(puts.len());

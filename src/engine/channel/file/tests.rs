@@ -556,7 +556,7 @@ fn writer_cost() {
     let t = std::time::Instant::now();
     let mut all = Vec::new();
     for _ in 0..1000 {
-        all.extend(store.append_puts(&[&batch]).unwrap().0);
+        all.extend(store.append_puts(&[&batch], 0).unwrap().0);
     }
     println!("append_puts (encode, write, live set): {:?}", t.elapsed());
     let t = std::time::Instant::now();

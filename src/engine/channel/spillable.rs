@@ -437,39 +437,51 @@ impl Channel for SpillableChannel {
                 // The reserved events are in the overflow's queue: its take
                 // returns at once with them, or the first of them (a take
                 // stops where events held in memory, after a rollback, meet
-                // those read back from disk). Dropped meanwhile (the
-                // overflow's take is cancel-safe), the reservation is undone.
+                // those read back from disk), less any it could not read
+                // back (dropped: gone from the overflow, so from the books
+                // too, or a later take would wait for them). Dropped
+                // meanwhile (the overflow's take is cancel-safe), the
+                // reservation is undone.
                 let mut undo = Undo::new(inner, Step::Reserved, n);
-                let r = overflow.take(n).await;
+                let r = overflow.take_once(n).await;
                 undo.disarm();
-                return match r {
-                    Ok(t) => {
-                        let got = t.len();
-                        let events = t.events().to_vec();
+                match r {
+                    Ok((t, dropped)) => {
+                        let got = t.as_ref().map_or(0, Take::len);
                         {
                             let mut st = lock(&inner.state);
-                            if got < n {
+                            st.overflow_inflight -= dropped;
+                            let rest = n - got - dropped;
+                            if rest > 0 {
                                 // The rest stay first in the overflow.
-                                st.overflow_inflight -= n - got;
-                                st.overflow_queued += n - got;
-                                st.push_front(Place::Overflow, n - got);
+                                st.overflow_inflight -= rest;
+                                st.overflow_queued += rest;
+                                st.push_front(Place::Overflow, rest);
                             }
                         }
+                        if dropped > 0 {
+                            inner.space.notify_waiters();
+                        }
+                        let Some(t) = t else {
+                            // Every one it reached was dropped: take again.
+                            continue;
+                        };
+                        let events = t.events().to_vec();
                         let tx = OverflowTake {
                             inner: inner.clone(),
                             take: Some(t),
                             count: got,
                         };
-                        Ok(Take::new(events, Box::new(tx)))
+                        return Ok(Take::new(events, Box::new(tx)));
                     }
                     Err(e) => {
                         let mut st = lock(&inner.state);
                         st.overflow_inflight -= n;
                         st.overflow_queued += n;
                         st.push_front(Place::Overflow, n);
-                        Err(e)
+                        return Err(e);
                     }
-                };
+                }
             }
             notified.await;
         }

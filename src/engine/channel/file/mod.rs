@@ -300,6 +300,41 @@ impl FileChannel {
     pub async fn checkpoint(&self) -> Result<Vec<PathBuf>, String> {
         checkpoint_now(&self.inner).await
     }
+
+    /// One take: the events it got (`None` when every one it reached
+    /// was unreadable: dropped), and how many it dropped so. A spillable
+    /// channel keeps its count of overflow events by it.
+    pub async fn take_once(&self, max: usize) -> Result<(Option<Take>, usize), ChannelError> {
+        let inner = &self.inner;
+        let max = max.clamp(1, inner.settings.transaction_capacity);
+        loop {
+            let notified = inner.data.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            inner.store()?;
+            let taken = {
+                let mut st = lock(&inner.state);
+                if st.queue.is_empty() {
+                    None
+                } else {
+                    let (ptrs, events) = st.queue.take(max);
+                    st.inflight += ptrs.len();
+                    Some((ptrs, events))
+                }
+            };
+            match taken {
+                Some((ptrs, Some(events))) => {
+                    let tx = FileTake {
+                        inner: inner.clone(),
+                        ptrs,
+                    };
+                    return Ok((Some(Take::new(events, Box::new(tx))), 0));
+                }
+                Some((ptrs, None)) => return read_back(inner, ptrs).await,
+                None => notified.await,
+            }
+        }
+    }
 }
 
 fn put_error(name: &str, e: std::io::Error) -> ChannelError {
@@ -595,39 +630,10 @@ impl Channel for FileChannel {
     }
 
     async fn take(&self, max: usize) -> Result<Take, ChannelError> {
-        let inner = &self.inner;
-        let max = max.clamp(1, inner.settings.transaction_capacity);
         loop {
-            let notified = inner.data.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            inner.store()?;
-            let taken = {
-                let mut st = lock(&inner.state);
-                if st.queue.is_empty() {
-                    None
-                } else {
-                    let (ptrs, events) = st.queue.take(max);
-                    st.inflight += ptrs.len();
-                    Some((ptrs, events))
-                }
-            };
-            match taken {
-                Some((ptrs, Some(events))) => {
-                    let tx = FileTake {
-                        inner: inner.clone(),
-                        ptrs,
-                    };
-                    return Ok(Take::new(events, Box::new(tx)));
-                }
-                Some((ptrs, None)) => {
-                    if let Some(t) = read_back(inner, ptrs).await? {
-                        return Ok(t);
-                    }
-                    // Every one unreadable (dropped): take again.
-                    continue;
-                }
-                None => notified.await,
+            // Every one it reached was unreadable (dropped): take again.
+            if let (Some(t), _) = self.take_once(max).await? {
+                return Ok(t);
             }
         }
     }
@@ -692,9 +698,13 @@ impl Drop for Unread {
 /// Read a take's events back from the data files (off the runtime's
 /// workers). An event that cannot be read (its file gone, its entry not
 /// what was written) is dropped, with an error in the agent log, and
-/// recorded as taken so it is not tried again; `None` when that left
-/// nothing. A failed read puts the events back first in the queue.
-async fn read_back(inner: &Arc<Inner>, ptrs: Vec<Ptr>) -> Result<Option<Take>, ChannelError> {
+/// recorded as taken so it is not tried again; how many were, and `None`
+/// when that left nothing. A failed read puts the events back first in
+/// the queue.
+async fn read_back(
+    inner: &Arc<Inner>,
+    ptrs: Vec<Ptr>,
+) -> Result<(Option<Take>, usize), ChannelError> {
     let store = inner.store()?;
     let mut unread = Unread {
         inner: inner.clone(),
@@ -728,6 +738,7 @@ async fn read_back(inner: &Arc<Inner>, ptrs: Vec<Ptr>) -> Result<Option<Take>, C
             }
         }
     }
+    let dropped = bad.len();
     if !bad.is_empty() {
         if bad.len() > 10 {
             inner.warn(&format!(
@@ -743,13 +754,13 @@ async fn read_back(inner: &Arc<Inner>, ptrs: Vec<Ptr>) -> Result<Option<Take>, C
         Box::new(dropped).commit().await?;
     }
     if events.is_empty() {
-        return Ok(None);
+        return Ok((None, dropped));
     }
     let tx = FileTake {
         inner: inner.clone(),
         ptrs: good_ptrs,
     };
-    Ok(Some(Take::new(events, Box::new(tx))))
+    Ok((Some(Take::new(events, Box::new(tx))), dropped))
 }
 
 #[cfg(test)]

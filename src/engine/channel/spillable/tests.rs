@@ -374,3 +374,55 @@ async fn overflow_takes_read_back_from_disk_and_rollbacks_come_first() {
     assert_eq!(drain(&c).await, ["d", "e"]);
     assert_eq!(c.split(), (0, 0));
 }
+
+#[tokio::test]
+async fn overflow_events_whose_file_is_gone_leave_the_books_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), 1, 100);
+    s.overflow.max_file_size = 1024;
+    let (c, out) = open_with(s).await;
+    c.put(&mut evs(&["m"])).await.unwrap();
+    let bodies_in: Vec<String> = (0..30)
+        .map(|i| format!("{i:02} {}", "o".repeat(100)))
+        .collect();
+    for b in &bodies_in {
+        c.put(&mut evs(&[b])).await.unwrap();
+    }
+    assert_eq!(c.split(), (1, 30));
+    // The overflow's oldest data file removed behind its back.
+    let data = dir.path().join("data");
+    let mut files: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("log-"))
+        })
+        .collect();
+    files.sort_by_key(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(file::log::parse_file_name)
+    });
+    assert!(files.len() > 3, "{files:?}");
+    std::fs::remove_file(&files[0]).unwrap();
+    // Every take returns (none waits for events that are gone), the
+    // rest come in order, and the books end at zero.
+    let got = tokio::time::timeout(Duration::from_secs(30), drain(&c))
+        .await
+        .expect("a take waited for overflow events that are gone");
+    assert_eq!(got[0], "m");
+    let rest = &got[1..];
+    assert!(!rest.is_empty() && rest.len() < 30, "{rest:?}");
+    assert_eq!(rest, &bodies_in[30 - rest.len()..]);
+    assert_eq!(c.split(), (0, 0));
+    assert!(out.text().contains("cannot be read back"), "{}", out.text());
+    // And the channel goes on: a put past memory and a take.
+    c.put(&mut evs(&["n1"])).await.unwrap();
+    c.put(&mut evs(&["n2"])).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(30), drain(&c))
+        .await
+        .unwrap();
+    assert_eq!(got, ["n1", "n2"]);
+}

@@ -269,18 +269,10 @@ fn a_failing_sink_loses_nothing_through_a_restart_of_the_agent() {
     let acked = Arc::new(AtomicI64::new(-1));
     let t = sender(port, 0, acked.clone());
     wait_for("the first lines in the files", || counts(&out).len() >= 100);
-    if !set_read_only(&out, true) {
+    let Some(read_only) = ReadOnly::make(&out) else {
         eprintln!("note: cannot make a directory read-only here; test skipped");
         return;
-    }
-    // Writable again even if an assertion fails, so the temp dir can go.
-    struct Writable<'a>(&'a Path);
-    impl Drop for Writable<'_> {
-        fn drop(&mut self) {
-            set_read_only(self.0, false);
-        }
-    }
-    let _writable = Writable(&out);
+    };
     // The sink's next roll (every second) fails; lines are still taken
     // into the durable channel and acknowledged.
     agent.wait_output("cannot deliver");
@@ -294,7 +286,7 @@ fn a_failing_sink_loses_nothing_through_a_restart_of_the_agent() {
     let _ = t.join();
     let last = acked.load(Ordering::SeqCst);
     assert!(
-        set_read_only(&out, false),
+        read_only.writable(),
         "cannot make the directory writable again"
     );
 

@@ -235,18 +235,10 @@ fn a_read_only_directory_for_a_while_loses_no_acknowledged_line() {
         all_text(&out).len() >= lines(0..500).len()
     });
 
-    if !set_read_only(&out, true) {
+    let Some(read_only) = ReadOnly::make(&out) else {
         eprintln!("note: cannot make a directory read-only here; test skipped");
         return;
-    }
-    // Writable again even if an assertion fails, so the temp dir can go.
-    struct Writable<'a>(&'a Path);
-    impl Drop for Writable<'_> {
-        fn drop(&mut self) {
-            set_read_only(self.0, false);
-        }
-    }
-    let _writable = Writable(&out);
+    };
     // Lines keep coming until the sink's next roll fails; the channel takes
     // what the sink cannot write, so they are still acknowledged. (The
     // pause only paces the sender, well below the channel's capacity.)
@@ -259,7 +251,7 @@ fn a_read_only_directory_for_a_while_loses_no_acknowledged_line() {
     });
     assert!(next < 9000, "the channel would have filled up");
     assert!(
-        set_read_only(&out, false),
+        read_only.writable(),
         "cannot make the directory writable again"
     );
     agent.wait_output("delivering again");

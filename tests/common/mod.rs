@@ -274,6 +274,30 @@ impl Drop for ForegroundAgent {
     }
 }
 
+/// `dir` made read-only (`set_read_only`) until this is dropped or
+/// `writable` is called, so the temp dir can go even if an assertion fails.
+pub struct ReadOnly(PathBuf);
+
+impl ReadOnly {
+    /// `None` when a directory cannot be made read-only here.
+    pub fn make(dir: &Path) -> Option<ReadOnly> {
+        set_read_only(dir, true).then(|| ReadOnly(dir.to_path_buf()))
+    }
+
+    /// Writable again; false if that failed.
+    pub fn writable(mut self) -> bool {
+        set_read_only(&std::mem::take(&mut self.0), false)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            set_read_only(&self.0, false);
+        }
+    }
+}
+
 /// Make `dir` refuse new files: `chmod a-w` does not stop root, so as root
 /// the immutable attribute is used (`chattr +i`). False when neither works
 /// here (a file system without attributes).

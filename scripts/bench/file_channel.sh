@@ -15,7 +15,7 @@
 # changes from second to second); the table gives the medians and every
 # run's figure.
 #
-# Usage: [RUNS=5] [TXCAP=1000] scripts/bench/file_channel.sh [LINES]     (default 1000000)
+# Usage: [RUNS=5] [TXCAP=1000] [CAPACITY=100000] scripts/bench/file_channel.sh [LINES]     (default 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 LINES=${1:-1000000}
@@ -37,7 +37,7 @@ run() {
   P=$(port); D=$WORK/$channel; rm -rf "$D"; mkdir -p "$D"
   { netcat_agent "$P"; cat <<CONF
 a1.channels.c1.type = $channel
-a1.channels.c1.capacity = 100000
+a1.channels.c1.capacity = ${CAPACITY:-100000}
 a1.channels.c1.transactionCapacity = ${TXCAP:-1000}
 a1.sinks.k1.type = null
 a1.sinks.k1.channel = c1

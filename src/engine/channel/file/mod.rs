@@ -13,6 +13,10 @@
 //!   may deliver those events again after the restart (duplicates, never
 //!   loss: Flume's at-least-once promise). The next put's or checkpoint's
 //!   fdatasync covers it. Rollback (or a dropped take) writes nothing.
+//! - **fsyncPerTransaction = false** (Flume's trade of durability for
+//!   speed): a put commits once written, and what is written is
+//!   fdatasync'd every fsyncInterval seconds, at a new data file, at a
+//!   checkpoint and at stop. It survives `kill -9`, not a power loss.
 //! - **Memory**: the channel keeps every event's pointer (file id,
 //!   offset), and the events themselves while they weigh less than
 //!   [`DEFAULT_MEMORY_BYTES`]; past that (a sink stalled, a backlog) a put's
@@ -73,6 +77,9 @@ pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 30_000;
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 2_146_435_071;
 pub const DEFAULT_MINIMUM_REQUIRED_SPACE: u64 = 524_288_000;
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(3);
+/// fsyncInterval: with fsyncPerTransaction = false, how often what was
+/// written is fdatasync'd (Flume's default).
+pub const DEFAULT_FSYNC_INTERVAL: Duration = Duration::from_secs(5);
 /// Events held in memory, at most (see `queue::weight`); the property
 /// `memoryBytes` is sluice's own (Flume holds none and reads every take
 /// back from disk).
@@ -96,6 +103,11 @@ pub struct Settings {
     /// The most the events held in memory may weigh; the rest are read
     /// back from the data files when taken.
     pub memory_bytes: usize,
+    /// fsyncPerTransaction: a put commits once fdatasync'd (true, the
+    /// default), or once written (false: it survives the process, not
+    /// the machine, until the next fdatasync, every `fsync_interval`).
+    pub fsync_per_transaction: bool,
+    pub fsync_interval: Duration,
 }
 
 impl Settings {
@@ -113,6 +125,8 @@ impl Settings {
             keep_alive: DEFAULT_KEEP_ALIVE,
             checkpoint_on_close: true,
             memory_bytes: DEFAULT_MEMORY_BYTES,
+            fsync_per_transaction: true,
+            fsync_interval: DEFAULT_FSYNC_INTERVAL,
         }
     }
 
@@ -190,6 +204,11 @@ impl Settings {
         );
         s.keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs());
         s.checkpoint_on_close = props.bool(diags, "checkpointOnClose", true);
+        s.fsync_per_transaction = props.bool(diags, "fsyncPerTransaction", true);
+        s.fsync_interval = props.secs(diags, "fsyncInterval", DEFAULT_FSYNC_INTERVAL.as_secs());
+        if s.fsync_interval.is_zero() {
+            props.error(diags, Some("fsyncInterval"), "must be at least 1 (seconds)");
+        }
         // sluice's own (Flume ignores unknown keys): how much of the
         // channel's events may be held in memory; 0 reads every take back
         // from disk, as Flume does.

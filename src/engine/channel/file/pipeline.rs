@@ -5,14 +5,18 @@
 //! fdatasync runs, the writer writes the next puts, which the next
 //! fdatasync covers (group commit), and the source reads on meanwhile.
 //!
+//! With fsyncPerTransaction = false, the writer completes a put once it
+//! is written, and the syncer fdatasyncs every fsyncInterval instead.
+//!
 //! Threads, not tokio tasks: encoding, crc32 and the copy into the page
 //! cache are CPU work and fdatasync blocks, and neither belongs on the
 //! runtime's workers.
 
 use std::io;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -77,14 +81,20 @@ impl Pipeline {
         let (jobs, job_rx) = mpsc::channel::<Job>();
         let (written, written_rx) = mpsc::channel::<Written>();
         let writer = {
-            let store = store.clone();
+            let (store, warn) = (store.clone(), warn.clone());
             std::thread::Builder::new()
                 .name(format!("{name}-writer"))
                 .spawn(move || write_loop(&store, job_rx, written, &*warn))?
         };
         let syncer = std::thread::Builder::new()
             .name(format!("{name}-syncer"))
-            .spawn(move || sync_loop(&store, written_rx))?;
+            .spawn(move || {
+                if store.settings.fsync_per_transaction {
+                    sync_loop(&store, written_rx)
+                } else {
+                    sync_every(&store, written_rx, store.settings.fsync_interval, &*warn)
+                }
+            })?;
         Ok(Pipeline {
             jobs: Some(jobs),
             threads: vec![writer, syncer],
@@ -246,10 +256,14 @@ fn write_puts(store: &Store, group: Vec<PutJob>, written: &Sender<Written>) {
                 state.ptrs = ptrs.next();
             }
             drop(states);
+            let at_once = !store.settings.fsync_per_transaction;
             for (job, w) in group.into_iter().zip(wanted) {
                 // The waiter takes the events back once done.
                 drop(job.events);
-                if w {
+                if w && at_once {
+                    // Written is committed (fsyncPerTransaction = false).
+                    let _ = job.done.send(Ok(()));
+                } else if w {
                     done.push(job.done);
                 }
             }
@@ -285,6 +299,50 @@ fn sync_loop(store: &Store, written: Receiver<Written>) {
                     Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
                 };
                 let _ = d.send(r);
+            }
+        }
+    }
+}
+
+/// fsyncPerTransaction = false: what is written is fdatasync'd at most
+/// `every` after it was written, and at close (the puts completed when
+/// written).
+fn sync_every(store: &Store, written: Receiver<Written>, every: Duration, warn: &dyn Fn(&str)) {
+    // Written, not yet synced: up to where, and when it is due.
+    let mut due: Option<(Ptr, Instant)> = None;
+    let sync = |end: Ptr| {
+        if let Err(e) = store.sync_to(end) {
+            warn(&format!(
+                "fdatasync of the data file failed ({e}); what was put since the last one is lost if the machine fails"
+            ));
+        }
+    };
+    loop {
+        let next = match due {
+            None => written.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some((_, at)) => written.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        match next {
+            Ok(w) => {
+                let at = due.map_or_else(|| Instant::now() + every, |(_, at)| at);
+                let end = due.map_or(w.end, |(end, _)| end.max(w.end));
+                due = Some((end, at));
+                // None in this mode (answered when written); answered
+                // all the same should one be, rather than dropped.
+                for d in w.done {
+                    let _ = d.send(Ok(()));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some((end, _)) = due.take() {
+                    sync(end);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Some((end, _)) = due.take() {
+                    sync(end);
+                }
+                return;
             }
         }
     }

@@ -426,6 +426,8 @@ fn properties_defaults_and_errors() {
     assert_eq!(s.keep_alive, Duration::from_secs(3));
     assert_eq!(s.backup_checkpoint_dir, None);
     assert_eq!(s.memory_bytes, 64 << 20);
+    assert!(s.fsync_per_transaction);
+    assert_eq!(s.fsync_interval, Duration::from_secs(5));
 
     let s = Settings::from_props(
         "c1",
@@ -433,10 +435,15 @@ fn properties_defaults_and_errors() {
             ("dataDirs", "/d1, /d2,/d3"),
             ("checkpointDir", "/cp"),
             ("memoryBytes", "0"),
+            ("fsyncPerTransaction", "false"),
+            ("fsyncInterval", "2"),
         ]),
         &mut d,
     );
+    assert!(d.items.is_empty(), "{:?}", d.items);
     assert_eq!(s.memory_bytes, 0);
+    assert!(!s.fsync_per_transaction);
+    assert_eq!(s.fsync_interval, Duration::from_secs(2));
     assert_eq!(
         s.data_dirs,
         [Path::new("/d1"), Path::new("/d2"), Path::new("/d3")]
@@ -450,13 +457,15 @@ fn properties_defaults_and_errors() {
             ("useDualCheckpoints", "true"),
             ("capacity", "10"),
             ("transactionCapacity", "20"),
+            ("fsyncInterval", "0"),
         ]),
         &mut d,
     );
     let text: Vec<String> = d.items.iter().map(|d| d.to_string()).collect();
-    assert_eq!(text.len(), 2, "{text:?}");
+    assert_eq!(text.len(), 3, "{text:?}");
     assert!(text[0].contains("backupCheckpointDir"), "{text:?}");
     assert!(text[1].contains("transactionCapacity"), "{text:?}");
+    assert!(text[2].contains("fsyncInterval"), "{text:?}");
 
     // Flume's replay switches are accepted; encryption is refused.
     let mut d = Diags::default();
@@ -955,4 +964,38 @@ fn direct_io_probe() {
     }
     // SAFETY: allocated above with this layout.
     unsafe { std::alloc::dealloc(ptr, layout) };
+}
+
+#[tokio::test]
+async fn without_fsync_per_transaction_puts_commit_written_and_sync_every_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Settings {
+        fsync_per_transaction: false,
+        fsync_interval: Duration::from_secs(1),
+        ..settings(dir.path())
+    };
+    {
+        let (c, _) = open_with(s.clone()).await;
+        let before = c.fsyncs();
+        for i in 0..50 {
+            c.put(&mut evs(&[&format!("e{i}")])).await.unwrap();
+        }
+        // Committed without an fdatasync each (only the interval's).
+        let during = c.fsyncs() - before;
+        assert!(during < 10, "{during} fdatasyncs for 50 puts");
+        // Then the interval's fdatasync comes by itself.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while c.fsyncs() == before {
+            assert!(std::time::Instant::now() < deadline, "no fdatasync came");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let t = c.take(10).await.unwrap();
+        assert_eq!(bodies(&t)[0], "e0");
+        t.commit().await.unwrap();
+        drop(c); // no checkpoint: the log replays
+    }
+    // Written is enough to survive the process.
+    let (c, _) = open_with(s).await;
+    let got = drain(&c).await;
+    assert_eq!(got, (10..50).map(|i| format!("e{i}")).collect::<Vec<_>>());
 }

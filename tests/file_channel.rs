@@ -111,16 +111,18 @@ trait Runner {
     fn kill_9(&mut self);
 }
 
-/// `sluice agent` in the foreground.
+/// `sluice agent` in the foreground, with `extra` properties after `conf`.
 struct Standalone<'a> {
     dir: &'a Path,
     port: u16,
+    extra: &'a str,
     agent: Option<ForegroundAgent>,
 }
 
 impl Runner for Standalone<'_> {
     fn start(&mut self) {
-        self.agent = Some(ForegroundAgent::start(self.dir, &conf(self.dir, self.port)));
+        let conf = conf(self.dir, self.port) + self.extra;
+        self.agent = Some(ForegroundAgent::start(self.dir, &conf));
     }
     fn kill_9(&mut self) {
         if let Some(agent) = self.agent.as_mut() {
@@ -185,12 +187,24 @@ fn assert_all_delivered(out: &Path, last: i64) {
 
 #[test]
 fn kill_9_of_a_standalone_agent_loses_no_acknowledged_line() {
+    kill_9_rounds_of_a_standalone_agent("");
+}
+
+/// Without an fdatasync per transaction a put is committed once written:
+/// that survives the process (not the machine), so kill -9 loses nothing.
+#[test]
+fn kill_9_without_fsync_per_transaction_loses_no_acknowledged_line() {
+    kill_9_rounds_of_a_standalone_agent("a1.channels.c1.fsyncPerTransaction = false\n");
+}
+
+fn kill_9_rounds_of_a_standalone_agent(extra: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("out")).expect("mkdir");
     let port = free_port();
     let mut runner = Standalone {
         dir: dir.path(),
         port,
+        extra,
         agent: None,
     };
     let last = crash_rounds(port, &mut runner);

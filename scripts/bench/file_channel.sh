@@ -15,13 +15,15 @@
 # changes from second to second); the table gives the medians and every
 # run's figure.
 #
-# Usage: [RUNS=5] [TXCAP=1000] [CAPACITY=100000] scripts/bench/file_channel.sh [LINES]     (default 1000000)
+# Usage: [RUNS=5] [TXCAP=1000] [CAPACITY=100000] [FSYNC_PER_TX=true] scripts/bench/file_channel.sh [LINES]     (default 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 LINES=${1:-1000000}
 LINE_BYTES=100
 TXCAP=${TXCAP:-1000}   # the channels' transactionCapacity (the file channel's default is 10000)
 RUNS=${RUNS:-5}
+# false: Flume's trade of durability for speed (a put commits once written).
+FSYNC_PER_TX=${FSYNC_PER_TX:-true}
 command -v socat >/dev/null || { echo "needs socat" >&2; exit 1; }
 cargo build --release --quiet
 SLUICE=$PWD/target/release/sluice
@@ -46,6 +48,7 @@ CONF
   } > "$D/agent.conf"
   if [ "$channel" = file ]; then
     printf 'a1.channels.c1.checkpointDir = %s\na1.channels.c1.dataDirs = %s\n' "$D/cp" "$D/data" >> "$D/agent.conf"
+    printf 'a1.channels.c1.fsyncPerTransaction = %s\n' "$FSYNC_PER_TX" >> "$D/agent.conf"
   fi
   "$SLUICE" agent -f "$D/agent.conf" -n a1 >"$D/log" 2>&1 &
   agent=$!
@@ -88,7 +91,7 @@ for _ in $(seq "$RUNS"); do
   T_DD+=("$(disk)") || { echo "dd failed" >&2; exit 1; }
 done
 echo
-echo "$LINES lines of $LINE_BYTES bytes, sink batch 1000, transactionCapacity $TXCAP, $RUNS runs each ($(nproc) cores, $(uname -r), $(df --output=source,fstype "$WORK" | tail -1))"
+echo "$LINES lines of $LINE_BYTES bytes, sink batch 1000, transactionCapacity $TXCAP, fsyncPerTransaction $FSYNC_PER_TX, $RUNS runs each ($(nproc) cores, $(uname -r), $(df --output=source,fstype "$WORK" | tail -1))"
 echo
 python3 - "$LINES" "${T_MEM[*]}" "${T_FILE[*]}" "${FSYNCS[*]}" "${T_DD[*]}" "$(cat "$WORK/file_bytes")" <<'PY'
 import statistics, sys

@@ -40,6 +40,7 @@ until grep -q "closed the connection after $LINES events" "$WORK/log1"; do sleep
 if [ "${CRASH:-0}" = 1 ]; then kill -KILL "$agent"; else kill -TERM "$agent"; fi
 wait "$agent" || true
 sync
+checkpoint_bytes=$(stat -c %s "$WORK/cp/checkpoint" 2>/dev/null || echo none)
 cold="page cache warm (not root)"
 if [ "$(id -u)" = 0 ] && echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then cold="page cache dropped"; fi
 "$SLUICE" agent -f "$WORK/agent.conf" -n a1 > "$WORK/log2" 2>&1 &
@@ -47,6 +48,6 @@ agent=$!
 until grep -q "replayed" "$WORK/log2"; do sleep 0.01; done
 mem=$(grep -E "VmHWM|VmRSS" /proc/$agent/status | tr -s ' \t' ' ' | tr '\n' ' ')
 kill -TERM "$agent"; wait "$agent" || true
-echo "$LINES lines of 100 bytes, $(du -sh "$WORK/data" | cut -f1) of data files, $cold$([ "${CRASH:-0}" = 1 ] && echo ", after kill -9")"
+echo "$LINES lines of 100 bytes, $(du -sh "$WORK/data" | cut -f1) of data files, checkpoint $checkpoint_bytes bytes, $cold$([ "${CRASH:-0}" = 1 ] && echo ", after kill -9")"
 grep -o "replayed.*" "$WORK/log2"
 echo "after the replay: $mem"

@@ -6,8 +6,13 @@
 //!
 //! ```text
 //! "SLUICECP" | version u32 | position: file u32, offset u64 | next transaction id u64
-//!   | count u64 | count x (file u32, offset u64) | crc32 of all before u32
+//!   | count u64 | the count pointers | crc32 of all before u32
 //! ```
+//!
+//! Version 2 writes the pointers as var deltas (`log::put_ptr_deltas`):
+//! in log order 3 bytes each for events up to about 4 KiB, so a
+//! checkpoint of a large backlog is a quarter of version 1's 12 bytes a
+//! pointer (file u32, offset u64), which is still read.
 //!
 //! Written to `checkpoint.tmp`, fsync'd, renamed over `checkpoint`, then
 //! the directory fsync'd: a crash leaves the old checkpoint or the new
@@ -17,10 +22,12 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::log::Ptr;
+use super::log::{self, Ptr};
 
 const MAGIC: &[u8; 8] = b"SLUICECP";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Fixed-width pointers.
+const VERSION_1: u32 = 1;
 pub const FILE: &str = "checkpoint";
 const TMP: &str = "checkpoint.tmp";
 
@@ -34,17 +41,14 @@ pub struct Checkpoint {
 }
 
 pub fn encode(c: &Checkpoint) -> Vec<u8> {
-    let mut b = Vec::with_capacity(44 + c.live.len() * 12);
+    let mut b = Vec::with_capacity(44 + c.live.len() * 3);
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(&VERSION.to_le_bytes());
     b.extend_from_slice(&c.pos.file.to_le_bytes());
     b.extend_from_slice(&c.pos.offset.to_le_bytes());
     b.extend_from_slice(&c.next_tx.to_le_bytes());
     b.extend_from_slice(&(c.live.len() as u64).to_le_bytes());
-    for p in &c.live {
-        b.extend_from_slice(&p.file.to_le_bytes());
-        b.extend_from_slice(&p.offset.to_le_bytes());
-    }
+    log::put_ptr_deltas(&mut b, &c.live);
     let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     b
@@ -68,8 +72,9 @@ pub fn decode(b: &[u8]) -> Result<Checkpoint, String> {
         a.copy_from_slice(&body[i..i + 8]);
         u64::from_le_bytes(a)
     };
-    if u32_at(8) != VERSION {
-        return Err(format!("unknown version {}", u32_at(8)));
+    let version = u32_at(8);
+    if version != VERSION && version != VERSION_1 {
+        return Err(format!("unknown version {version}"));
     }
     let pos = Ptr {
         file: u32_at(12),
@@ -77,18 +82,27 @@ pub fn decode(b: &[u8]) -> Result<Checkpoint, String> {
     };
     let next_tx = u64_at(24);
     let count = u64_at(32);
-    if (body.len() as u64 - 40) != count.saturating_mul(12) {
-        return Err("length does not match the event count".into());
-    }
-    let live = (0..count as usize)
-        .map(|i| {
-            let at = 40 + i * 12;
-            Ptr {
-                file: u32_at(at),
-                offset: u64_at(at + 4),
-            }
-        })
-        .collect();
+    let live = if version == VERSION_1 {
+        if (body.len() as u64 - 40) != count.saturating_mul(12) {
+            return Err("length does not match the event count".into());
+        }
+        (0..count as usize)
+            .map(|i| {
+                let at = 40 + i * 12;
+                Ptr {
+                    file: u32_at(at),
+                    offset: u64_at(at + 4),
+                }
+            })
+            .collect()
+    } else {
+        let count = usize::try_from(count).map_err(|_| "an event count out of range")?;
+        let (live, used) = log::read_ptr_deltas(&body[40..], count)?;
+        if 40 + used != body.len() {
+            return Err("length does not match the event count".into());
+        }
+        live
+    };
     Ok(Checkpoint { pos, next_tx, live })
 }
 
@@ -141,5 +155,59 @@ mod tests {
         b[20] ^= 1;
         assert!(decode(&b).is_err());
         assert!(decode(&b[..10]).is_err());
+    }
+
+    /// Version 1's fixed-width pointers, as that build wrote them.
+    fn encode_v1(c: &Checkpoint) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&VERSION_1.to_le_bytes());
+        b.extend_from_slice(&c.pos.file.to_le_bytes());
+        b.extend_from_slice(&c.pos.offset.to_le_bytes());
+        b.extend_from_slice(&c.next_tx.to_le_bytes());
+        b.extend_from_slice(&(c.live.len() as u64).to_le_bytes());
+        for p in &c.live {
+            b.extend_from_slice(&p.file.to_le_bytes());
+            b.extend_from_slice(&p.offset.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn pointers_take_three_bytes_each_and_version_1_is_still_read() {
+        // A backlog of 100-byte events across three files.
+        let live: Vec<Ptr> = (0..30_000u64)
+            .map(|i| Ptr {
+                file: 1 + (i / 10_000) as u32,
+                offset: 16 + (i % 10_000) * 102,
+            })
+            .collect();
+        let c = Checkpoint {
+            pos: Ptr {
+                file: 4,
+                offset: 16,
+            },
+            next_tx: 99,
+            live,
+        };
+        let b = encode(&c);
+        assert!(b.len() <= 44 + 3 * c.live.len() + 8, "{} bytes", b.len());
+        assert_eq!(decode(&b).unwrap(), c);
+        let old = encode_v1(&c);
+        assert_eq!(old.len(), 44 + 12 * c.live.len());
+        assert_eq!(decode(&old).unwrap(), c);
+        // A count that does not match the pointers is refused, crc right.
+        let mut short = b[..b.len() - 4].to_vec();
+        short[32..40].copy_from_slice(&(c.live.len() as u64 + 1).to_le_bytes());
+        let crc = crc32fast::hash(&short);
+        short.extend_from_slice(&crc.to_le_bytes());
+        assert!(decode(&short).is_err());
+        let mut long = b[..b.len() - 4].to_vec();
+        long[32..40].copy_from_slice(&(c.live.len() as u64 - 1).to_le_bytes());
+        let crc = crc32fast::hash(&long);
+        long.extend_from_slice(&crc.to_le_bytes());
+        assert!(decode(&long).is_err());
     }
 }

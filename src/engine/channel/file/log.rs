@@ -20,7 +20,7 @@
 //!   event at 102 bytes on disk.
 //! - `TAKE`: transaction id u64, count u32, then per taken event its
 //!   pointer, as signed var deltas (file id, offset) from the previous one
-//!   (the first from 0, 0): takes run in log order, so about 2 bytes each.
+//!   (the first from 0, 0): takes run in log order, so about 3 bytes each.
 //! - `TAKE_RANGE` (version 3): transaction id u64, first pointer (file u32,
 //!   offset u64), last pointer (the same), count u32: the take was exactly
 //!   the oldest `count` events in the channel, so every event from `first`
@@ -144,13 +144,51 @@ pub fn encode_take(buf: &mut Vec<u8>, tx: u64, ptrs: &[Ptr]) {
     record(buf, KIND_TAKE, |b| {
         b.extend_from_slice(&tx.to_le_bytes());
         b.extend_from_slice(&(ptrs.len() as u32).to_le_bytes());
-        let mut prev = Ptr::default();
-        for p in ptrs {
-            put_var(b, i64::from(p.file) - i64::from(prev.file));
-            put_var(b, p.offset as i64 - prev.offset as i64);
-            prev = *p;
-        }
+        put_ptr_deltas(b, ptrs);
     });
+}
+
+/// Pointers as signed var deltas (file id, offset) from the previous one,
+/// the first from (0, 0): in log order about 3 bytes each (take records,
+/// checkpoints).
+pub fn put_ptr_deltas(buf: &mut Vec<u8>, ptrs: &[Ptr]) {
+    let mut prev = Ptr::default();
+    for p in ptrs {
+        put_var(buf, i64::from(p.file) - i64::from(prev.file));
+        put_var(buf, p.offset as i64 - prev.offset as i64);
+        prev = *p;
+    }
+}
+
+/// `n` pointers that `put_ptr_deltas` wrote at the start of `b`, and how
+/// many bytes they took.
+pub fn read_ptr_deltas(b: &[u8], n: usize) -> Result<(Vec<Ptr>, usize), String> {
+    // Every pointer takes at least 2 bytes.
+    if n > b.len() / 2 {
+        return Err("more pointers than bytes for them".into());
+    }
+    let mut ptrs = Vec::with_capacity(n);
+    let mut prev = Ptr::default();
+    let mut at = 0;
+    let var = |at: &mut usize| -> Result<i64, String> {
+        let (v, len) = i64::decode_var(&b[*at..]).ok_or("a bad varint")?;
+        *at += len;
+        Ok(v)
+    };
+    for _ in 0..n {
+        let (df, doff) = (var(&mut at)?, var(&mut at)?);
+        let file = i64::from(prev.file)
+            .checked_add(df)
+            .and_then(|f| u32::try_from(f).ok())
+            .ok_or("a pointer out of range")?;
+        let offset = (prev.offset as i64)
+            .checked_add(doff)
+            .and_then(|o| u64::try_from(o).ok())
+            .ok_or("a pointer out of range")?;
+        prev = Ptr { file, offset };
+        ptrs.push(prev);
+    }
+    Ok((ptrs, at))
 }
 
 /// A take that was exactly the oldest `count` events: every event from
@@ -276,21 +314,9 @@ pub fn decode(kind: u8, payload: &Bytes) -> Result<Record, String> {
         KIND_TAKE => {
             let tx = c.u64()?;
             let n = c.u32()? as usize;
-            if n > c.left() / 2 {
-                return Err("take record count larger than the record".into());
-            }
-            let mut ptrs = Vec::with_capacity(n);
-            let mut prev = Ptr::default();
-            for _ in 0..n {
-                let df: i64 = c.var()?;
-                let doff: i64 = c.var()?;
-                let file = u32::try_from(i64::from(prev.file) + df)
-                    .map_err(|_| "a take pointer out of range")?;
-                let offset = u64::try_from(prev.offset as i64 + doff)
-                    .map_err(|_| "a take pointer out of range")?;
-                prev = Ptr { file, offset };
-                ptrs.push(prev);
-            }
+            let (ptrs, used) =
+                read_ptr_deltas(&c.all[c.at..], n).map_err(|e| format!("take record: {e}"))?;
+            c.at += used;
             Record::Take { tx, ptrs }
         }
         KIND_TAKE_RANGE => {

@@ -215,6 +215,9 @@ impl Settings {
         s.memory_bytes =
             usize::try_from(props.u64(diags, "memoryBytes", DEFAULT_MEMORY_BYTES as u64))
                 .unwrap_or(usize::MAX);
+        // Flume compresses the backup checkpoint with it; ours, main and
+        // backup, are compact already (about 3 bytes an event).
+        props.bool(diags, "compressBackupCheckpoint", false);
         // Flume's choice of replay code; ours is one sequential pass either way.
         props.bool(diags, "use-log-replay-v1", false);
         props.bool(diags, "use-fast-replay", false);

@@ -474,6 +474,7 @@ fn properties_defaults_and_errors() {
         &props(&[
             ("use-fast-replay", "true"),
             ("use-log-replay-v1", "false"),
+            ("compressBackupCheckpoint", "true"),
             ("checkpointOnClose", "false"),
             ("encryption.activeKey", "key-0"),
             ("encryption.cipherProvider", "AESCTRNOPADDING"),

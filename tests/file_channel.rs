@@ -82,11 +82,23 @@ fn sender(port: u16, first: i64, acked: Arc<AtomicI64>) -> std::thread::JoinHand
     })
 }
 
+/// The sink's files in `out`, in name order (the order it rolled them).
+fn sink_files(out: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
 /// How often each number is in the sink's files.
 fn counts(out: &Path) -> BTreeMap<i64, usize> {
     let mut c = BTreeMap::new();
-    for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+    for f in sink_files(out) {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
         for line in text.lines() {
             if let Ok(n) = line.parse::<i64>() {
                 *c.entry(n).or_insert(0) += 1;
@@ -359,12 +371,7 @@ fn spillable_memory_keeps_order_across_its_overflow() {
     });
     assert_eq!(agent.stop(), Some(0), "{}", agent.output());
     let mut text = String::new();
-    let mut files: Vec<_> = std::fs::read_dir(&out)
-        .expect("out")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
+    let files = sink_files(&out);
     for f in files {
         text.push_str(&std::fs::read_to_string(f).unwrap_or_default());
     }
@@ -456,12 +463,7 @@ fn a_backlog_bigger_than_the_memory_budget_lives_on_disk() {
         size(&out) >= (lines * width) as u64
     });
     assert_eq!(agent.stop(), Some(0), "{}", agent.output());
-    let mut files: Vec<_> = std::fs::read_dir(&out)
-        .expect("out")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
+    let files = sink_files(&out);
     let mut next = 0usize;
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read output");

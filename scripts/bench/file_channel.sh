@@ -24,42 +24,23 @@ TXCAP=${TXCAP:-1000}   # the channels' transactionCapacity (the file channel's d
 RUNS=${RUNS:-5}
 # false: Flume's trade of durability for speed (a put commits once written).
 FSYNC_PER_TX=${FSYNC_PER_TX:-true}
-command -v socat >/dev/null || { echo "needs socat" >&2; exit 1; }
-cargo build --release --quiet
-SLUICE=$PWD/target/release/sluice
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-
 . scripts/bench/lib.sh
+bench_setup
 # Synced: its own writeback would compete with the file channel for the disk.
 make_input "$WORK/input" "$LINES" "$LINE_BYTES"
 
 run() {
   local channel=$1 P D agent t0 t1
   P=$(port); D=$WORK/$channel; rm -rf "$D"; mkdir -p "$D"
-  { netcat_agent "$P"; cat <<CONF
-a1.channels.c1.type = $channel
-a1.channels.c1.capacity = ${CAPACITY:-100000}
-a1.channels.c1.transactionCapacity = ${TXCAP:-1000}
-a1.sinks.k1.type = null
-a1.sinks.k1.channel = c1
-a1.sinks.k1.batchSize = 1000
-CONF
-  } > "$D/agent.conf"
+  null_agent "$P" "$channel" "$D" > "$D/agent.conf"
   if [ "$channel" = file ]; then
-    printf 'a1.channels.c1.checkpointDir = %s\na1.channels.c1.dataDirs = %s\n' "$D/cp" "$D/data" >> "$D/agent.conf"
     printf 'a1.channels.c1.fsyncPerTransaction = %s\n' "$FSYNC_PER_TX" >> "$D/agent.conf"
   fi
   "$SLUICE" agent -f "$D/agent.conf" -n a1 >"$D/log" 2>&1 &
   agent=$!
   wait_port "$P"
   t0=$(now)
-  socat -u "FILE:$WORK/input" "TCP:127.0.0.1:$P"
-  local deadline=$(( $(date +%s) + 300 ))
-  until grep -q "closed the connection after $LINES events" "$D/log"; do
-    [ "$(date +%s)" -gt "$deadline" ] && { cat "$D/log" >&2; return 1; }
-    sleep 0.005
-  done
+  send_all "$P" "$WORK/input" "$D/log" "$LINES" || return 1
   kill -TERM "$agent"; wait "$agent" || true
   t1=$(now)
   if grep -q "lost" "$D/log"; then cat "$D/log" >&2; return 1; fi

@@ -17,15 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 LINES=${LINES:-1000000}
 RUNS=${RUNS:-7}
-command -v socat >/dev/null || { echo "needs socat" >&2; exit 1; }
-cargo build --release --quiet
-SLUICE=$PWD/target/release/sluice
+. scripts/bench/lib.sh
+bench_setup
 if [ $# -eq 0 ]; then
   set -- "memory=$SLUICE memory" "file=$SLUICE file" "file-no-fsync=$SLUICE file fsyncPerTransaction=false"
 fi
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-. scripts/bench/lib.sh
 make_input "$WORK/input" "$LINES" 100
 
 # threads PID: "name cpu-ns" per thread.
@@ -41,17 +37,7 @@ run() {
   local name=${1%%=*} spec=${1#*=} bin channel rest P D agent t0 t1 kv
   read -r bin channel rest <<<"$spec"
   P=$(port); D=$WORK/run; rm -rf "$D"; mkdir -p "$D"
-  { netcat_agent "$P"; cat <<CONF
-a1.channels.c1.type = $channel
-a1.channels.c1.capacity = 100000
-a1.channels.c1.transactionCapacity = 1000
-a1.sinks.k1.type = null
-a1.sinks.k1.channel = c1
-a1.sinks.k1.batchSize = 1000
-CONF
-    if [ "$channel" = file ]; then
-      printf 'a1.channels.c1.checkpointDir = %s\na1.channels.c1.dataDirs = %s\n' "$D/cp" "$D/data"
-    fi
+  { null_agent "$P" "$channel" "$D"
     for kv in ${rest:-}; do printf 'a1.channels.c1.%s = %s\n' "${kv%%=*}" "${kv#*=}"; done
   } > "$D/agent.conf"
   sync
@@ -60,12 +46,7 @@ CONF
   wait_port "$P"
   threads "$agent" > "$D/before"
   t0=$(now)
-  socat -u "FILE:$WORK/input" "TCP:127.0.0.1:$P"
-  local deadline=$(( $(date +%s) + 300 ))
-  until grep -q "closed the connection after $LINES events" "$D/log"; do
-    [ "$(date +%s)" -gt "$deadline" ] && { cat "$D/log" >&2; return 1; }
-    sleep 0.002
-  done
+  send_all "$P" "$WORK/input" "$D/log" "$LINES" || return 1
   t1=$(now)
   threads "$agent" > "$D/after"
   kill -TERM "$agent"; wait "$agent" || true

@@ -13,12 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 LINES=${1:-5000000}
-command -v socat >/dev/null || { echo "needs socat" >&2; exit 1; }
-cargo build --release --quiet
-SLUICE=$PWD/target/release/sluice
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 . scripts/bench/lib.sh
+bench_setup
 make_input "$WORK/input" "$LINES" 100
 P=$(port)
 { netcat_agent "$P"; cat <<CONF

@@ -1,4 +1,4 @@
-# What the line benchmarks (engine.sh, file_channel.sh) share. Sourced.
+# What the line benchmarks (engine.sh, file_channel*.sh) share. Sourced.
 
 # make_input FILE LINES WIDTH: numbered lines, each exactly WIDTH bytes with
 # its newline, synced (their writeback must not compete with the run).
@@ -46,4 +46,44 @@ a1.sources.r1.ack-every-event = false
 a1.sources.r1.max-line-length = 1024
 a1.sources.r1.channels = c1
 CONF
+}
+
+# bench_setup: what the file channel benchmarks start with: socat there, the
+# release build ($SLUICE), and a work directory ($WORK) removed at exit.
+bench_setup() {
+  command -v socat >/dev/null || { echo "needs socat" >&2; exit 1; }
+  cargo build --release --quiet
+  SLUICE=$PWD/target/release/sluice
+  WORK=$(mktemp -d)
+  trap 'rm -rf "$WORK"' EXIT
+}
+
+# null_agent PORT CHANNEL DIR: agent a1, netcat on PORT -> CHANNEL
+# (capacity ${CAPACITY:-100000}, transactionCapacity ${TXCAP:-1000}) ->
+# null, batch 1000; a file channel's directories under DIR.
+null_agent() {
+  netcat_agent "$1"
+  cat <<CONF
+a1.channels.c1.type = $2
+a1.channels.c1.capacity = ${CAPACITY:-100000}
+a1.channels.c1.transactionCapacity = ${TXCAP:-1000}
+a1.sinks.k1.type = null
+a1.sinks.k1.channel = c1
+a1.sinks.k1.batchSize = 1000
+CONF
+  if [ "$2" = file ]; then
+    printf 'a1.channels.c1.checkpointDir = %s\na1.channels.c1.dataDirs = %s\n' "$3/cp" "$3/data"
+  fi
+}
+
+# send_all PORT INPUT LOG LINES: INPUT over one connection to PORT, then
+# wait until the agent's LOG says the source has all LINES committed
+# (300 s at most; the log on stderr when it never does).
+send_all() {
+  socat -u "FILE:$2" "TCP:127.0.0.1:$1"
+  local deadline=$(( $(date +%s) + 300 ))
+  until grep -q "closed the connection after $4 events" "$3"; do
+    [ "$(date +%s)" -gt "$deadline" ] && { cat "$3" >&2; return 1; }
+    sleep 0.002
+  done
 }

@@ -178,11 +178,16 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     let lock = lock_dir(&settings.checkpoint_dir)?;
 
     let mut files: BTreeMap<u32, PathBuf> = BTreeMap::new();
+    let mut spares = Vec::new();
     for d in &settings.data_dirs {
         for entry in fs::read_dir(d).map_err(|e| ctx(d, e))? {
             let entry = entry?;
-            if let Some(id) = entry.file_name().to_str().and_then(log::parse_file_name) {
+            let name = entry.file_name();
+            let name = name.to_str().unwrap_or_default();
+            if let Some(id) = log::parse_file_name(name) {
                 files.insert(id, entry.path());
+            } else if log::parse_spare_name(name).is_some() {
+                spares.push(entry.path());
             }
         }
     }
@@ -328,8 +333,8 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
 
     // This run writes a new file.
     let id = last.map_or(1, |l| l + 1).max(start.file + 1);
-    let (path, f) = store::create_file(&settings.data_dirs, id)?;
-    files.insert(id, path);
+    let f = store::start_file(&settings.data_dirs, id, &mut spares)?;
+    files.insert(id, f.path);
     let info = format!(
         "replayed: {} events in the channel ({} from the checkpoint{}, {records} log records after it) in {:?}",
         in_channel,
@@ -338,14 +343,17 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         started.elapsed()
     );
     let writer = Writer {
-        file: Arc::new(f),
+        file: Arc::new(f.file),
         id,
+        magic: f.magic,
         offset: FILE_HEADER_LEN,
         broken: false,
         buf: Vec::new(),
         next_tx,
         live,
         files,
+        spares,
+        started: 0,
     };
     Ok(Opened {
         store: Store::new(settings, writer, lock),

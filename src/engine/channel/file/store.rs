@@ -1,11 +1,21 @@
 //! The on-disk side of the channel: appends with group commit, take
-//! records, checkpoints, and deleting data files no longer needed. All
-//! blocking; the channel calls it from its writer and syncer threads
-//! (`pipeline`) and from `spawn_blocking` (checkpoints).
+//! records, checkpoints, and data files no longer needed. All blocking;
+//! the channel calls it from its writer and syncer threads (`pipeline`)
+//! and from `spawn_blocking` (checkpoints).
+//!
+//! A checkpoint frees the data files before the oldest event. It keeps
+//! as many of them as the writer started since the last checkpoint as
+//! spares (`spare-<id>`, what a busy channel is about to need again) and
+//! deletes the rest, so an idle channel gives its disk back by the next
+//! checkpoint. A new data file is a spare written over when there is one:
+//! on ext4 overwriting allocated blocks makes each fdatasync about 1.5
+//! times as fast as appending (no block allocation; `docs/benchmarks.md`).
+//! The file's header gets a new salt first, so replay reads the earlier
+//! life's records past the new ones as the end of the file (`log`).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -20,6 +30,8 @@ use crate::engine::event::Event;
 pub struct Writer {
     pub file: Arc<File>,
     pub id: u32,
+    /// The current file's record magic.
+    pub magic: u32,
     /// Where the next record goes.
     pub offset: u64,
     /// A write failed part-way: start a new file before the next record.
@@ -32,6 +44,10 @@ pub struct Writer {
     pub live: LiveSet,
     /// Data files on disk, by id.
     pub files: BTreeMap<u32, PathBuf>,
+    /// Freed data files kept for reuse.
+    pub spares: Vec<PathBuf>,
+    /// Data files started since the last checkpoint.
+    pub started: usize,
 }
 
 #[derive(Default)]
@@ -60,19 +76,92 @@ pub fn free_space(dir: &Path) -> io::Result<u64> {
     Ok((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
 }
 
-/// Create data file `id` (with its file header), durably.
-pub fn create_file(dirs: &[PathBuf], id: u32) -> io::Result<(PathBuf, File)> {
-    let path = log::file_path(dirs, id);
-    let mut f = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(&path)?;
-    f.write_all(&log::file_header(id))?;
-    f.sync_all()?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
+/// A new salt for a file's records: not 0, not the old format's magic,
+/// not `old`. Random so that no event body can carry a record of a
+/// future life. `RandomState` is seeded from the OS per process and
+/// differs per call: enough here, without a random number crate.
+fn new_salt(old: u32) -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut h = std::hash::RandomState::new().build_hasher();
+        h.write_u32(old);
+        let salt = h.finish() as u32;
+        if salt != 0 && salt != old && salt != log::RECORD_MAGIC {
+            return salt;
+        }
     }
-    Ok((path, f))
+}
+
+fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+/// A data file ready for records from `FILE_HEADER_LEN` on.
+pub struct NewFile {
+    pub path: PathBuf,
+    pub file: File,
+    pub magic: u32,
+}
+
+/// Start data file `id`, durably: a spare from `spares` in its directory
+/// written over, or a new file.
+pub fn start_file(dirs: &[PathBuf], id: u32, spares: &mut Vec<PathBuf>) -> io::Result<NewFile> {
+    let path = log::file_path(dirs, id);
+    while let Some(i) = spares.iter().position(|s| s.parent() == path.parent()) {
+        let spare = spares.swap_remove(i);
+        match recycle(&spare, &path, id) {
+            Ok(f) => return Ok(f),
+            Err(_) => {
+                // A fresh file instead; this spare is not worth keeping.
+                let _ = std::fs::remove_file(&spare);
+            }
+        }
+    }
+    create_file(path, id)
+}
+
+fn create_file(path: PathBuf, id: u32) -> io::Result<NewFile> {
+    use std::os::unix::fs::FileExt;
+    let f = OpenOptions::new().create_new(true).write(true).open(&path)?;
+    let magic = new_salt(0);
+    f.write_all_at(&log::file_header(id, magic, 0), 0)?;
+    f.sync_all()?;
+    sync_dir(&path)?;
+    Ok(NewFile {
+        path,
+        file: f,
+        magic,
+    })
+}
+
+/// Make `spare` data file `id`: the new header (a new salt) on disk
+/// first, then the name, so a crash leaves either a spare or a file
+/// whose old records read as the end.
+fn recycle(spare: &Path, path: &Path, id: u32) -> io::Result<NewFile> {
+    use std::os::unix::fs::FileExt;
+    let f = OpenOptions::new().read(true).write(true).open(spare)?;
+    let mut old = [0u8; FILE_HEADER_LEN as usize];
+    let n = f.read_at(&mut old, 0)?;
+    let old_magic = log::parse_file_header(&old[..n]).map_or(0, |h| h.magic);
+    let was = spare
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(log::parse_spare_name)
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let magic = new_salt(old_magic);
+    f.write_all_at(&log::file_header(id, magic, was), 0)?;
+    f.sync_data()?;
+    std::fs::rename(spare, path)?;
+    sync_dir(path)?;
+    Ok(NewFile {
+        path: path.to_path_buf(),
+        file: f,
+        magic,
+    })
 }
 
 impl Store {
@@ -114,7 +203,7 @@ impl Store {
 
     /// Append `buf` (whole records) to the current file, starting a new
     /// one first when it would pass maxFileSize; the position it starts at.
-    fn append(&self, w: &mut Writer, records: &[u8]) -> io::Result<Ptr> {
+    fn append(&self, w: &mut Writer, records: &mut [u8]) -> io::Result<Ptr> {
         let full = w.offset > FILE_HEADER_LEN
             && w.offset + records.len() as u64 > self.settings.max_file_size;
         if full || w.broken {
@@ -124,7 +213,9 @@ impl Store {
             file: w.id,
             offset: w.offset,
         };
-        if let Err(e) = (&*w.file).write_all(records) {
+        log::stamp(records, w.magic);
+        // At an offset: a recycled file is written over, not appended to.
+        if let Err(e) = std::os::unix::fs::FileExt::write_all_at(&*w.file, records, w.offset) {
             // Cut the partial write so later records follow whole ones;
             // if even that fails, the next append starts a new file.
             if w.file.set_len(w.offset).is_err() {
@@ -141,12 +232,14 @@ impl Store {
         w.file.sync_data()?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         let id = w.id + 1;
-        let (path, f) = create_file(&self.settings.data_dirs, id)?;
-        w.files.insert(id, path);
-        w.file = Arc::new(f);
+        let f = start_file(&self.settings.data_dirs, id, &mut w.spares)?;
+        w.files.insert(id, f.path);
+        w.file = Arc::new(f.file);
         w.id = id;
+        w.magic = f.magic;
         w.offset = FILE_HEADER_LEN;
         w.broken = false;
+        w.started += 1;
         Ok(())
     }
 
@@ -172,7 +265,7 @@ impl Store {
             }
             shares.push(from..entries.len());
         }
-        let r = self.append(&mut w, &buf);
+        let r = self.append(&mut w, &mut buf);
         w.buf = buf;
         let at = r?;
         let ptrs: Vec<Vec<Ptr>> = shares
@@ -267,7 +360,7 @@ impl Store {
             }
             w.live.remove_all(ptrs);
         }
-        let r = self.append(&mut w, &buf);
+        let r = self.append(&mut w, &mut buf);
         w.buf = buf;
         r.map(|_| ())
     }
@@ -278,8 +371,9 @@ impl Store {
         log::read_entries(&self.settings.data_dirs, ptrs)
     }
 
-    /// Write a checkpoint, then delete the data files nothing needs any
-    /// more. The files deleted.
+    /// Write a checkpoint, then free the data files nothing needs any
+    /// more: kept as spares or deleted (see the module documentation).
+    /// The files freed (their `log-<id>` paths, gone either way).
     pub fn checkpoint(&self) -> io::Result<Vec<PathBuf>> {
         let c = {
             let w = lock(&self.writer);
@@ -306,19 +400,41 @@ impl Store {
             .map_or(c.pos.file, |p| p.file.min(c.pos.file));
         let mut w = lock(&self.writer);
         let old: Vec<u32> = w.files.range(..keep_from).map(|(id, _)| *id).collect();
-        let mut deleted = Vec::new();
+        // About as many files as the writer will start before the next
+        // checkpoint: as many as it started since the last one.
+        let wanted = std::mem::take(&mut w.started);
+        let mut freed = Vec::new();
         for id in old {
-            if let Some(path) = w.files.remove(&id) {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => deleted.push(path),
+            let Some(path) = w.files.remove(&id) else {
+                continue;
+            };
+            let r = if w.spares.len() < wanted {
+                let spare = path.with_file_name(log::spare_name(id));
+                std::fs::rename(&path, &spare).map(|()| w.spares.push(spare))
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match r {
+                Ok(()) => freed.push(path),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    w.files.insert(id, path);
+                    return Err(e);
+                }
+            }
+        }
+        while w.spares.len() > wanted {
+            if let Some(spare) = w.spares.pop() {
+                match std::fs::remove_file(&spare) {
+                    Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => {
-                        w.files.insert(id, path);
+                        w.spares.push(spare);
                         return Err(e);
                     }
                 }
             }
         }
-        Ok(deleted)
+        Ok(freed)
     }
 }

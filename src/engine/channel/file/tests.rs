@@ -363,6 +363,113 @@ async fn data_files_are_deleted_once_taken_and_checkpointed() {
     assert_eq!(c.len(), 0);
 }
 
+fn names_in(dir: &Path, parse: fn(&str) -> Option<u32>) -> Vec<u32> {
+    let mut v: Vec<u32> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str().and_then(parse))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[tokio::test]
+async fn freed_data_files_are_written_over_and_their_old_records_read_as_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Settings {
+        max_file_size: 4096,
+        ..settings(dir.path())
+    };
+    let body = |i: usize| format!("{i:04} {}", "x".repeat(495));
+    let batch = |from: usize| (from..from + 2).map(|i| ev(&body(i))).collect::<Vec<_>>();
+    let (c, _) = open_with(s.clone()).await;
+    // Twenty 1 KB puts: several full files, each started since the last
+    // checkpoint; taken, so a checkpoint frees them: kept as spares.
+    for i in 0..20 {
+        c.put(&mut batch(2 * i)).await.unwrap();
+    }
+    assert_eq!(drain(&c).await.len(), 40);
+    let before = names_in(&data, log::parse_file_name);
+    let freed = c.checkpoint().await.unwrap();
+    assert!(freed.len() >= 4, "{freed:?}");
+    assert!(freed.iter().all(|p| !p.exists()));
+    let spares = names_in(&data, log::parse_spare_name);
+    assert_eq!(spares.len(), freed.len(), "{spares:?}");
+    // New files are the spares written over: no new inode, the old
+    // records still there past the new ones.
+    for i in 0..5 {
+        c.put(&mut batch(100 + 2 * i)).await.unwrap();
+    }
+    let spares_left = names_in(&data, log::parse_spare_name);
+    assert!(spares_left.len() < spares.len(), "{spares_left:?}");
+    let newest = *names_in(&data, log::parse_file_name).last().unwrap();
+    assert!(newest > *before.last().unwrap());
+    let newest_path = data.join(log::file_name(newest));
+    let header = log::parse_file_header(&std::fs::read(&newest_path).unwrap()[..24]).unwrap();
+    assert!(header.recycled, "{header:?}");
+    // A crash: replay reads the new records of each recycled file and
+    // stops, without a warning, where the earlier life's start.
+    drop(c);
+    let (c, out) = open_with(s.clone()).await;
+    assert!(!out.text().contains("WARN"), "{}", out.text());
+    let want: Vec<String> = (100..110).map(body).collect();
+    assert_eq!(drain(&c).await, want);
+    // A checkpoint after an interval without a new file deletes every
+    // spare: an idle channel gives its disk back.
+    c.checkpoint().await.unwrap();
+    c.checkpoint().await.unwrap();
+    assert_eq!(names_in(&data, log::parse_spare_name), Vec::<u32>::new());
+    assert_eq!(names_in(&data, log::parse_file_name).len(), 1);
+}
+
+#[tokio::test]
+async fn a_torn_record_in_a_recycled_file_is_cut_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Settings {
+        max_file_size: 4096,
+        ..settings(dir.path())
+    };
+    let body = |i: usize| format!("{i:04} {}", "y".repeat(495));
+    let (c, _) = open_with(s.clone()).await;
+    for i in 0..12 {
+        c.put(&mut vec![ev(&body(i))]).await.unwrap();
+    }
+    assert_eq!(drain(&c).await.len(), 12);
+    assert!(!c.checkpoint().await.unwrap().is_empty());
+    // Into a recycled file (the current one fills first).
+    let mut i = 100;
+    let recycled = loop {
+        c.put(&mut vec![ev(&body(i))]).await.unwrap();
+        i += 1;
+        let newest = *names_in(&data, log::parse_file_name).last().unwrap();
+        let path = data.join(log::file_name(newest));
+        if log::parse_file_header(&std::fs::read(&path).unwrap()[..24]).unwrap().recycled {
+            break path;
+        }
+        assert!(i < 200, "no file was recycled");
+    };
+    c.put(&mut vec![ev("last, torn")]).await.unwrap();
+    drop(c);
+    // Tear the last record: its salt is right, its payload is not.
+    let bytes = std::fs::read(&recycled).unwrap();
+    let last = bytes
+        .windows(10)
+        .rposition(|w| w == b"last, torn")
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&recycled).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(b"LAST", last as u64).unwrap();
+    drop(f);
+    let (c, out) = open_with(s).await;
+    assert!(out.text().contains("bad crc"), "{}", out.text());
+    let got = drain(&c).await;
+    assert_eq!(got.last().map(String::as_str), Some(body(i - 1).as_str()));
+    // Cut at the record's start: its header (13 bytes), transaction id
+    // (8), count (4), the entry's header count and body length (1 each).
+    assert_eq!(std::fs::metadata(&recycled).unwrap().len(), last as u64 - 27);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_puts_all_arrive() {
     let dir = tempfile::tempdir().unwrap();
@@ -867,21 +974,32 @@ async fn takes_committed_out_of_order_replay_right_after_a_crash() {
     assert_eq!(drain(&c).await, (25..30).map(name).collect::<Vec<_>>());
 }
 
+/// Data file 1 as sluice before format 4 wrote it (a 16-byte header,
+/// records starting with `RECORD_MAGIC`): a put of `bodies`, then a take
+/// of the first.
+fn old_format_file(dir: &Path, version: u32, bodies: &[&str]) {
+    let mut bytes = log::FILE_MAGIC.to_vec();
+    bytes.extend_from_slice(&version.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    let mut records = Vec::new();
+    let mut entries = Vec::new();
+    log::encode_put(&mut records, 1, &evs(bodies), &mut entries);
+    let first = log::Ptr {
+        file: 1,
+        offset: bytes.len() as u64 + entries[0],
+    };
+    log::encode_take(&mut records, 2, &[first]);
+    log::stamp(&mut records, log::RECORD_MAGIC);
+    bytes.extend_from_slice(&records);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data").join(log::file_name(1)), bytes).unwrap();
+}
+
 #[tokio::test]
-async fn files_of_format_2_are_read_and_older_ones_skipped_with_a_warning() {
-    for (version, readable) in [(2u32, true), (1, false)] {
+async fn files_of_formats_2_and_3_are_read_and_others_skipped_with_a_warning() {
+    for (version, readable) in [(2u32, true), (3, true), (1, false), (5, false)] {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let (c, _) = open(dir.path()).await;
-            c.put(&mut evs(&["a", "b", "c"])).await.unwrap();
-            let t = c.take(1).await.unwrap();
-            t.commit().await.unwrap();
-            drop(c); // a crash: the start replays the log
-        }
-        let file = data_files(dir.path())[0].clone();
-        let mut bytes = std::fs::read(&file).unwrap();
-        bytes[8..12].copy_from_slice(&version.to_le_bytes());
-        std::fs::write(&file, bytes).unwrap();
+        old_format_file(dir.path(), version, &["a", "b", "c"]);
         let (c, out) = open(dir.path()).await;
         let text = out.text();
         if readable {
@@ -890,7 +1008,7 @@ async fn files_of_format_2_are_read_and_older_ones_skipped_with_a_warning() {
         } else {
             assert_eq!(c.len(), 0);
             assert!(
-                text.contains("format version 1") && text.contains("versions 2 to 3"),
+                text.contains(&format!("format version {version}")) && text.contains("versions 2 to 4"),
                 "{text}"
             );
         }

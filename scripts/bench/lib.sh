@@ -76,14 +76,21 @@ CONF
   fi
 }
 
-# send_all PORT INPUT LOG LINES: INPUT over one connection to PORT, then
-# wait until the agent's LOG says the source has all LINES committed
-# (300 s at most; the log on stderr when it never does).
+# send_all PORT INPUT LOG LINES [NTH]: INPUT over one connection to PORT,
+# then wait until the agent's LOG says the source has all LINES committed
+# (for the NTH connection so; 300 s at most; the log on stderr when it
+# never does).
 send_all() {
   socat -u "FILE:$2" "TCP:127.0.0.1:$1"
+  wait_log "$3" "closed the connection after $4 events" "${5:-1}"
+}
+
+# wait_log LOG TEXT [NTH]: wait until TEXT (a grep pattern) is in LOG NTH
+# times (300 s at most; the log on stderr when it never is).
+wait_log() {
   local deadline=$(( $(date +%s) + 300 ))
-  until grep -q "closed the connection after $4 events" "$3"; do
-    [ "$(date +%s)" -gt "$deadline" ] && { cat "$3" >&2; return 1; }
+  until [ "$(grep -c "$2" "$1")" -ge "${3:-1}" ]; do
+    [ "$(date +%s)" -gt "$deadline" ] && { cat "$1" >&2; return 1; }
     sleep 0.002
   done
 }

@@ -126,7 +126,10 @@ pub struct FileHeader {
 /// Parse the header at the start of `b` (a file's first
 /// `FILE_HEADER_LEN` bytes, or all of it when shorter).
 pub fn parse_file_header(b: &[u8]) -> Result<FileHeader, String> {
-    let u32_at = |at: usize| b.get(at..at + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
+    let u32_at = |at: usize| {
+        b.get(at..at + 4)
+            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+    };
     if b.len() < OLD_FILE_HEADER_LEN as usize {
         return Err("shorter than its file header".into());
     }
@@ -570,7 +573,12 @@ impl Reader {
         (&mut f).take(FILE_HEADER_LEN).read_to_end(&mut h)?;
         let header = match parse_file_header(&h) {
             Ok(x) if x.id == id => x,
-            Ok(x) => return Ok(Err(format!("bad file header (the header of data file {}, not {id})", x.id))),
+            Ok(x) => {
+                return Ok(Err(format!(
+                    "bad file header (the header of data file {}, not {id})",
+                    x.id
+                )));
+            }
             Err(e) => return Ok(Err(e)),
         };
         let from = from.max(header.len);

@@ -26,7 +26,8 @@
 //! - **Checkpoint** every checkpointInterval and on a clean stop: the
 //!   pointers of the events in the channel and the log position they
 //!   cover (see `checkpoint`). After it, data files before both the
-//!   oldest event and that position are deleted.
+//!   oldest event and that position are freed: kept as spares that the
+//!   next data files write over, or deleted (see `store`).
 //! - **Start** (replay, see `replay`): checkpoint, then the data files
 //!   after it; a torn or corrupt tail is cut at the last whole record with
 //!   a warning in the agent log.
@@ -53,7 +54,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::log::Ptr;
 use self::pipeline::{Pipeline, PutJob, PutState};
-use self::store::Store;
+use self::store::{Freed, Store};
 use super::{Channel, ChannelError, PendingPut, Take, TakeTransaction, lock};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
@@ -283,6 +284,12 @@ impl Inner {
             l.warn(&self.name, msg);
         }
     }
+
+    fn info(&self, msg: &str) {
+        if let Some(l) = lock(&self.log).as_ref() {
+            l.info(&self.name, msg);
+        }
+    }
 }
 
 pub struct FileChannel {
@@ -318,8 +325,8 @@ impl FileChannel {
             .map_or(0, |s| s.fsyncs.load(Ordering::Relaxed))
     }
 
-    /// Write a checkpoint now (and delete the data files it frees).
-    pub async fn checkpoint(&self) -> Result<Vec<PathBuf>, String> {
+    /// Write a checkpoint now (and free the data files it can).
+    pub async fn checkpoint(&self) -> Result<Freed, String> {
         checkpoint_now(&self.inner).await
     }
 
@@ -457,7 +464,7 @@ impl Drop for FilePending {
     }
 }
 
-async fn checkpoint_now(inner: &Inner) -> Result<Vec<PathBuf>, String> {
+async fn checkpoint_now(inner: &Inner) -> Result<Freed, String> {
     let store = inner.store().map_err(|e| e.to_string())?;
     let written = lock(&inner.pipeline).as_ref().map(Pipeline::barrier);
     if let Some(w) = written {
@@ -478,8 +485,14 @@ async fn checkpoint_loop(inner: Weak<Inner>, stop: CancellationToken, every: Dur
             _ = tokio::time::sleep(every) => {}
         }
         let Some(inner) = inner.upgrade() else { return };
-        if let Err(e) = checkpoint_now(&inner).await {
-            inner.warn(&e);
+        match checkpoint_now(&inner).await {
+            Ok(freed) if !freed.files.is_empty() => inner.info(&format!(
+                "checkpoint: {} data files freed, {} spare files kept for reuse",
+                freed.files.len(),
+                freed.spares
+            )),
+            Ok(_) => {}
+            Err(e) => inner.warn(&e),
         }
     }
 }

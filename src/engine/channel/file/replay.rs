@@ -354,6 +354,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         files,
         spares,
         started: 0,
+        spares_wanted: 0,
     };
     Ok(Opened {
         store: Store::new(settings, writer, lock),

@@ -4,10 +4,11 @@
 //! and from `spawn_blocking` (checkpoints).
 //!
 //! A checkpoint frees the data files before the oldest event. It keeps
-//! as many of them as the writer started since the last checkpoint as
-//! spares (`spare-<id>`, what a busy channel is about to need again) and
-//! deletes the rest, so an idle channel gives its disk back by the next
-//! checkpoint. A new data file is a spare written over when there is one:
+//! as many of them as the writer started since the last checkpoint (or
+//! half as many as the last checkpoint kept, when more) as spares
+//! (`spare-<id>`, what a busy channel is about to need again) and deletes
+//! the rest, so an idle channel gives its disk back within a few
+//! checkpoints. A new data file is a spare written over when there is one:
 //! on ext4 overwriting allocated blocks makes each fdatasync about 1.5
 //! times as fast as appending (no block allocation; `docs/benchmarks.md`).
 //! The file's header gets a new salt first, so replay reads the earlier
@@ -48,6 +49,8 @@ pub struct Writer {
     pub spares: Vec<PathBuf>,
     /// Data files started since the last checkpoint.
     pub started: usize,
+    /// How many spares the last checkpoint kept room for.
+    pub spares_wanted: usize,
 }
 
 #[derive(Default)]
@@ -56,6 +59,15 @@ struct SyncState {
     synced: Ptr,
     /// A committer is in fdatasync.
     syncing: bool,
+}
+
+/// What a checkpoint freed.
+#[derive(Debug)]
+pub struct Freed {
+    /// The data files freed (their `log-<id>` paths, gone either way).
+    pub files: Vec<PathBuf>,
+    /// Spare files kept for reuse now.
+    pub spares: usize,
 }
 
 pub struct Store {
@@ -125,7 +137,10 @@ pub fn start_file(dirs: &[PathBuf], id: u32, spares: &mut Vec<PathBuf>) -> io::R
 
 fn create_file(path: PathBuf, id: u32) -> io::Result<NewFile> {
     use std::os::unix::fs::FileExt;
-    let f = OpenOptions::new().create_new(true).write(true).open(&path)?;
+    let f = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(&path)?;
     let magic = new_salt(0);
     f.write_all_at(&log::file_header(id, magic, 0), 0)?;
     f.sync_all()?;
@@ -373,8 +388,7 @@ impl Store {
 
     /// Write a checkpoint, then free the data files nothing needs any
     /// more: kept as spares or deleted (see the module documentation).
-    /// The files freed (their `log-<id>` paths, gone either way).
-    pub fn checkpoint(&self) -> io::Result<Vec<PathBuf>> {
+    pub fn checkpoint(&self) -> io::Result<Freed> {
         let c = {
             let w = lock(&self.writer);
             Checkpoint {
@@ -401,8 +415,11 @@ impl Store {
         let mut w = lock(&self.writer);
         let old: Vec<u32> = w.files.range(..keep_from).map(|(id, _)| *id).collect();
         // About as many files as the writer will start before the next
-        // checkpoint: as many as it started since the last one.
-        let wanted = std::mem::take(&mut w.started);
+        // checkpoint: as many as it started since the last one, or half
+        // what was wanted last time (a burst's spares last a few
+        // intervals, an idle channel's go).
+        let wanted = std::mem::take(&mut w.started).max(w.spares_wanted / 2);
+        w.spares_wanted = wanted;
         let mut freed = Vec::new();
         for id in old {
             let Some(path) = w.files.remove(&id) else {
@@ -435,6 +452,9 @@ impl Store {
                 }
             }
         }
-        Ok(freed)
+        Ok(Freed {
+            files: freed,
+            spares: w.spares.len(),
+        })
     }
 }

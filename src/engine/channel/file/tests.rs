@@ -467,7 +467,7 @@ async fn a_torn_record_in_a_recycled_file_is_cut_with_a_warning() {
     // Tear the last record: its salt is right, its payload is not.
     let bytes = std::fs::read(&recycled).unwrap();
     let last = bytes.windows(10).rposition(|w| w == b"last, torn").unwrap();
-    let mut f = std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .open(&recycled)
         .unwrap();

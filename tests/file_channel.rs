@@ -46,8 +46,8 @@ fn conf(dir: &Path, port: u16) -> String {
              a1.channels.c1.useDualCheckpoints = true\n\
              a1.channels.c1.backupCheckpointDir = {d}/fc/backup\n\
              a1.channels.c1.dataDirs = {d}/fc/data1,{d}/fc/data2\n\
-             a1.channels.c1.checkpointInterval = 300\n\
-             a1.channels.c1.maxFileSize = 65536\n\
+             a1.channels.c1.checkpointInterval = 100\n\
+             a1.channels.c1.maxFileSize = 4096\n\
              a1.channels.c1.minimumRequiredSpace = 1048576\n\
              a1.channels.c1.memoryBytes = 65536\n\
              a1.sinks.k1.type = file_roll\n\
@@ -145,9 +145,9 @@ impl Runner for Standalone<'_> {
 }
 
 /// Several rounds of: start, send numbered lines, SIGKILL after a random
-/// number of acknowledgements; then a last round, left running. Returns the
-/// highest acknowledged number.
-fn crash_rounds(port: u16, runner: &mut impl Runner) -> i64 {
+/// number of acknowledgements (and once `ready` holds); then a last round,
+/// left running. Returns the highest acknowledged number.
+fn crash_rounds(port: u16, runner: &mut impl Runner, ready: impl Fn() -> bool) -> i64 {
     let acked = Arc::new(AtomicI64::new(-1));
     for round in 0..3 {
         runner.start();
@@ -158,6 +158,7 @@ fn crash_rounds(port: u16, runner: &mut impl Runner) -> i64 {
             &format!("round {round}: line {target} acknowledged"),
             || acked.load(Ordering::SeqCst) >= target,
         );
+        wait_for(&format!("round {round}: ready for the kill"), &ready);
         runner.kill_9();
         let _ = t.join();
         eprintln!(
@@ -219,19 +220,44 @@ fn kill_9_rounds_of_a_standalone_agent(extra: &str) {
         extra,
         agent: None,
     };
-    let last = crash_rounds(port, &mut runner);
+    // Data files of 4 KiB fill fast and checkpoints every 100 ms free
+    // them: later files are written over them. Every kill comes while one
+    // is on disk, so every restart replays over a recycled file.
+    let fc = dir.path().join("fc");
+    let last = crash_rounds(port, &mut runner, || recycled_data_files(&fc) > 0);
     assert_all_delivered(&dir.path().join("out"), last);
     let mut agent = runner.agent.take().expect("the last agent");
     assert_eq!(agent.stop(), Some(0), "{}", agent.output());
     let output = agent.output();
     assert!(output.contains("replayed"), "{output}");
     assert!(!output.contains("panicked"), "{output}");
-    // Checkpoints every 300 ms delete the data files everything was taken
-    // from: the first one (id 1, in the second directory) is long gone.
+    // The first data file (id 1, in the second directory) is long freed.
     assert!(
         !dir.path().join("fc/data2/log-1").exists(),
-        "the first data file was never deleted"
+        "the first data file was never freed"
     );
+}
+
+/// How many `log-*` files under `fc/data1` and `fc/data2` say in their
+/// header (format 4: recycled-from id at bytes 20..24) that they were
+/// written over a spare.
+fn recycled_data_files(fc: &Path) -> usize {
+    ["data1", "data2"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(fc.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|e| e.file_name().to_string_lossy().starts_with("log-"))
+        .filter(|e| {
+            std::fs::read(e.path())
+                .ok()
+                .and_then(|b| b.get(20..24).map(|x| x != [0u8; 4]))
+                .unwrap_or(false)
+        })
+        .count()
 }
 
 /// The daemon running the agent in-process: a SIGKILL of the daemon is a
@@ -278,7 +304,7 @@ fn kill_9_of_the_daemon_running_the_agent_in_process_loses_no_acknowledged_line(
         ),
         daemon: None,
     };
-    let last = crash_rounds(port, &mut runner);
+    let last = crash_rounds(port, &mut runner, || true);
     assert_all_delivered(&dir.join("out"), last);
     let d = runner.daemon.as_ref().expect("the daemon");
     let log = std::fs::read_to_string(d.path("flow.log")).unwrap_or_default();

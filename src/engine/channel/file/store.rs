@@ -111,6 +111,23 @@ fn sync_dir(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The free space `free` reports, the spares deleted first when it is
+/// under `min`.
+fn free_after_spares(
+    free: impl Fn() -> io::Result<u64>,
+    min: u64,
+    spares: &mut Vec<PathBuf>,
+) -> io::Result<u64> {
+    let n = free()?;
+    if n >= min || spares.is_empty() {
+        return Ok(n);
+    }
+    for spare in spares.drain(..) {
+        let _ = std::fs::remove_file(spare);
+    }
+    free()
+}
+
 /// A data file ready for records from `FILE_HEADER_LEN` on.
 pub struct NewFile {
     pub path: PathBuf,
@@ -198,12 +215,16 @@ impl Store {
         }
     }
 
-    /// Refuse a put when the disk of the data file is nearly full.
-    fn check_space(&self, id: u32) -> io::Result<()> {
-        let path = log::file_path(&self.settings.data_dirs, id);
+    /// Refuse a put when the disk of the data file is nearly full (once
+    /// the spares, space of our own, are deleted).
+    fn check_space(&self, w: &mut Writer) -> io::Result<()> {
+        let path = log::file_path(&self.settings.data_dirs, w.id);
         let dir = path.parent().unwrap_or(Path::new("."));
         let min = self.settings.minimum_required_space;
-        let free = free_space(dir)?;
+        let free = free_after_spares(|| free_space(dir), min, &mut w.spares)?;
+        if w.spares.is_empty() {
+            w.spares_wanted = 0;
+        }
         if free < min {
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,
@@ -263,7 +284,7 @@ impl Store {
     /// `size` is about their encoded bytes (the buffer's room up front).
     pub fn append_puts(&self, puts: &[&[Event]], size: usize) -> io::Result<(Vec<Vec<Ptr>>, Ptr)> {
         let mut w = lock(&self.writer);
-        self.check_space(w.id)?;
+        self.check_space(&mut w)?;
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
         buf.reserve(size);
@@ -456,5 +477,34 @@ impl Store {
             files: freed,
             spares: w.spares.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spares_are_deleted_before_puts_are_refused_for_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spares: Vec<PathBuf> = (1..=3)
+            .map(|i| {
+                let p = dir.path().join(log::spare_name(i));
+                std::fs::write(&p, [0u8; 100]).unwrap();
+                p
+            })
+            .collect();
+        // "Free space": 1000 bytes less 100 per spare still there.
+        let free = || {
+            let there = (1..=3)
+                .filter(|i| dir.path().join(log::spare_name(*i)).exists())
+                .count() as u64;
+            Ok(1000 - 100 * there)
+        };
+        assert_eq!(free_after_spares(free, 500, &mut spares).unwrap(), 700);
+        assert_eq!(spares.len(), 3, "enough room: the spares stay");
+        assert_eq!(free_after_spares(free, 900, &mut spares).unwrap(), 1000);
+        assert!(spares.is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -18,7 +18,8 @@
 # WARM=N measures a running agent instead of a fresh one: each agent
 # first takes the LINES through N times (untimed), and after each pass the
 # file channel (maxFileSize 32 MiB, checkpointInterval 1 s, so that a short
-# run sees what a long one does with 2 GiB files and 30 s) waits for a
+# run sees what a long one at this rate does with 2 GiB files and 30 s:
+# several new files per checkpoint interval) waits for a
 # checkpoint to free that pass's data files, which it keeps as spares and
 # writes over in the next pass. With WARM=2 the timed pass writes only
 # over spares, as a channel that has run for a while does. dd then writes

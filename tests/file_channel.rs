@@ -239,9 +239,9 @@ fn kill_9_rounds_of_a_standalone_agent(extra: &str) {
 }
 
 /// How many `log-*` files under `fc/data1` and `fc/data2` say in their
-/// header (format 4: recycled-from id at bytes 20..24) that they were
-/// written over a spare.
+/// header that they were written over a spare.
 fn recycled_data_files(fc: &Path) -> usize {
+    use sluice::engine::channel::file::log;
     ["data1", "data2"]
         .iter()
         .flat_map(|d| {
@@ -250,12 +250,17 @@ fn recycled_data_files(fc: &Path) -> usize {
                 .flatten()
                 .flatten()
         })
-        .filter(|e| e.file_name().to_string_lossy().starts_with("log-"))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(log::parse_file_name)
+                .is_some()
+        })
         .filter(|e| {
             std::fs::read(e.path())
                 .ok()
-                .and_then(|b| b.get(20..24).map(|x| x != [0u8; 4]))
-                .unwrap_or(false)
+                .and_then(|b| log::parse_file_header(&b).ok())
+                .is_some_and(|h| h.recycled)
         })
         .count()
 }

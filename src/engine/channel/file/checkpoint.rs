@@ -40,14 +40,20 @@ pub struct Checkpoint {
     pub live: Vec<Ptr>,
 }
 
-pub fn encode(c: &Checkpoint) -> Vec<u8> {
-    let mut b = Vec::with_capacity(44 + c.live.len() * 3);
+/// Everything before the pointers: magic, version, position, next
+/// transaction id, count.
+fn put_head(b: &mut Vec<u8>, version: u32, c: &Checkpoint) {
     b.extend_from_slice(MAGIC);
-    b.extend_from_slice(&VERSION.to_le_bytes());
+    b.extend_from_slice(&version.to_le_bytes());
     b.extend_from_slice(&c.pos.file.to_le_bytes());
     b.extend_from_slice(&c.pos.offset.to_le_bytes());
     b.extend_from_slice(&c.next_tx.to_le_bytes());
     b.extend_from_slice(&(c.live.len() as u64).to_le_bytes());
+}
+
+pub fn encode(c: &Checkpoint) -> Vec<u8> {
+    let mut b = Vec::with_capacity(44 + c.live.len() * 3);
+    put_head(&mut b, VERSION, c);
     log::put_ptr_deltas(&mut b, &c.live);
     let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
@@ -160,12 +166,7 @@ mod tests {
     /// Version 1's fixed-width pointers, as that build wrote them.
     fn encode_v1(c: &Checkpoint) -> Vec<u8> {
         let mut b = Vec::new();
-        b.extend_from_slice(MAGIC);
-        b.extend_from_slice(&VERSION_1.to_le_bytes());
-        b.extend_from_slice(&c.pos.file.to_le_bytes());
-        b.extend_from_slice(&c.pos.offset.to_le_bytes());
-        b.extend_from_slice(&c.next_tx.to_le_bytes());
-        b.extend_from_slice(&(c.live.len() as u64).to_le_bytes());
+        put_head(&mut b, VERSION_1, c);
         for p in &c.live {
             b.extend_from_slice(&p.file.to_le_bytes());
             b.extend_from_slice(&p.offset.to_le_bytes());

@@ -221,8 +221,10 @@ impl Store {
         let path = log::file_path(&self.settings.data_dirs, w.id);
         let dir = path.parent().unwrap_or(Path::new("."));
         let min = self.settings.minimum_required_space;
+        let had_spares = !w.spares.is_empty();
         let free = free_after_spares(|| free_space(dir), min, &mut w.spares)?;
-        if w.spares.is_empty() {
+        if had_spares && w.spares.is_empty() {
+            // Deleted for room: none wanted until files are started again.
             w.spares_wanted = 0;
         }
         if free < min {

@@ -14,6 +14,20 @@ fn settings(dir: &Path) -> Settings {
     }
 }
 
+/// Data files of 4 KiB (the least maxFileSize): a few events fill one.
+fn small_files(dir: &Path) -> Settings {
+    Settings {
+        max_file_size: 4096,
+        ..settings(dir)
+    }
+}
+
+/// Data file `path` says in its header it was written over a spare.
+fn is_recycled(path: &Path) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    log::parse_file_header(&bytes).unwrap().recycled
+}
+
 async fn open_with(s: Settings) -> (FileChannel, Captured) {
     let c = FileChannel::new("c1", s);
     let out = Captured::default();
@@ -45,23 +59,22 @@ async fn drain_events(c: &FileChannel, max: usize) -> Vec<Event> {
     all
 }
 
-fn data_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir.join("data"))
+/// The ids of the files in `dir` whose names `parse` reads, in order.
+fn names_in(dir: &Path, parse: fn(&str) -> Option<u32>) -> Vec<u32> {
+    let mut v: Vec<u32> = std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .and_then(log::parse_file_name)
-                .is_some()
-        })
+        .filter_map(|e| e.unwrap().file_name().to_str().and_then(parse))
         .collect();
-    v.sort_by_key(|p| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .and_then(log::parse_file_name)
-    });
+    v.sort_unstable();
     v
+}
+
+fn data_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let data = dir.join("data");
+    names_in(&data, log::parse_file_name)
+        .into_iter()
+        .map(|id| data.join(log::file_name(id)))
+        .collect()
 }
 
 #[tokio::test]
@@ -143,10 +156,7 @@ async fn events_in_older_files_come_back_through_restarts_clean_and_crashed() {
     let dir = tempfile::tempdir().unwrap();
     // Small files: the events spread over several, older than each
     // restart's checkpoint position.
-    let s = Settings {
-        max_file_size: 4096,
-        ..settings(dir.path())
-    };
+    let s = small_files(dir.path());
     let name = |i: usize| format!("event {i:04} with some padding to fill the files");
     {
         let (c, _) = open_with(s.clone()).await;
@@ -376,23 +386,11 @@ async fn data_files_are_freed_once_taken_and_checkpointed() {
     assert_eq!(c.len(), 0);
 }
 
-fn names_in(dir: &Path, parse: fn(&str) -> Option<u32>) -> Vec<u32> {
-    let mut v: Vec<u32> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.unwrap().file_name().to_str().and_then(parse))
-        .collect();
-    v.sort_unstable();
-    v
-}
-
 #[tokio::test]
 async fn freed_data_files_are_written_over_and_their_old_records_read_as_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let s = Settings {
-        max_file_size: 4096,
-        ..settings(dir.path())
-    };
+    let s = small_files(dir.path());
     let body = |i: usize| format!("{i:04} {}", "x".repeat(495));
     let batch = |from: usize| (from..from + 2).map(|i| ev(&body(i))).collect::<Vec<_>>();
     let (c, _) = open_with(s.clone()).await;
@@ -417,9 +415,7 @@ async fn freed_data_files_are_written_over_and_their_old_records_read_as_the_end
     assert!(spares_left.len() < spares.len(), "{spares_left:?}");
     let newest = *names_in(&data, log::parse_file_name).last().unwrap();
     assert!(newest > *before.last().unwrap());
-    let newest_path = data.join(log::file_name(newest));
-    let header = log::parse_file_header(&std::fs::read(&newest_path).unwrap()[..24]).unwrap();
-    assert!(header.recycled, "{header:?}");
+    assert!(is_recycled(&data.join(log::file_name(newest))));
     // A crash: replay reads the new records of each recycled file and
     // stops, without a warning, where the earlier life's start.
     drop(c);
@@ -443,10 +439,7 @@ async fn freed_data_files_are_written_over_and_their_old_records_read_as_the_end
 async fn a_torn_record_in_a_recycled_file_is_cut_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let s = Settings {
-        max_file_size: 4096,
-        ..settings(dir.path())
-    };
+    let s = small_files(dir.path());
     let body = |i: usize| format!("{i:04} {}", "y".repeat(495));
     let (c, _) = open_with(s.clone()).await;
     for i in 0..12 {
@@ -461,10 +454,7 @@ async fn a_torn_record_in_a_recycled_file_is_cut_with_a_warning() {
         i += 1;
         let newest = *names_in(&data, log::parse_file_name).last().unwrap();
         let path = data.join(log::file_name(newest));
-        if log::parse_file_header(&std::fs::read(&path).unwrap()[..24])
-            .unwrap()
-            .recycled
-        {
+        if is_recycled(&path) {
             break path;
         }
         assert!(i < 200, "no file was recycled");

@@ -1084,6 +1084,31 @@ fn an_in_process_agent_takes_no_signal_and_has_no_stdin() {
 }
 
 #[test]
+fn xml_that_is_not_xml_1_0_is_400_as_the_stock_supervisord() {
+    let d = Daemon::start(SHARED);
+    let stock = Stock::start(SHARED);
+    let echo = |text: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><methodCall><methodName>supervisor.getProcessInfo</methodName>\
+             <params><param><value><string>{text}</string></value></param></params></methodCall>"
+        )
+    };
+    // Raw control characters and references to them: expat refuses both.
+    for bad in ["sleep\u{1}er", "\u{8}", "\u{1b}[0m", "&#1;", "\u{ffff}"] {
+        let body = echo(bad);
+        let (theirs, _) = raw_post(&stock.sock(), &body);
+        let (ours, _) = raw_post(&sock(&d), &body);
+        assert_eq!(theirs, 400, "the stock supervisord on {bad:?}");
+        assert_eq!(ours, 400, "sluice on {bad:?}");
+    }
+    // Tab and newline are XML 1.0: a fault (no such process), not a 400.
+    let body = echo("a\tb\nc");
+    assert_eq!(raw_post(&stock.sock(), &body).0, 200);
+    assert_eq!(raw_post(&sock(&d), &body).0, 200);
+    assert_eq!(d.state("sleeper"), "RUNNING");
+}
+
+#[test]
 fn every_method_survives_junk_arguments() {
     let d = daemon();
     let names = ok(&d, "system.listMethods", vec![]);

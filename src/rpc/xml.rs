@@ -12,6 +12,12 @@
 //!
 //! Like Python, the reader accepts `i4`, `int` and `i8`, namespaced tags
 //! (`ex:nil`), and an untyped `<value>text</value>` as a string.
+//!
+//! A call must be well-formed XML 1.0, as expat (supervisord's parser)
+//! demands: a character XML 1.0 does not allow (a raw control character, or
+//! one written as `&#1;`) refuses the document. A response is read leniently
+//! on that point: supervisord sends log text as it is, control characters
+//! and all, and `sluice ctl tail` should still show it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -159,6 +165,36 @@ struct Parser<'a> {
     reader: Reader<&'a [u8]>,
     /// Open elements, refused past [`MAX_DEPTH`] (hostile nesting).
     depth: usize,
+    /// Refuse character references to what XML 1.0 does not allow (the raw
+    /// characters were refused by [`check_xml10_chars`] before parsing).
+    strict: bool,
+}
+
+/// Whether XML 1.0 allows `c` in a document (its `Char` production).
+fn is_xml10_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// The first character of `text` that XML 1.0 does not allow, as an error
+/// with its byte offset.
+fn check_xml10_chars(text: &str) -> Result<(), XmlError> {
+    // Only control characters (single bytes below 0x20) and U+FFFE/U+FFFF
+    // (EF BF BE/BF) can be wrong in a str; scan bytes, decode only there.
+    let bytes = text.as_bytes();
+    let bad = bytes.iter().enumerate().find(|&(i, &b)| {
+        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+            || (b == 0xEF && matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])))
+    });
+    match bad {
+        Some((i, _)) => {
+            let c = text[i..].chars().next().unwrap_or_default();
+            err(format!(
+                "character U+{:04X} at byte {i} is not allowed in XML 1.0",
+                c as u32
+            ))
+        }
+        None => Ok(()),
+    }
 }
 
 fn is_blank(s: &str) -> bool {
@@ -166,12 +202,17 @@ fn is_blank(s: &str) -> bool {
 }
 
 impl<'a> Parser<'a> {
-    fn new(input: &'a [u8]) -> Result<Parser<'a>, XmlError> {
+    /// `strict`: refuse what XML 1.0 does not allow (see the module comment).
+    fn new(input: &'a [u8], strict: bool) -> Result<Parser<'a>, XmlError> {
         let text =
             std::str::from_utf8(input).map_err(|_| XmlError("document is not UTF-8".into()))?;
+        if strict {
+            check_xml10_chars(text)?;
+        }
         Ok(Parser {
             reader: Reader::from_str(text),
             depth: 0,
+            strict,
         })
     }
 
@@ -218,6 +259,12 @@ impl<'a> Parser<'a> {
                     Tok::Text(s)
                 }
                 Event::GeneralRef(r) => match r.resolve_char_ref() {
+                    Ok(Some(c)) if self.strict && !is_xml10_char(c) => {
+                        return err(format!(
+                            "character reference to U+{:04X}, which XML 1.0 does not allow",
+                            c as u32
+                        ));
+                    }
                     Ok(Some(c)) => Tok::Text(Cow::Owned(c.to_string())),
                     Ok(None) => {
                         let name = r
@@ -480,7 +527,7 @@ fn parse_int(s: &str, tag: &str) -> Result<Value, XmlError> {
 /// Parses a `<methodCall>` into its method name and parameters.
 /// A missing `<params>` means no parameters.
 pub fn parse_call(input: &[u8]) -> Result<(String, Vec<Value>), XmlError> {
-    let mut p = Parser::new(input)?;
+    let mut p = Parser::new(input, true)?;
     let (root, empty) = p.root()?;
     if root != Tag::MethodCall {
         return err(format!("expected <methodCall>, found <{root}>"));
@@ -508,7 +555,7 @@ pub fn parse_call(input: &[u8]) -> Result<(String, Vec<Value>), XmlError> {
 /// Parses a `<methodResponse>`: `Ok(Ok(value))` for a result,
 /// `Ok(Err(fault))` for a fault.
 pub fn parse_response(input: &[u8]) -> Result<Result<Value, Fault>, XmlError> {
-    let mut p = Parser::new(input)?;
+    let mut p = Parser::new(input, false)?;
     let (root, empty) = p.root()?;
     if root != Tag::MethodResponse {
         return err(format!("expected <methodResponse>, found <{root}>"));
@@ -831,6 +878,40 @@ mod tests {
                 String::from_utf8_lossy(c)
             );
         }
+    }
+
+    #[test]
+    fn calls_must_be_xml_1_0() {
+        let call = |text: &str| {
+            format!(
+                "<methodCall><methodName>m</methodName><params><param><value><string>{text}</string></value></param></params></methodCall>"
+            )
+        };
+        for bad in [
+            "a\u{1}b", "\u{0}", "\u{8}", "\u{b}", "\u{c}", "\u{1f}", "\u{fffe}", "\u{ffff}",
+            "&#1;", "&#x1F;", "&#xFFFE;",
+        ] {
+            let e = parse_call(call(bad).as_bytes()).unwrap_err();
+            assert!(e.0.contains("XML 1.0"), "{bad:?}: {e}");
+        }
+        // Outside a string too: anywhere in the document.
+        assert!(parse_call(b"<methodCall><methodName>m\x02</methodName></methodCall>").is_err());
+        assert!(parse_call(b"<methodCall>\x01<methodName>m</methodName></methodCall>").is_err());
+        // What XML 1.0 allows still reads, raw or as references.
+        for good in [
+            "\t\n",
+            "\u{7f}",
+            "\u{d7ff}\u{e000}\u{fffd}\u{10000}",
+            "&#9;&#10;&#13;&#x7F;",
+        ] {
+            assert!(parse_call(call(good).as_bytes()).is_ok(), "{good:?}");
+        }
+        // A response with control characters (log text) is still read.
+        let resp = "<methodResponse><params><param><value><string>\u{1b}[31mred\u{1}</string></value></param></params></methodResponse>";
+        assert_eq!(
+            parse_response(resp.as_bytes()).unwrap(),
+            Ok(Value::String("\u{1b}[31mred\u{1}".into()))
+        );
     }
 
     #[test]

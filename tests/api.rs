@@ -1,5 +1,5 @@
 //! supervisord's XML-RPC API on the real daemon: raw calls over the unix
-//! socket (a tiny HTTP client below), the stock supervisorctl 4.3 for the
+//! socket (the tiny HTTP client of common/stock.rs), the stock supervisorctl 4.3 for the
 //! commands that use these methods (`signal`, `clear`, `maintail`, `fg`),
 //! and, for the shapes of answers, the stock supervisord side by side.
 
@@ -10,39 +10,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::stock::{Stock, call_on, raw_post};
 use common::{Daemon, wait_for};
 use sluice::rpc::{Fault, Value, xml};
-
-/// One XML-RPC call over a unix socket: HTTP/1.1 POST /RPC2, connection
-/// closed after the answer.
-fn raw_post(sock: &Path, body: &str) -> (u16, Vec<u8>) {
-    let mut s = UnixStream::connect(sock).expect("connect to the daemon's socket");
-    let req = format!(
-        "POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("send request");
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).expect("read response");
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status code");
-    (status, resp[split + 4..].to_vec())
-}
-
-fn call_on(sock: &Path, method: &str, params: Vec<Value>) -> Result<Value, Fault> {
-    let (status, body) = raw_post(sock, &xml::write_call(method, &params));
-    assert_eq!(status, 200, "HTTP status of {method}");
-    xml::parse_response(&body).expect("a valid XML-RPC response")
-}
 
 fn sock(d: &Daemon) -> PathBuf {
     d.path("sluice.sock")
@@ -776,56 +746,6 @@ fn shutting_down_refuses_calls() {
         libc::kill(pid, libc::SIGKILL);
     }
     d.wait_exit();
-}
-
-/// The stock supervisord 4.3 in a temp dir, killed on drop.
-struct Stock {
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl Stock {
-    fn start(programs: &str) -> Stock {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        let conf = format!(
-            "[supervisord]\nlogfile = {d}/sv.log\npidfile = {d}/sv.pid\nchildlogdir = {d}\n\
-             nodaemon = true\n\n[unix_http_server]\nfile = {d}/sv.sock\n\n\
-             [rpcinterface:supervisor]\n\
-             supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
-             [supervisorctl]\nserverurl = unix://{d}/sv.sock\n\n{programs}"
-        );
-        std::fs::write(dir.path().join("sv.conf"), conf).unwrap();
-        let child = Command::new(venv_bin("supervisord"))
-            .arg("-c")
-            .arg(dir.path().join("sv.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the stock supervisord");
-        let stock = Stock { dir, child };
-        wait_for("the stock supervisord to answer", || {
-            stock.sock().exists()
-                && UnixStream::connect(stock.sock()).is_ok()
-                && call_on(&stock.sock(), "supervisor.getState", vec![]).is_ok()
-        });
-        stock
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("sv.sock")
-    }
-}
-
-impl Drop for Stock {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let _ = self.child.wait();
-    }
 }
 
 /// The same programs for both daemons; no log files, so that nothing in

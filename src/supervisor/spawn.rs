@@ -30,9 +30,28 @@ pub struct Spawned {
     pub stderr: Option<OwnedFd>,
 }
 
-/// Split `command`, find the program, and check it can be run.
-/// Errors are supervisord's spawnerr texts.
-pub fn resolve_command(command: &str, directory: Option<&Path>) -> Result<Vec<String>, String> {
+/// The PATH used when no environment names one (supervisord's default).
+const DEFAULT_PATH: &str = "/bin:/usr/bin:/usr/local/bin";
+
+/// Where `spec`'s command is looked up, as supervisord's `get_path`: the
+/// PATH the process will get (its own `environment`, else `base`: the
+/// daemon's environment with `[supervisord] environment` applied), so a
+/// virtualenv's `environment=PATH=...` finds its programs.
+pub fn search_path<'a>(spec: &'a ProcessSpec, base: &'a [(String, String)]) -> &'a str {
+    let own = spec.environment.iter().rev().find(|(k, _)| k == "PATH");
+    match own.or_else(|| base.iter().rev().find(|(k, _)| k == "PATH")) {
+        Some((_, path)) if !path.is_empty() || own.is_some() => path,
+        _ => DEFAULT_PATH,
+    }
+}
+
+/// Split `command`, find the program on `search` (a PATH), and check it
+/// can be run. Errors are supervisord's spawnerr texts.
+pub fn resolve_command(
+    command: &str,
+    directory: Option<&Path>,
+    search: &str,
+) -> Result<Vec<String>, String> {
     let args = shlex::split(command).ok_or_else(|| format!("can't parse command {command:?}"))?;
     let Some(program) = args.first() else {
         return Err(format!("can't parse command {command:?}"));
@@ -46,8 +65,6 @@ pub fn resolve_command(command: &str, directory: Option<&Path>) -> Result<Vec<St
             _ => p,
         }
     } else {
-        let search =
-            std::env::var("PATH").unwrap_or_else(|_| "/bin:/usr/bin:/usr/local/bin".into());
         search
             .split(':')
             .filter(|d| !d.is_empty())
@@ -79,7 +96,11 @@ pub fn spawn(
     env: &[(String, String)],
     server_url: Option<&str>,
 ) -> Result<Spawned, String> {
-    let args = resolve_command(spec.command_to_run(), spec.directory.as_deref())?;
+    let args = resolve_command(
+        spec.command_to_run(),
+        spec.directory.as_deref(),
+        search_path(spec, env),
+    )?;
     let switch = match &spec.user {
         Some(name) => Some(SwitchUser::resolve(name)?),
         None => None,
@@ -183,21 +204,22 @@ mod tests {
 
     #[test]
     fn finds_programs_and_reports_supervisord_errors() {
-        let args = resolve_command("sh -c 'echo hi there'", None).expect("sh resolves");
+        let args =
+            resolve_command("sh -c 'echo hi there'", None, DEFAULT_PATH).expect("sh resolves");
         assert!(args[0].ends_with("/sh"));
         assert_eq!(args[2], "echo hi there");
         assert_eq!(
-            resolve_command("no-such-program-xyz", None).unwrap_err(),
+            resolve_command("no-such-program-xyz", None, DEFAULT_PATH).unwrap_err(),
             "can't find command 'no-such-program-xyz'"
         );
         assert_eq!(
-            resolve_command("/tmp", None).unwrap_err(),
+            resolve_command("/tmp", None, DEFAULT_PATH).unwrap_err(),
             "command at '/tmp' is a directory"
         );
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("plain");
         std::fs::write(&f, "x").expect("write");
-        let err = resolve_command(&f.display().to_string(), None).unwrap_err();
+        let err = resolve_command(&f.display().to_string(), None, DEFAULT_PATH).unwrap_err();
         assert_eq!(
             err,
             format!("command at '{}' is not executable", f.display())

@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod compare;
+pub mod stock;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -44,6 +45,11 @@ pub fn alive(pid: i32) -> bool {
 
 /// The config header every test daemon uses: everything inside `dir`.
 pub fn base_config(dir: &Path) -> String {
+    base_config_with(dir, "")
+}
+
+/// [`base_config`] with `extra` lines in `[supervisord]`.
+pub fn base_config_with(dir: &Path, extra: &str) -> String {
     let d = dir.display();
     format!(
         "[supervisord]\n\
@@ -51,7 +57,7 @@ pub fn base_config(dir: &Path) -> String {
          pidfile = {d}/sluice.pid\n\
          childlogdir = {d}\n\
          loglevel = debug\n\
-         \n\
+         {extra}\n\
          [unix_http_server]\n\
          file = {d}/sluice.sock\n\
          \n\
@@ -71,9 +77,14 @@ impl Daemon {
     /// (`%(here)s` and `{dir}` both name the temp dir) and wait until it
     /// answers `ctl status`.
     pub fn start(programs: &str) -> Daemon {
+        Daemon::start_with(programs, "")
+    }
+
+    /// As `start`, with `extra` lines in `[supervisord]`.
+    pub fn start_with(programs: &str, extra: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
-        let text =
-            base_config(dir.path()) + &programs.replace("{dir}", &dir.path().display().to_string());
+        let text = base_config_with(dir.path(), extra)
+            + &programs.replace("{dir}", &dir.path().display().to_string());
         std::fs::write(dir.path().join("sluice.conf"), text).expect("write config");
         let mut d = Daemon { dir, child: None };
         d.spawn();

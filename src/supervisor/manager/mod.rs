@@ -615,7 +615,7 @@ impl Manager {
         // Like supervisord, test the command before anything else: a start
         // that could only fail to spawn is refused with NO_FILE or
         // NOT_EXECUTABLE, and the process is left as it is.
-        check_command(&self.records[idx].spec)?;
+        check_command(&self.records[idx].spec, &self.env)?;
         let state = self.records[idx].proc.state;
         if state.is_running() {
             return Err(Fault::new(faults::ALREADY_STARTED, &namespec));
@@ -963,13 +963,14 @@ fn path_string(p: &Option<std::path::PathBuf>) -> String {
 /// supervisord's check of a command before `startProcess` spawns it: the
 /// spawn error text as a NO_FILE fault (not found) or NOT_EXECUTABLE (a
 /// directory, no execute bit, no permission, unparsable).
-fn check_command(spec: &ProcessSpec) -> Result<(), Fault> {
+fn check_command(spec: &ProcessSpec, env: &[(String, String)]) -> Result<(), Fault> {
     if let ProcessKind::Agent(agent) = &spec.kind
         && agent.isolation == Isolation::InProcess
     {
         return Ok(());
     }
-    match spawn::resolve_command(spec.command_to_run(), spec.directory.as_deref()) {
+    let search = spawn::search_path(spec, env);
+    match spawn::resolve_command(spec.command_to_run(), spec.directory.as_deref(), search) {
         Ok(_) => Ok(()),
         Err(why) if why.starts_with("can't find command") => Err(Fault::new(faults::NO_FILE, why)),
         Err(why) => Err(Fault::new(faults::NOT_EXECUTABLE, why)),

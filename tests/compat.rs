@@ -71,3 +71,24 @@ fn the_environment_path_finds_the_command() {
         );
     }
 }
+
+#[test]
+fn a_respawned_process_has_exit_status_zero() {
+    // The first life exits 3 (unexpected: restarted), the second runs on.
+    let programs = "[program:phoenix]\n\
+        command = sh -c 'if [ -e {dir}/ran ]; then touch {dir}/second; exec sleep 1000; fi; \
+        touch {dir}/ran; exit 3'\n\
+        startsecs = 0\nautorestart = unexpected\n";
+    let stock = Stock::start(programs);
+    let d = Daemon::start(programs);
+    for (sock, dir) in [(stock.sock(), stock.path("")), (sock(&d), d.path(""))] {
+        wait_for("the second life", || dir.join("second").exists());
+        assert_eq!(settled(&sock, "phoenix"), "RUNNING");
+        assert_eq!(
+            info_field(&sock, "phoenix", "exitstatus"),
+            Some(Value::Int(0)),
+            "{}",
+            sock.display()
+        );
+    }
+}

@@ -314,11 +314,15 @@ impl Proc {
         out
     }
 
+    /// supervisord's `spawn()`: a new life forgets the last one's exit
+    /// status and spawn error (a spawn that fails sets its own again).
     fn begin_spawn(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.state = State::Starting;
         self.laststart = Some(now);
         self.pid = 0;
         self.killing = false;
+        self.exitstatus = None;
+        self.spawnerr.clear();
         out.push(Action::CancelTimer);
         out.push(Action::Spawn);
     }
@@ -556,7 +560,12 @@ mod tests {
                 State::Exited
             };
             assert_eq!(p.state, expected_state);
-            assert_eq!(p.exitstatus, Some(code));
+            // A respawned process has no exit status yet, as supervisord's.
+            let status = if restarts { None } else { Some(code) };
+            assert_eq!(p.exitstatus, status, "{mode:?} {code}");
+            if restarts {
+                assert_eq!(p.spawnerr, "");
+            }
         }
     }
 

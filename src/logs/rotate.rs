@@ -14,6 +14,13 @@
 //!
 //! The size is tracked in memory (size at open + bytes written) rather than
 //! asked of the kernel after each write: one `write(2)` per call, nothing else.
+//!
+//! A rotation costs as many renames as there are backups, not as `backups`
+//! says: the writer remembers how many backups `f.1 ..= f.N` it made or
+//! found, and each rotation only checks whether `f.(N+1)` and beyond exist
+//! too (another writer of the same path, files put there by hand). Unlike
+//! supervisord, which tries every `f.i` up to `backups`, a backup past a
+//! gap is left alone.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -36,6 +43,9 @@ pub struct RotatingFile {
     rotating: bool,
     /// Current size of `file` as far as our writes know.
     pos: u64,
+    /// How many backups `f.1 ..= f.N` are known to exist (a lower bound:
+    /// a rotation looks for more past it).
+    present: u32,
 }
 
 /// Open `path` for appending, creating the file (not its directory).
@@ -86,6 +96,7 @@ impl RotatingFile {
             backups,
             rotating: false,
             pos: 0,
+            present: 0,
         };
         rf.init_size()?;
         Ok(rf)
@@ -164,12 +175,20 @@ impl RotatingFile {
             self.pos = 0;
             return Ok(());
         }
-        for i in (1..self.backups).rev() {
+        let present = count_backups(&self.path, self.present, self.backups);
+        // f.(B-1) -> f.B (replacing it), ..., f.1 -> f.2, for those there are.
+        for i in (1..=present.min(self.backups - 1)).rev() {
             let src = backup_path(&self.path, i);
             let dst = backup_path(&self.path, i + 1);
             rename_if_exists(&src, &dst)?;
         }
-        rename_if_exists(&self.path, &backup_path(&self.path, 1))?;
+        let moved = rename_if_exists(&self.path, &backup_path(&self.path, 1))?;
+        // Without `f` to move, `f.1` is missing: count again next time.
+        self.present = if moved {
+            present.saturating_add(1).min(self.backups)
+        } else {
+            0
+        };
         // Only replace the handle once the new file is open: if opening
         // fails we keep writing to the old inode (now `f.1`) losing nothing.
         let file = open_append(&self.path, true)?;
@@ -202,13 +221,14 @@ impl RotatingFile {
         self.reopen()
     }
 
-    /// [`clear`](RotatingFile::clear) and also delete `f.1` .. `f.backups`.
+    /// [`clear`](RotatingFile::clear) and also delete the backups `f.1`,
+    /// `f.2`, ... (up to the first one missing, at most `backups`).
     pub fn clear_all(&mut self) -> io::Result<()> {
         self.clear()?;
         for i in 1..=self.backups {
             match std::fs::remove_file(backup_path(&self.path, i)) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                 Err(e) => return Err(e),
             }
         }
@@ -216,12 +236,22 @@ impl RotatingFile {
     }
 }
 
+/// How many of `f.1`, `f.2`, ... exist in a row, at most `limit`, given
+/// that the first `known` do: one `stat` for each past `known`, plus one.
+fn count_backups(path: &Path, known: u32, limit: u32) -> u32 {
+    let mut n = known.min(limit);
+    while n < limit && std::fs::symlink_metadata(backup_path(path, n + 1)).is_ok() {
+        n += 1;
+    }
+    n
+}
+
 /// `rename(src, dst)`, ignoring a missing `src` (an external cleanup removed
-/// it). `rename(2)` replaces `dst` atomically.
-fn rename_if_exists(src: &Path, dst: &Path) -> io::Result<()> {
+/// it): whether it was there. `rename(2)` replaces `dst` atomically.
+fn rename_if_exists(src: &Path, dst: &Path) -> io::Result<bool> {
     match std::fs::rename(src, dst) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(io::Error::new(
             e.kind(),
             format!("cannot rotate {} to {}: {e}", src.display(), dst.display()),
@@ -382,6 +412,51 @@ mod tests {
         assert_eq!(fs::read(backup_path(&p, 1)).unwrap(), b"new");
         assert_eq!(fs::read(backup_path(&p, 2)).unwrap(), b"one");
         assert_eq!(names(dir.path()), ["a.log", "a.log.1", "a.log.2"]);
+    }
+
+    #[test]
+    fn rotation_costs_the_backups_that_exist_not_the_configured_count() {
+        // Trying every f.i up to u32::MAX would take hours; a rotation
+        // must only touch the files there are.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let path = p.clone();
+        std::thread::spawn(move || {
+            let mut f = RotatingFile::open(&path, 1, u32::MAX).unwrap();
+            for i in 0..50u8 {
+                f.write(&[b'a' + i % 26]).unwrap();
+            }
+            let mut g = RotatingFile::open(&path, 1, u32::MAX).unwrap();
+            g.clear_all().unwrap();
+            let _ = done_tx.send(());
+        });
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("50 rotations and a clear with backups = u32::MAX finish");
+        assert_eq!(names(dir.path()), ["a.log"]);
+    }
+
+    #[test]
+    fn rotation_shifts_backups_it_did_not_make() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        fs::write(backup_path(&p, 1), b"one").unwrap();
+        fs::write(backup_path(&p, 2), b"two").unwrap();
+        let mut f = RotatingFile::open(&p, 3, 10).unwrap();
+        f.write(b"new").unwrap();
+        assert_eq!(fs::read(backup_path(&p, 1)).unwrap(), b"new");
+        assert_eq!(fs::read(backup_path(&p, 2)).unwrap(), b"one");
+        assert_eq!(fs::read(backup_path(&p, 3)).unwrap(), b"two");
+        // One more appears past those it knows of (by hand, or another
+        // writer of the same path).
+        fs::write(backup_path(&p, 4), b"four").unwrap();
+        f.write(b"aga").unwrap();
+        let kept: Vec<Vec<u8>> = (1..=5)
+            .map(|i| fs::read(backup_path(&p, i)).unwrap())
+            .collect();
+        assert_eq!(kept, [&b"aga"[..], b"new", b"one", b"two", b"four"]);
+        assert!(!backup_path(&p, 6).exists());
     }
 
     #[test]

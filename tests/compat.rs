@@ -92,3 +92,93 @@ fn a_respawned_process_has_exit_status_zero() {
         );
     }
 }
+
+/// The permission bits of a file.
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn auto_logs_exist_from_the_start_and_are_private() {
+    let programs = "[program:never]\ncommand = sleep 1000\nautostart = false\n\
+        [program:chatty]\ncommand = sh -c 'echo out; echo err >&2; exec sleep 1000'\n\
+        startsecs = 0\n";
+    let stock = Stock::start(programs);
+    let big = "[program:big]\ncommand = sh -c 'head -c 3000 /dev/zero; exec sleep 1000'\n\
+        startsecs = 0\nstdout_logfile_maxbytes = 1KB\n";
+    let d = Daemon::start(&format!("{programs}{big}"));
+    let (theirs, ours) = (stock.sock(), sock(&d));
+    for m in [
+        "supervisor.readProcessStdoutLog",
+        "supervisor.readProcessStderrLog",
+        "supervisor.tailProcessStdoutLog",
+        "supervisor.tailProcessStderrLog",
+    ] {
+        let p = vec![s("never"), Value::Int(0), Value::Int(100)];
+        let answer = call_on(&theirs, m, p.clone());
+        assert!(answer.is_ok(), "stock {m}: {answer:?}");
+        assert_eq!(call_on(&ours, m, p), answer, "{m}");
+    }
+    for sock in [&theirs, &ours] {
+        wait_for("chatty's output", || {
+            call_on(
+                sock,
+                "supervisor.readProcessStderrLog",
+                vec![s("chatty"), Value::Int(0), Value::Int(100)],
+            ) == Ok(s("err\n"))
+        });
+        for name in ["never", "chatty"] {
+            for field in ["stdout_logfile", "stderr_logfile"] {
+                let path = info_field(sock, name, field).expect("a log path");
+                let path = PathBuf::from(path.as_str().expect("a string"));
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+            }
+        }
+    }
+    // Files made later, by a rotation or a clear, are private too (where
+    // supervisord's are not).
+    let log = |name: &str| d.path(&format!("{name}-stdout---supervisor.log"));
+    let rotated = d.path("big-stdout---supervisor.log.1");
+    wait_for("big's log to rotate", || rotated.exists());
+    assert_eq!(mode(&rotated), 0o600);
+    assert_eq!(mode(&log("big")), 0o600);
+    for name in ["never", "chatty"] {
+        let cleared = call_on(&ours, "supervisor.clearProcessLogs", vec![s(name)]);
+        assert_eq!(cleared, Ok(Value::Bool(true)), "{name}");
+        assert_eq!(mode(&log(name)), 0o600, "{name}");
+    }
+}
+
+#[test]
+fn a_missing_directory_is_written_to_the_stderr_log() {
+    let programs = "[program:nodir]\ncommand = sh -c 'echo ran'\n\
+        directory = /nonexistent-sluice-compat-dir\nstartretries = 0\n\
+        [program:nodir_redirected]\ncommand = sh -c 'echo ran'\n\
+        directory = /nonexistent-sluice-compat-dir\nstartretries = 0\nredirect_stderr = true\n";
+    let stock = Stock::start(programs);
+    let d = Daemon::start(programs);
+    let read = |sock: &Path, method: &str, name: &str| {
+        call_on(sock, method, vec![s(name), Value::Int(0), Value::Int(1000)])
+    };
+    for (name, method) in [
+        ("nodir", "supervisor.readProcessStderrLog"),
+        ("nodir_redirected", "supervisor.readProcessStdoutLog"),
+    ] {
+        assert_eq!(settled(&stock.sock(), name), "FATAL");
+        assert_eq!(settled(&sock(&d), name), "FATAL");
+        let theirs = read(&stock.sock(), method, name);
+        assert_eq!(
+            theirs,
+            Ok(s(
+                "supervisor: couldn't chdir to /nonexistent-sluice-compat-dir: ENOENT\n\
+                  supervisor: child process was not spawned\n"
+            )),
+            "stock {name}"
+        );
+        assert_eq!(read(&sock(&d), method, name), theirs, "{name}");
+    }
+}

@@ -606,6 +606,7 @@ fn stream(r: &Reader, which: &'static str, vars: &Vars, ctx: &Ctx, diags: &mut D
         target,
         spec: LogSpec {
             path: None,
+            auto: false,
             maxbytes,
             backups,
             capture_maxbytes: 0,
@@ -617,6 +618,7 @@ fn stream(r: &Reader, which: &'static str, vars: &Vars, ctx: &Ctx, diags: &mut D
 
 /// Resolve AUTO to `<childlogdir>/<name>-<channel>---<identifier>.log`.
 fn place_log(s: Stream, name: &str, channel: &str, daemon: &SupervisordSection) -> LogSpec {
+    let auto = matches!(s.target, LogTarget::Auto);
     let path = match s.target {
         LogTarget::Disabled | LogTarget::Syslog => None,
         LogTarget::Auto => Some(
@@ -626,5 +628,9 @@ fn place_log(s: Stream, name: &str, channel: &str, daemon: &SupervisordSection) 
         ),
         LogTarget::Path(p) => Some(PathBuf::from(p)),
     };
-    LogSpec { path, ..s.spec }
+    LogSpec {
+        path,
+        auto,
+        ..s.spec
+    }
 }

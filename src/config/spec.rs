@@ -207,6 +207,10 @@ pub struct LogSpec {
     /// Resolved path (AUTO already placed in childlogdir); `None` for NONE
     /// (or for stderr with redirect_stderr).
     pub path: Option<PathBuf>,
+    /// The path is AUTO's: the daemon creates the file when the process is
+    /// added (so it can be read before the first start) with mode 0600, as
+    /// supervisord's mkstemp does.
+    pub auto: bool,
     pub maxbytes: u64,
     pub backups: u32,
     pub capture_maxbytes: u64,

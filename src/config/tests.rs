@@ -112,6 +112,7 @@ fn every_program_default() {
         redirect_stderr: false,
         stdout: LogSpec {
             path: Some(tmp.join("web-stdout---supervisor.log")),
+            auto: true,
             maxbytes: 50 * 1024 * 1024,
             backups: 10,
             capture_maxbytes: 0,
@@ -120,6 +121,7 @@ fn every_program_default() {
         },
         stderr: LogSpec {
             path: Some(tmp.join("web-stderr---supervisor.log")),
+            auto: true,
             maxbytes: 50 * 1024 * 1024,
             backups: 10,
             capture_maxbytes: 0,

@@ -39,6 +39,8 @@ pub struct RotatingFile {
     file: File,
     maxbytes: u64,
     backups: u32,
+    /// Permissions of a file this writer creates (before the umask).
+    mode: u32,
     /// Whether rotation applies: `maxbytes > 0` and the path is a regular file.
     rotating: bool,
     /// Current size of `file` as far as our writes know.
@@ -48,10 +50,11 @@ pub struct RotatingFile {
     present: u32,
 }
 
-/// Open `path` for appending, creating the file (not its directory).
-fn open_append(path: &Path, truncate: bool) -> io::Result<File> {
+/// Open `path` for appending, creating the file (not its directory) with
+/// `mode`.
+fn open_append(path: &Path, truncate: bool, mode: u32) -> io::Result<File> {
     let mut opts = OpenOptions::new();
-    opts.append(true).create(true).mode(0o666);
+    opts.append(true).create(true).mode(mode);
     if truncate {
         // `OpenOptions::truncate` refuses to combine with append; O_TRUNC
         // with O_APPEND is fine for the kernel.
@@ -87,13 +90,25 @@ impl RotatingFile {
     /// `backups == 0` makes rotation a truncation. Fails, naming the path, if
     /// the directory is missing or the file cannot be opened.
     pub fn open(path: impl AsRef<Path>, maxbytes: u64, backups: u32) -> io::Result<RotatingFile> {
+        RotatingFile::open_with_mode(path, maxbytes, backups, 0o666)
+    }
+
+    /// [`open`](RotatingFile::open), and every file it creates (now, at a
+    /// rotation, a clear or a reopen) gets `mode` (0600 for AUTO logs).
+    pub fn open_with_mode(
+        path: impl AsRef<Path>,
+        maxbytes: u64,
+        backups: u32,
+        mode: u32,
+    ) -> io::Result<RotatingFile> {
         let path = path.as_ref().to_path_buf();
-        let file = open_append(&path, false)?;
+        let file = open_append(&path, false, mode)?;
         let mut rf = RotatingFile {
             path,
             file,
             maxbytes,
             backups,
+            mode,
             rotating: false,
             pos: 0,
             present: 0,
@@ -171,7 +186,7 @@ impl RotatingFile {
     pub fn rotate(&mut self) -> io::Result<()> {
         if self.backups == 0 {
             // supervisord reopens the path with mode 'w'.
-            self.file = open_append(&self.path, true)?;
+            self.file = open_append(&self.path, true, self.mode)?;
             self.pos = 0;
             return Ok(());
         }
@@ -191,7 +206,7 @@ impl RotatingFile {
         };
         // Only replace the handle once the new file is open: if opening
         // fails we keep writing to the old inode (now `f.1`) losing nothing.
-        let file = open_append(&self.path, true)?;
+        let file = open_append(&self.path, true, self.mode)?;
         self.file = file;
         self.pos = 0;
         Ok(())
@@ -199,7 +214,7 @@ impl RotatingFile {
 
     /// Reopen the file by path (SIGUSR2: an external tool moved the log away).
     pub fn reopen(&mut self) -> io::Result<()> {
-        let file = open_append(&self.path, false)?;
+        let file = open_append(&self.path, false, self.mode)?;
         self.file = file;
         self.init_size()
     }
@@ -377,6 +392,21 @@ mod tests {
         }
         assert_eq!(names(dir.path()), ["a.log"]);
         assert_eq!(fs::metadata(&p).unwrap().len(), 10_000);
+    }
+
+    #[test]
+    fn every_file_created_gets_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("auto.log");
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let mut f = RotatingFile::open_with_mode(&p, 10, 1, 0o600).unwrap();
+        assert_eq!(mode(&p), 0o600);
+        f.write(b"0123456789").unwrap(); // rotates: a new file
+        assert_eq!(mode(&backup_path(&p, 1)), 0o600);
+        assert_eq!(mode(&p), 0o600);
+        f.clear().unwrap();
+        assert_eq!(mode(&p), 0o600);
     }
 
     #[test]

@@ -16,13 +16,86 @@ pub struct Output {
     stderr: Option<SharedRotatingFile>,
 }
 
+/// AUTO logs are private to the daemon's user, as supervisord's mkstemp
+/// makes them; a named file gets the umask's say.
+fn create_mode(log: &LogSpec) -> u32 {
+    if log.auto { 0o600 } else { 0o666 }
+}
+
 fn open(log: &LogSpec) -> Result<Option<SharedRotatingFile>, String> {
     match &log.path {
         None => Ok(None),
-        Some(p) => RotatingFile::open(p, log.maxbytes, log.backups)
+        Some(p) => RotatingFile::open_with_mode(p, log.maxbytes, log.backups, create_mode(log))
             .map(|f| Some(f.shared()))
             .map_err(|e| format!("unknown error making dispatchers for {}: {e}", p.display())),
     }
+}
+
+/// Make the AUTO log files of `spec` exist (empty if new, mode 0600 even
+/// if an earlier version made them readable to others), as supervisord
+/// creates them when it adds the process: a log of a process that never
+/// ran reads as empty, not as "no file". Problems are warned about; the
+/// spawn reports them again if they last.
+pub fn create_auto_logs(spec: &ProcessSpec) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    for log in [&spec.stdout, &spec.stderr] {
+        let Some(path) = log.path.as_ref().filter(|_| log.auto) else {
+            continue;
+        };
+        let made = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|f| {
+                let meta = f.metadata()?;
+                if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(())
+            });
+        if let Err(e) = made {
+            tracing::warn!("could not create the log file {}: {e}", path.display());
+        }
+    }
+}
+
+/// The two files of `spec`: one writer when both streams share a file.
+/// `stderr_piped` is false when stderr goes into the stdout pipe.
+fn open_both(
+    spec: &ProcessSpec,
+    stderr_piped: bool,
+) -> Result<(Option<SharedRotatingFile>, Option<SharedRotatingFile>), String> {
+    let out_file = open(&spec.stdout)?;
+    let err_file = match (&spec.stderr.path, &spec.stdout.path) {
+        // Both streams into one file: share one writer, so rotation
+        // happens once and the bytes interleave as written.
+        (Some(e), Some(o)) if e == o => out_file.clone(),
+        _ if !stderr_piped => None,
+        _ => open(&spec.stderr)?,
+    };
+    Ok((out_file, err_file))
+}
+
+/// A spawn error that supervisord meets in the forked child (no such
+/// `directory`, setuid, exec) is written by that child to its stderr: the
+/// same lines go into the stderr log (the stdout log with
+/// `redirect_stderr`), and the logs are opened as a spawn opens them.
+pub fn write_spawn_error(spec: &ProcessSpec, error: &str) -> Result<(), String> {
+    let (out_file, err_file) = open_both(spec, !spec.redirect_stderr)?;
+    let target = if spec.redirect_stderr {
+        out_file
+    } else {
+        err_file
+    };
+    if let Some(file) = target {
+        let text = format!("supervisor: {error}\nsupervisor: child process was not spawned\n");
+        file.lock()
+            .map_err(|_| "log file lock poisoned".to_string())?
+            .write(text.as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn destination(file: &Option<SharedRotatingFile>) -> Destination {
@@ -41,14 +114,7 @@ impl Output {
         stdout: OwnedFd,
         stderr: Option<OwnedFd>,
     ) -> Result<Output, String> {
-        let out_file = open(&spec.stdout)?;
-        let err_file = match (&spec.stderr.path, &spec.stdout.path) {
-            // Both streams into one file: share one writer, so rotation
-            // happens once and the bytes interleave as written.
-            (Some(e), Some(o)) if e == o => out_file.clone(),
-            _ if stderr.is_none() => None,
-            _ => open(&spec.stderr)?,
-        };
+        let (out_file, err_file) = open_both(spec, stderr.is_some())?;
         let name = spec.name.clone();
         let (out_dest, err_dest) = (destination(&out_file), destination(&err_file));
         tokio::spawn(async move {

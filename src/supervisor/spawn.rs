@@ -45,6 +45,39 @@ pub fn search_path<'a>(spec: &'a ProcessSpec, base: &'a [(String, String)]) -> &
     }
 }
 
+/// Why a spawn failed: supervisord's spawnerr text, and whether
+/// supervisord meets it in the forked child (which then writes it to its
+/// stderr, so it lands in the stderr log: `output::write_spawn_error`).
+#[derive(Debug)]
+pub struct SpawnError {
+    pub message: String,
+    pub in_child: bool,
+}
+
+impl SpawnError {
+    fn before_fork(message: String) -> SpawnError {
+        SpawnError {
+            message,
+            in_child: false,
+        }
+    }
+
+    fn in_child(message: String) -> SpawnError {
+        SpawnError {
+            message,
+            in_child: true,
+        }
+    }
+}
+
+/// `ENOENT` for an error with an errno, as supervisord names them.
+fn errno_name(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => format!("{:?}", nix::errno::Errno::from_raw(code)),
+        None => e.to_string(),
+    }
+}
+
 /// Split `command`, find the program on `search` (a PATH), and check it
 /// can be run. Errors are supervisord's spawnerr texts.
 pub fn resolve_command(
@@ -95,24 +128,33 @@ pub fn spawn(
     spec: &ProcessSpec,
     env: &[(String, String)],
     server_url: Option<&str>,
-) -> Result<Spawned, String> {
+) -> Result<Spawned, SpawnError> {
     let args = resolve_command(
         spec.command_to_run(),
         spec.directory.as_deref(),
         search_path(spec, env),
-    )?;
+    )
+    .map_err(SpawnError::before_fork)?;
     let switch = match &spec.user {
-        Some(name) => Some(SwitchUser::resolve(name)?),
+        Some(name) => Some(SwitchUser::resolve(name).map_err(|e| {
+            // supervisord names the uid.
+            let uid = nix::unistd::User::from_name(name).ok().flatten();
+            let uid = uid.map_or(name.clone(), |u| u.uid.to_string());
+            SpawnError::in_child(format!("couldn't setuid to {uid}: {e}"))
+        })?),
         None => None,
     };
     let directory = match &spec.directory {
         Some(dir) => {
             if !dir.is_dir() {
-                return Err(format!("couldn't chdir to {}: ENOENT", dir.display()));
+                return Err(SpawnError::in_child(format!(
+                    "couldn't chdir to {}: ENOENT",
+                    dir.display()
+                )));
             }
             Some(
                 CString::new(dir.as_os_str().as_encoded_bytes())
-                    .map_err(|_| "bad directory".to_string())?,
+                    .map_err(|_| SpawnError::before_fork("bad directory".to_string()))?,
             )
         }
         None => None,
@@ -135,14 +177,15 @@ pub fn spawn(
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
 
+    let pipe_error = |e: &dyn std::fmt::Display| SpawnError::before_fork(format!("pipe: {e}"));
     let (out_r, out_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| pipe_error(&e))?;
     let (err_r, err_w) = if spec.redirect_stderr {
-        let dup = out_w.try_clone().map_err(|e| format!("pipe: {e}"))?;
+        let dup = out_w.try_clone().map_err(|e| pipe_error(&e))?;
         (None, dup)
     } else {
         let (r, w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| pipe_error(&e))?;
         (Some(r), w)
     };
     cmd.stdin(Stdio::piped());
@@ -181,9 +224,9 @@ pub fn spawn(
 
     let mut child = cmd.spawn().map_err(|e| {
         if e.raw_os_error() == Some(libc::ENOENT) {
-            format!("can't find command '{}'", args[0])
+            SpawnError::before_fork(format!("can't find command '{}'", args[0]))
         } else {
-            format!("couldn't exec {}: {e}", args[0])
+            SpawnError::in_child(format!("couldn't exec {}: {}", args[0], errno_name(&e)))
         }
     })?;
     // `cmd` holds the write ends; drop them so EOF comes when the child exits.

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::changes::{self, Changes};
 use super::info::{ProcessInfo, unix_time};
 use super::inprocess::{ExitSender, InProcess};
-use super::output::Output;
+use super::output::{self, Output};
 use super::spawn;
 use super::state::{Action, Event, ExitStatus, Level, Proc, Rules, State};
 use super::stdin::StdinPipe;
@@ -240,7 +240,9 @@ fn rules_of(spec: &ProcessSpec) -> Rules {
 }
 
 impl Record {
+    /// A process added to the daemon; its AUTO logs exist from now on.
     fn new(spec: &ProcessSpec, group_priority: i32) -> Record {
+        output::create_auto_logs(spec);
         Record {
             rules: rules_of(spec),
             proc: Proc::new(spec.name.clone()),
@@ -730,6 +732,14 @@ impl Manager {
                 }
                 let rec = &mut self.records[idx];
                 let spawned = spawn::spawn(&rec.spec, &self.env, self.server_url.as_deref())
+                    .map_err(|e| {
+                        if e.in_child
+                            && let Err(why) = output::write_spawn_error(&rec.spec, &e.message)
+                        {
+                            tracing::warn!("{}: {why}", rec.spec.name);
+                        }
+                        e.message
+                    })
                     .and_then(|s| {
                         // Open the logs before counting the spawn a success,
                         // as supervisord makes its dispatchers first.

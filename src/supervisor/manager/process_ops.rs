@@ -4,6 +4,7 @@
 
 use super::{Manager, State};
 use crate::rpc::{Fault, faults};
+use crate::supervisor::output;
 use crate::supervisor::state::signal_name;
 use crate::supervisor::stdin::StdinError;
 
@@ -91,8 +92,8 @@ impl Manager {
     /// supervisord's `clearProcessLogs`: each log file of the process is
     /// removed and opened again empty; the writer of a running process goes
     /// on at offset 0. Backups stay, as in supervisord. A process that has
-    /// not run in this life has no writer: its files are simply removed
-    /// (supervisord would leave them).
+    /// not run in this life has no writer: its files are removed (AUTO ones
+    /// made again, empty), where supervisord would leave them as they are.
     pub(super) fn clear_logs(&mut self, group: &str, name: &str) -> Result<(), Fault> {
         let idx = self.index_of(group, name)?;
         let rec = &self.records[idx];
@@ -104,7 +105,8 @@ impl Manager {
                 .try_for_each(|p| match std::fs::metadata(p) {
                     Ok(m) if m.file_type().is_file() => std::fs::remove_file(p),
                     _ => Ok(()),
-                }),
+                })
+                .map(|()| output::create_auto_logs(&rec.spec)),
         };
         result.map_err(|e| {
             tracing::warn!("could not clear the logs of {name}: {e}");

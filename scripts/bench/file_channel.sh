@@ -25,7 +25,10 @@
 # over spares, as a channel that has run for a while does. dd then writes
 # LINES * (LINE_BYTES + 1) bytes.
 #
-# Usage: [RUNS=5] [TXCAP=1000] [CAPACITY=100000] [FSYNC_PER_TX=true] [WARM=0|1|2] scripts/bench/file_channel.sh [LINES]     (default 1000000)
+# MEMORY_BYTES=N sets the file channel's memoryBytes (0: every take reads
+# its events back from the data files, checked against their crcs).
+#
+# Usage: [RUNS=5] [TXCAP=1000] [CAPACITY=100000] [FSYNC_PER_TX=true] [WARM=0|1|2] [MEMORY_BYTES=N] scripts/bench/file_channel.sh [LINES]     (default 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 LINES=${1:-1000000}
@@ -46,6 +49,9 @@ run() {
   null_agent "$P" "$channel" "$D" > "$D/agent.conf"
   if [ "$channel" = file ]; then
     printf 'a1.channels.c1.fsyncPerTransaction = %s\n' "$FSYNC_PER_TX" >> "$D/agent.conf"
+    if [ -n "${MEMORY_BYTES:-}" ]; then
+      printf 'a1.channels.c1.memoryBytes = %s\n' "$MEMORY_BYTES" >> "$D/agent.conf"
+    fi
     if [ "$WARM" -gt 0 ]; then
       printf 'a1.channels.c1.maxFileSize = 33554432\na1.channels.c1.checkpointInterval = 1000\n' >> "$D/agent.conf"
     fi

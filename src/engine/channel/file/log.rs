@@ -6,8 +6,13 @@
 //! file id u32, salt u32, recycled-from id u32), then records, each:
 //!
 //! ```text
-//! salt u32 | kind u8 | payload length u32 | crc32(kind, payload) u32 | payload
+//! salt u32 | kind u8 | payload length u32 | crc32 u32 | payload
 //! ```
+//!
+//! The crc32 is of the kind and the payload, but for a version 5 `PUT`:
+//! of the kind, the transaction id and count, and the entries' crc32s
+//! (below), so each byte is checksummed once and every event can be
+//! checked alone when it is read back by its pointer.
 //!
 //! The salt is random per file and per life of a file: data files no
 //! longer needed are kept as spares and written over by a later file
@@ -20,12 +25,12 @@
 //! Fixed-width integers are little-endian; `var` is a LEB128 varint
 //! (zigzag for signed). Kinds and payloads:
 //! - `PUT`: one whole put transaction: transaction id u64, event count
-//!   u32, then per event its entry: header count var, per header key and
-//!   value (length var + UTF-8 bytes), body (length var + bytes). The
-//!   record is the commit: replay keeps a put only when its record is
-//!   whole and its crc right, so a transaction is all there or not at all.
-//!   One record (one crc, one header) per transaction keeps a 100-byte
-//!   event at 102 bytes on disk.
+//!   u32, then per event its entry: crc32 u32 of the rest of the entry
+//!   (version 5), header count var, per header key and value (each a
+//!   length var and UTF-8 bytes), body (length var, bytes). The record is the commit:
+//!   replay keeps a put only when its record is whole and its crcs right,
+//!   so a transaction is all there or not at all. One record (one header)
+//!   per transaction keeps a 100-byte event at 106 bytes on disk.
 //! - `TAKE`: transaction id u64, count u32, then per taken event its
 //!   pointer, as signed var deltas (file id, offset) from the previous one
 //!   (the first from 0, 0): takes run in log order, so about 3 bytes each.
@@ -35,13 +40,18 @@
 //!   to `last` is taken. 36 bytes for a whole take instead of about 3 an
 //!   event; the usual take (one sink, in order) is one.
 //!
-//! Version 4 adds the salt and recycled-from id to the file header (and
-//! the salt in place of the fixed record magic); version 3 files (a
-//! 16-byte header, `RECORD_MAGIC`) and version 2 files (without
+//! Version 5 adds the entries' crc32s; version 4 files (no entry crc),
+//! version 3 files (a 16-byte header without the salt and recycled-from
+//! id, `RECORD_MAGIC` in place of the salt) and version 2 files (without
 //! `TAKE_RANGE` as well) are read too.
 //!
 //! An event is referenced by the pointer to its entry inside its `PUT`
-//! record.
+//! record. An event read back by its pointer (`read_entries`: the
+//! channel's backlog stays on disk, checkpointed events are never read
+//! at start) is checked against its entry's crc (version 5) or its whole
+//! record's (older files, whose records are found by walking the file),
+//! and must lie inside the file and its record: a damaged one is an
+//! error, never an event.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -53,7 +63,9 @@ use integer_encoding::VarInt;
 use crate::engine::event::{Event, Headers};
 
 pub const FILE_MAGIC: &[u8; 8] = b"SLUICEFC";
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
+/// The first version whose put entries carry their own crc32.
+pub const ENTRY_CRC_VERSION: u32 = 5;
 /// The oldest format version this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 /// The file header this build writes (version 4).
@@ -114,6 +126,7 @@ pub fn file_header(id: u32, salt: u32, recycled_from: u32) -> [u8; FILE_HEADER_L
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileHeader {
     pub id: u32,
+    pub version: u32,
     /// What its records start with: the salt, or `RECORD_MAGIC` before
     /// version 4.
     pub magic: u32,
@@ -147,6 +160,7 @@ pub fn parse_file_header(b: &[u8]) -> Result<FileHeader, String> {
     if version < 4 {
         return Ok(FileHeader {
             id,
+            version,
             magic: RECORD_MAGIC,
             recycled: false,
             len: OLD_FILE_HEADER_LEN,
@@ -155,6 +169,7 @@ pub fn parse_file_header(b: &[u8]) -> Result<FileHeader, String> {
     match (u32_at(16), u32_at(20)) {
         (Some(magic), Some(from)) => Ok(FileHeader {
             id,
+            version,
             magic,
             recycled: from != 0,
             len: FILE_HEADER_LEN,
@@ -212,23 +227,57 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
     buf.extend_from_slice(b);
 }
 
-/// Append a put transaction's record to `buf`; `entries` gets the offset
-/// of each event's entry from the start of the record. The caller gives
-/// `buf` room first (no pass over the events here just to size it).
+/// One event's entry, without its crc: header count, headers, body.
+fn put_entry(b: &mut Vec<u8>, e: &Event) {
+    put_len(b, e.headers.len());
+    for (k, v) in &e.headers {
+        put_bytes(b, k.as_bytes());
+        put_bytes(b, v.as_bytes());
+    }
+    put_bytes(b, &e.body);
+}
+
+/// Append a put transaction's record to `buf` (version 5: each entry
+/// with its crc32, the record's crc32 over those); `entries` gets the
+/// offset of each event's entry from the start of the record. The caller
+/// gives `buf` room first (no pass over the events here just to size it).
 pub fn encode_put(buf: &mut Vec<u8>, tx: u64, events: &[Event], entries: &mut Vec<u64>) {
     let start = buf.len();
     entries.reserve(events.len());
+    buf.extend_from_slice(&[0u8; 4]);
+    buf.push(KIND_PUT);
+    buf.extend_from_slice(&[0u8; 8]); // length and crc, filled below
+    let payload = buf.len();
+    buf.extend_from_slice(&tx.to_le_bytes());
+    buf.extend_from_slice(&(events.len() as u32).to_le_bytes());
+    let mut record_crc = crc32fast::Hasher::new();
+    record_crc.update(&[KIND_PUT]);
+    record_crc.update(&buf[payload..]);
+    for e in events {
+        let at = buf.len();
+        entries.push((at - start) as u64);
+        buf.extend_from_slice(&[0u8; 4]);
+        put_entry(buf, e);
+        let crc = crc32fast::hash(&buf[at + 4..]).to_le_bytes();
+        buf[at..at + 4].copy_from_slice(&crc);
+        record_crc.update(&crc);
+    }
+    let len = (buf.len() - payload) as u32;
+    buf[start + 5..start + 9].copy_from_slice(&len.to_le_bytes());
+    buf[start + 9..start + 13].copy_from_slice(&record_crc.finalize().to_le_bytes());
+}
+
+/// A put record as versions 2 to 4 wrote it (entries without a crc, the
+/// record's crc over the whole payload): the old files of the tests.
+#[cfg(test)]
+pub fn encode_put_v4(buf: &mut Vec<u8>, tx: u64, events: &[Event], entries: &mut Vec<u64>) {
+    let start = buf.len();
     record(buf, KIND_PUT, |b| {
         b.extend_from_slice(&tx.to_le_bytes());
         b.extend_from_slice(&(events.len() as u32).to_le_bytes());
         for e in events {
             entries.push((b.len() - start) as u64);
-            put_len(b, e.headers.len());
-            for (k, v) in &e.headers {
-                put_bytes(b, k.as_bytes());
-                put_bytes(b, v.as_bytes());
-            }
-            put_bytes(b, &e.body);
+            put_entry(b, e);
         }
     });
 }
@@ -322,15 +371,24 @@ pub enum Record {
 struct Cur<'a> {
     all: &'a Bytes,
     at: usize,
+    /// After a read past the end: how far it wanted the bytes to go.
+    need: usize,
 }
 
-impl Cur<'_> {
+impl<'a> Cur<'a> {
+    fn new(all: &'a Bytes, at: usize) -> Cur<'a> {
+        Cur { all, at, need: 0 }
+    }
     fn left(&self) -> usize {
         self.all.len() - self.at
     }
+    fn short(&mut self, n: usize) -> String {
+        self.need = self.at.saturating_add(n);
+        "payload shorter than its contents".into()
+    }
     fn take(&mut self, n: usize) -> Result<std::ops::Range<usize>, String> {
         if self.left() < n {
-            return Err("payload shorter than its contents".into());
+            return Err(self.short(n));
         }
         self.at += n;
         Ok(self.at - n..self.at)
@@ -348,16 +406,23 @@ impl Cur<'_> {
         Ok(u64::from_le_bytes(a))
     }
     fn var<T: VarInt>(&mut self) -> Result<T, String> {
-        let (v, n) = T::decode_var(&self.all[self.at..]).ok_or("a bad varint")?;
-        self.at += n;
-        Ok(v)
+        match T::decode_var(&self.all[self.at..]) {
+            Some((v, n)) => {
+                self.at += n;
+                Ok(v)
+            }
+            // Perhaps cut by the end of what was read.
+            None if self.left() < 10 => Err(self.short(10)),
+            None => Err("a bad varint".into()),
+        }
     }
     fn len(&mut self) -> Result<usize, String> {
         let n: u64 = self.var()?;
-        usize::try_from(n)
-            .ok()
-            .filter(|n| *n <= self.left())
-            .ok_or_else(|| "a length past the end of the payload".to_string())
+        match usize::try_from(n) {
+            Ok(n) if n <= self.left() => Ok(n),
+            Ok(n) => Err(self.short(n)),
+            Err(_) => Err("a length past the end of the payload".into()),
+        }
     }
     /// A slice of the payload, sharing its memory.
     fn bytes(&mut self) -> Result<Bytes, String> {
@@ -365,7 +430,7 @@ impl Cur<'_> {
         let r = self.take(n)?;
         Ok(self.all.slice(r))
     }
-    /// One event's entry of a `PUT` record.
+    /// One event's entry of a `PUT` record (without its crc).
     fn entry(&mut self) -> Result<Event, String> {
         let count: u64 = self.var()?;
         let mut headers = Headers::new();
@@ -377,6 +442,17 @@ impl Cur<'_> {
         let body = self.bytes()?;
         Ok(Event { headers, body })
     }
+    /// One event's entry of a version 5 `PUT` record, checked against
+    /// its crc; the event and that crc.
+    fn checked_entry(&mut self) -> Result<(Event, u32), String> {
+        let crc = self.u32()?;
+        let from = self.at;
+        let e = self.entry()?;
+        if crc32fast::hash(&self.all[from..self.at]) != crc {
+            return Err("bad entry crc (the event is damaged)".into());
+        }
+        Ok((e, crc))
+    }
     fn string(&mut self) -> Result<String, String> {
         let n = self.len()?;
         let r = self.take(n)?;
@@ -384,23 +460,40 @@ impl Cur<'_> {
     }
 }
 
-pub fn decode(kind: u8, payload: &Bytes) -> Result<Record, String> {
-    let mut c = Cur {
-        all: payload,
-        at: 0,
-    };
+/// Decode a record of a data file of format `version`, and check it
+/// against its `crc` (see the module documentation).
+pub fn decode(kind: u8, payload: &Bytes, crc: u32, version: u32) -> Result<Record, String> {
+    let entry_crcs = kind == KIND_PUT && version >= ENTRY_CRC_VERSION;
+    if !entry_crcs {
+        check_crc(kind, payload, crc)?;
+    }
+    let mut c = Cur::new(payload, 0);
     let r = match kind {
         KIND_PUT => {
             let tx = c.u64()?;
             let n = c.u32()? as usize;
-            // Every entry takes at least 2 bytes.
-            if n > c.left() / 2 {
+            // Every entry takes at least 2 bytes (6 with its crc).
+            let least = if entry_crcs { 6 } else { 2 };
+            if n > c.left() / least {
                 return Err("put record count larger than the record".into());
             }
+            let mut record_crc = crc32fast::Hasher::new();
+            record_crc.update(&[kind]);
+            record_crc.update(&payload[..c.at]);
             let mut events = Vec::with_capacity(n);
             for _ in 0..n {
                 let at = c.at as u64;
-                events.push((at, c.entry()?));
+                let e = if entry_crcs {
+                    let (e, crc) = c.checked_entry()?;
+                    record_crc.update(&crc.to_le_bytes());
+                    e
+                } else {
+                    c.entry()?
+                };
+                events.push((at, e));
+            }
+            if entry_crcs && record_crc.finalize() != crc {
+                return Err("bad crc".into());
             }
             Record::Put { tx, events }
         }
@@ -440,25 +533,98 @@ pub fn decode(kind: u8, payload: &Bytes) -> Result<Record, String> {
     Ok(r)
 }
 
-/// The entry starting at `at` in `buf` (bytes read from a data file).
-fn decode_entry(buf: &Bytes, at: usize) -> Result<Event, String> {
-    if at > buf.len() {
-        return Err("past the end of the file".into());
-    }
-    Cur { all: buf, at }.entry()
-}
-
 /// Pointers further apart than this in one file are read separately.
 const RUN_GAP: u64 = 1 << 20;
-/// Read past a run's last pointer, for its entry (doubled until it fits).
+/// Read past a run's last pointer, for its entry (more when it needs it).
 const RUN_TAIL: u64 = 16 << 10;
 
+/// Where a record of a data file is (older formats, whose entries have no
+/// crc of their own: an event read back is checked with its record's).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordAt {
+    pub offset: u64,
+    pub kind: u8,
+    pub len: u32,
+}
+
+impl RecordAt {
+    fn payload(&self) -> std::ops::Range<u64> {
+        let from = self.offset + RECORD_HEADER_LEN as u64;
+        from..from + u64::from(self.len)
+    }
+}
+
+/// The records of the data files before format 5 that events were read
+/// back from, by file id, found once by walking each file's record
+/// headers (those files are never written again).
+#[derive(Default)]
+pub struct OldRecords(
+    std::sync::Mutex<std::collections::HashMap<u32, std::sync::Arc<Vec<RecordAt>>>>,
+);
+
+impl OldRecords {
+    fn of(
+        &self,
+        f: &File,
+        id: u32,
+        header: &FileHeader,
+    ) -> io::Result<std::sync::Arc<Vec<RecordAt>>> {
+        let mut map = crate::engine::channel::lock(&self.0);
+        if let Some(r) = map.get(&id) {
+            return Ok(r.clone());
+        }
+        let r = std::sync::Arc::new(walk_records(f, header)?);
+        map.insert(id, r.clone());
+        Ok(r)
+    }
+
+    /// A data file freed: its records are not needed any more.
+    pub fn forget(&self, id: u32) {
+        crate::engine::channel::lock(&self.0).remove(&id);
+    }
+}
+
+/// The whole records of a data file, in order, from their headers: up to
+/// the first that is cut short, does not start with the file's magic, or
+/// says it is longer than the file.
+fn walk_records(f: &File, header: &FileHeader) -> io::Result<Vec<RecordAt>> {
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata()?.len();
+    let mut out = Vec::new();
+    let mut at = header.len;
+    let mut h = [0u8; RECORD_HEADER_LEN];
+    while at + RECORD_HEADER_LEN as u64 <= len {
+        f.read_exact_at(&mut h, at)?;
+        if h[..4] != header.magic.to_le_bytes() {
+            break;
+        }
+        let Ok((kind, n, _)) = parse_header(&h, len) else {
+            break;
+        };
+        let end = at + (RECORD_HEADER_LEN + n) as u64;
+        if end > len {
+            break;
+        }
+        out.push(RecordAt {
+            offset: at,
+            kind,
+            len: n as u32,
+        });
+        at = end;
+    }
+    Ok(out)
+}
+
 /// Read the events at `ptrs` (entries of `PUT` records) back from the data
-/// files, one read per run of nearby pointers in a file. An entry that does
-/// not decode, or whose file is gone, is an `Err` saying so. Only what
-/// this process wrote and fdatasync'd is read this way (replay checked the
-/// older records' crcs), so an `Err` means the disk changed under us.
-pub fn read_entries(dirs: &[PathBuf], ptrs: &[Ptr]) -> io::Result<Vec<Result<Event, String>>> {
+/// files, one read per run of nearby pointers in a file. Each is checked
+/// against its crc (see the module documentation) and must lie inside
+/// its file (and record); one that does not, or whose file is gone, is
+/// an `Err` naming the file and offset, never an event.
+pub fn read_entries(
+    dirs: &[PathBuf],
+    old: &OldRecords,
+    ptrs: &[Ptr],
+) -> io::Result<Vec<Result<Event, String>>> {
     let mut out = Vec::with_capacity(ptrs.len());
     let mut i = 0;
     while i < ptrs.len() {
@@ -472,13 +638,22 @@ pub fn read_entries(dirs: &[PathBuf], ptrs: &[Ptr]) -> io::Result<Vec<Result<Eve
         }
         let run = &ptrs[i..j];
         let path = file_path(dirs, run[0].file);
+        let damaged = |why: &str| -> Vec<Result<Event, String>> {
+            run.iter()
+                .map(|p| Err(format!("{} offset {}: {why}", path.display(), p.offset)))
+                .collect()
+        };
         match File::open(&path) {
-            Ok(f) => read_run(&f, &path, run, &mut out)?,
+            Ok(f) => match read_file_header(&f, run[0].file)? {
+                Ok(h) if h.version >= ENTRY_CRC_VERSION => read_run(&f, &path, &h, run, &mut out)?,
+                Ok(h) => {
+                    let records = old.of(&f, run[0].file, &h)?;
+                    read_run_old(&f, &path, &records, run, &mut out)?
+                }
+                Err(why) => out.extend(damaged(&why)),
+            },
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                out.extend(
-                    run.iter()
-                        .map(|_| Err(format!("{} is gone", path.display()))),
-                );
+                out.extend(damaged("the data file is gone"));
             }
             Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
         }
@@ -487,9 +662,27 @@ pub fn read_entries(dirs: &[PathBuf], ptrs: &[Ptr]) -> io::Result<Vec<Result<Eve
     Ok(out)
 }
 
+/// The header of data file `id`, open as `f`.
+fn read_file_header(f: &File, id: u32) -> io::Result<Result<FileHeader, String>> {
+    use std::os::unix::fs::FileExt;
+    let mut h = [0u8; FILE_HEADER_LEN as usize];
+    let n = f.read_at(&mut h, 0)?;
+    Ok(match parse_file_header(&h[..n]) {
+        Ok(x) if x.id == id => Ok(x),
+        Ok(x) => Err(format!(
+            "bad file header (the header of data file {}, not {id})",
+            x.id
+        )),
+        Err(e) => Err(e),
+    })
+}
+
+/// A run of pointers into a version 5 file: read together, each entry
+/// checked against its own crc.
 fn read_run(
     f: &File,
     path: &Path,
+    header: &FileHeader,
     run: &[Ptr],
     out: &mut Vec<Result<Event, String>>,
 ) -> io::Result<()> {
@@ -505,10 +698,20 @@ fn read_run(
         let whole = base + n >= len;
         let mut got = Vec::with_capacity(run.len());
         for p in run {
-            match decode_entry(&buf, (p.offset - base) as usize) {
+            let at = (p.offset - base) as usize;
+            let mut c = Cur::new(&buf, at.min(buf.len()));
+            let r = if p.offset < header.len || at > buf.len() {
+                Err("not inside the file's records".to_string())
+            } else {
+                c.checked_entry().map(|(e, _)| e)
+            };
+            match r {
                 Ok(e) => got.push(Ok(e)),
-                // Perhaps only cut by the read: read more.
-                Err(_) if !whole => break,
+                // Cut by the read, not by the file: read as far as it needs.
+                Err(_) if !whole && c.need > buf.len() => {
+                    want = want.saturating_mul(2).max(c.need as u64);
+                    break;
+                }
                 Err(why) => got.push(Err(format!(
                     "{} offset {}: {why}",
                     path.display(),
@@ -520,8 +723,51 @@ fn read_run(
             out.extend(got);
             return Ok(());
         }
-        want = want.saturating_mul(2);
     }
+}
+
+/// A run of pointers into a file before format 5: each entry is read
+/// with its whole record, whose crc is checked (once per record and run).
+fn read_run_old(
+    f: &File,
+    path: &Path,
+    records: &[RecordAt],
+    run: &[Ptr],
+    out: &mut Vec<Result<Event, String>>,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata()?.len();
+    // The record read last, checked or why not.
+    let mut last: Option<(usize, Result<Bytes, String>)> = None;
+    for p in run {
+        let i = records.partition_point(|r| r.payload().end <= p.offset);
+        let r = match records.get(i) {
+            Some(r) if r.payload().end > len => Err("past the end of the file".into()),
+            Some(r) if r.kind == KIND_PUT && r.payload().contains(&p.offset) => {
+                if last.as_ref().is_none_or(|(at, _)| *at != i) {
+                    let mut buf = vec![0u8; r.len as usize];
+                    f.read_exact_at(&mut buf, r.payload().start)?;
+                    let mut h = [0u8; RECORD_HEADER_LEN];
+                    f.read_exact_at(&mut h, r.offset)?;
+                    let checked = parse_header(&h, u64::MAX)
+                        .and_then(|(kind, _, crc)| check_crc(kind, &buf, crc))
+                        .map(|()| Bytes::from(buf));
+                    last = Some((i, checked));
+                }
+                match last.as_ref().map(|(_, b)| b) {
+                    Some(Ok(payload)) => {
+                        let at = (p.offset - r.payload().start) as usize;
+                        Cur::new(payload, at).entry()
+                    }
+                    Some(Err(why)) => Err(format!("its record: {why}")),
+                    None => Err("its record is unread".into()),
+                }
+            }
+            _ => Err("not inside a whole put record".into()),
+        };
+        out.push(r.map_err(|why| format!("{} offset {}: {why}", path.display(), p.offset)));
+    }
+    Ok(())
 }
 
 /// Check a record header after its magic; the kind, payload length and
@@ -623,11 +869,8 @@ impl Reader {
         // One allocation per record; its events share it.
         let mut payload = vec![0u8; n];
         self.inner.read_exact(&mut payload)?;
-        if let Err(e) = check_crc(kind, &payload, crc) {
-            return Ok(Err(Stop::Bad(at, e)));
-        }
         let payload = Bytes::from(payload);
-        let r = match decode(kind, &payload) {
+        let r = match decode(kind, &payload, crc, self.header.version) {
             Ok(r) => r,
             Err(e) => return Ok(Err(Stop::Bad(at, e))),
         };
@@ -640,12 +883,16 @@ impl Reader {
 mod tests {
     use super::*;
 
-    fn payload(buf: &[u8]) -> (u8, Bytes) {
+    /// The first record in `buf`: kind, payload, crc.
+    fn payload(buf: &[u8]) -> (u8, Bytes, u32) {
         let h: [u8; RECORD_HEADER_LEN] = buf[..RECORD_HEADER_LEN].try_into().expect("header");
         let (kind, n, crc) = parse_header(&h, buf.len() as u64).expect("parse");
         let p = &buf[RECORD_HEADER_LEN..RECORD_HEADER_LEN + n];
-        check_crc(kind, p, crc).expect("crc");
-        (kind, Bytes::copy_from_slice(p))
+        (kind, Bytes::copy_from_slice(p), crc)
+    }
+
+    fn decode_now(kind: u8, p: &Bytes, crc: u32) -> Result<Record, String> {
+        decode(kind, p, crc, FORMAT_VERSION)
     }
 
     #[test]
@@ -658,19 +905,159 @@ mod tests {
         let start = buf.len();
         let mut entries = Vec::new();
         encode_put(&mut buf, 42, &events, &mut entries);
-        let (kind, p) = payload(&buf[start..]);
-        let Record::Put { tx, events: back } = decode(kind, &p).expect("decode") else {
-            panic!("not a put")
-        };
-        assert_eq!(tx, 42);
-        let got: Vec<Event> = back.iter().map(|(_, e)| e.clone()).collect();
-        assert_eq!(got, events);
-        // Same entry offsets from the encoder and the decoder.
-        let decoded: Vec<u64> = back
+        // And as versions 2 to 4 wrote it.
+        let mut old = Vec::new();
+        let mut old_entries = Vec::new();
+        encode_put_v4(&mut old, 42, &events, &mut old_entries);
+        for (buf, entries, version) in [(&buf[start..], entries, 5), (&old[..], old_entries, 4)] {
+            let (kind, p, crc) = payload(buf);
+            let Record::Put { tx, events: back } = decode(kind, &p, crc, version).expect("decode")
+            else {
+                panic!("not a put")
+            };
+            assert_eq!(tx, 42);
+            let got: Vec<Event> = back.iter().map(|(_, e)| e.clone()).collect();
+            assert_eq!(got, events);
+            // Same entry offsets from the encoder and the decoder.
+            let decoded: Vec<u64> = back
+                .iter()
+                .map(|(o, _)| o + RECORD_HEADER_LEN as u64)
+                .collect();
+            assert_eq!(entries, decoded);
+        }
+    }
+
+    #[test]
+    fn every_byte_of_a_put_record_is_checked() {
+        let mut a = Event::new(b"first".to_vec());
+        a.headers.insert("host".into(), "h1".into());
+        let events = vec![a, Event::new(Vec::new()), Event::new(vec![7u8; 300])];
+        let mut buf = Vec::new();
+        let mut entries = Vec::new();
+        encode_put(&mut buf, 42, &events, &mut entries);
+        let (kind, p, crc) = payload(&buf);
+        for i in 0..p.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut b = p.to_vec();
+                b[i] ^= flip;
+                assert!(
+                    decode_now(kind, &Bytes::from(b), crc).is_err(),
+                    "byte {i} ^ {flip:#x} not detected"
+                );
+            }
+        }
+        assert!(decode_now(kind, &p, crc ^ 1).is_err());
+    }
+
+    /// A data file `id` with `records` (stamped with its salt).
+    fn data_file(dir: &Path, id: u32, mut records: Vec<u8>) -> PathBuf {
+        let path = file_path(&[dir.to_path_buf()], id);
+        let mut bytes = file_header(id, 77, 0).to_vec();
+        stamp(&mut records, 77);
+        bytes.extend_from_slice(&records);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn five_events() -> Vec<Event> {
+        (0..5)
+            .map(|i| Event::new(format!("event number {i}")))
+            .collect()
+    }
+
+    #[test]
+    fn an_entry_read_back_with_a_flipped_byte_is_an_error_naming_file_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = five_events();
+        let (mut records, mut entries) = (Vec::new(), Vec::new());
+        encode_put(&mut records, 1, &events, &mut entries);
+        let path = data_file(dir.path(), 1, records);
+        let ptrs: Vec<Ptr> = entries
             .iter()
-            .map(|(o, _)| o + RECORD_HEADER_LEN as u64)
+            .map(|o| Ptr {
+                file: 1,
+                offset: FILE_HEADER_LEN + o,
+            })
             .collect();
-        assert_eq!(entries, decoded);
+        let dirs = [dir.path().to_path_buf()];
+        let old = OldRecords::default();
+        let read = read_entries(&dirs, &old, &ptrs).unwrap();
+        assert!(read.iter().all(Result::is_ok));
+        // One byte of the third event's body flipped on disk.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = ptrs[2].offset as usize + 8;
+        bytes[at] ^= 0x20;
+        std::fs::write(&path, bytes).unwrap();
+        let read = read_entries(&dirs, &old, &ptrs).unwrap();
+        for (i, r) in read.iter().enumerate() {
+            if i == 2 {
+                let why = r.as_ref().unwrap_err();
+                let want = format!("{} offset {}", path.display(), ptrs[2].offset);
+                assert!(why.contains(&want) && why.contains("crc"), "{why}");
+            } else {
+                assert_eq!(r.as_ref().unwrap(), &events[i]);
+            }
+        }
+        // A pointer past the file, or into its header.
+        let wild = [
+            Ptr {
+                file: 1,
+                offset: 1 << 20,
+            },
+            Ptr { file: 1, offset: 3 },
+        ];
+        assert!(
+            read_entries(&dirs, &old, &wild)
+                .unwrap()
+                .iter()
+                .all(Result::is_err)
+        );
+    }
+
+    #[test]
+    fn an_entry_of_an_old_file_is_checked_with_its_whole_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = five_events();
+        let (mut records, mut entries) = (Vec::new(), Vec::new());
+        encode_take(&mut records, 1, &[Ptr::default()]);
+        let second = records.len() as u64;
+        encode_put_v4(&mut records, 2, &events, &mut entries);
+        let path = file_path(&[dir.path().to_path_buf()], 1);
+        let mut bytes = FILE_MAGIC.to_vec();
+        bytes.extend_from_slice(&3u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        stamp(&mut records, RECORD_MAGIC);
+        bytes.extend_from_slice(&records);
+        std::fs::write(&path, &bytes).unwrap();
+        let ptrs: Vec<Ptr> = entries
+            .iter()
+            .map(|o| Ptr {
+                file: 1,
+                offset: 16 + second + o,
+            })
+            .collect();
+        let dirs = [dir.path().to_path_buf()];
+        let old = OldRecords::default();
+        let read = read_entries(&dirs, &old, &ptrs).unwrap();
+        let got: Vec<Event> = read.into_iter().map(Result::unwrap).collect();
+        assert_eq!(got, events);
+        // A flipped byte anywhere in the record: every event of it is refused.
+        let mut bad = bytes.clone();
+        bad[ptrs[4].offset as usize + 3] ^= 1;
+        std::fs::write(&path, &bad).unwrap();
+        let read = read_entries(&dirs, &old, &ptrs).unwrap();
+        assert!(
+            read.iter()
+                .all(|r| r.as_ref().is_err_and(|e| e.contains("bad crc"))),
+            "{read:?}"
+        );
+        // A pointer into the take record is not an event.
+        std::fs::write(&path, &bytes).unwrap();
+        let into_take = [Ptr {
+            file: 1,
+            offset: 16 + 14,
+        }];
+        assert!(read_entries(&dirs, &old, &into_take).unwrap()[0].is_err());
     }
 
     #[test]
@@ -685,8 +1072,8 @@ mod tests {
         ];
         let mut buf = Vec::new();
         encode_take(&mut buf, 7, &ptrs);
-        let (kind, pl) = payload(&buf);
-        let Record::Take { tx, ptrs: back } = decode(kind, &pl).expect("decode") else {
+        let (kind, pl, crc) = payload(&buf);
+        let Record::Take { tx, ptrs: back } = decode_now(kind, &pl, crc).expect("decode") else {
             panic!("not a take")
         };
         assert_eq!((tx, back), (7, ptrs));
@@ -697,14 +1084,14 @@ mod tests {
         let p = |file, offset| Ptr { file, offset };
         let mut buf = Vec::new();
         encode_take_range(&mut buf, 9, p(3, 16), p(4, 900_000_000_000), 1000);
-        let (kind, pl) = payload(&buf);
+        let (kind, pl, crc) = payload(&buf);
         assert_eq!(pl.len(), 36);
         let Record::TakeRange {
             tx,
             first,
             last,
             count,
-        } = decode(kind, &pl).expect("decode")
+        } = decode_now(kind, &pl, crc).expect("decode")
         else {
             panic!("not a take range")
         };
@@ -714,8 +1101,8 @@ mod tests {
         );
         let mut buf = Vec::new();
         encode_take_range(&mut buf, 9, p(4, 16), p(3, 16), 2);
-        let (kind, pl) = payload(&buf);
-        assert!(decode(kind, &pl).is_err());
+        let (kind, pl, crc) = payload(&buf);
+        assert!(decode_now(kind, &pl, crc).is_err());
     }
 
     #[test]
@@ -731,7 +1118,7 @@ mod tests {
                 offset: 20,
             }; 4],
         );
-        let put = payload(&buf).1;
+        let (_, put, crc) = payload(&buf);
         encode_take_range(
             &mut buf,
             3,
@@ -746,15 +1133,17 @@ mod tests {
             9,
         );
         for kind in [KIND_PUT, KIND_TAKE, KIND_TAKE_RANGE, 9] {
-            for cut in 0..put.len() {
-                let _ = decode(kind, &put.slice(..cut));
-            }
-            for i in 0..put.len() {
-                let mut b = put.to_vec();
-                b[i] ^= 0xff;
-                let _ = decode(kind, &Bytes::from(b));
+            for version in [2, 5] {
+                for cut in 0..put.len() {
+                    let _ = decode(kind, &put.slice(..cut), crc, version);
+                }
+                for i in 0..put.len() {
+                    let mut b = put.to_vec();
+                    b[i] ^= 0xff;
+                    let _ = decode(kind, &Bytes::from(b), crc, version);
+                }
             }
         }
-        assert!(decode(KIND_PUT, &put.slice(..put.len() - 1)).is_err());
+        assert!(decode_now(KIND_PUT, &put.slice(..put.len() - 1), crc).is_err());
     }
 }

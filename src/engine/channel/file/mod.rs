@@ -44,7 +44,7 @@ pub mod replay;
 pub mod store;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -253,6 +253,9 @@ struct Inner {
     log: Mutex<Option<AgentLog>>,
     /// Stops the checkpoint task.
     stop: CancellationToken,
+    /// Events dropped because their bytes on disk were damaged or gone
+    /// (at start, or read back by a take), this run.
+    damaged: AtomicU64,
     data: Notify,
     space: Notify,
 }
@@ -290,6 +293,12 @@ impl Inner {
             l.info(&self.name, msg);
         }
     }
+
+    fn error(&self, msg: &str) {
+        if let Some(l) = lock(&self.log).as_ref() {
+            l.error(&self.name, msg);
+        }
+    }
 }
 
 pub struct FileChannel {
@@ -312,6 +321,7 @@ impl FileChannel {
                 pipeline: Mutex::new(None),
                 log: Mutex::new(None),
                 stop: CancellationToken::new(),
+                damaged: AtomicU64::new(0),
                 data: Notify::new(),
                 space: Notify::new(),
             }),
@@ -323,6 +333,12 @@ impl FileChannel {
         lock(&self.inner.store)
             .as_ref()
             .map_or(0, |s| s.fsyncs.load(Ordering::Relaxed))
+    }
+
+    /// Events dropped this run because their bytes on disk were damaged
+    /// or gone (never delivered).
+    pub fn damaged(&self) -> u64 {
+        self.inner.damaged.load(Ordering::Relaxed)
     }
 
     /// Write a checkpoint now (and free the data files it can).
@@ -522,6 +538,9 @@ impl Channel for FileChannel {
         for w in &opened.warnings {
             agent_log.warn(&inner.name, w);
         }
+        inner
+            .damaged
+            .fetch_add(opened.dropped as u64, Ordering::Relaxed);
         agent_log.info(&inner.name, &opened.info);
         {
             let mut st = lock(&inner.state);
@@ -569,16 +588,15 @@ impl Channel for FileChannel {
         };
         match what {
             Ok(what) => {
-                if let Some(l) = lock(&inner.log).as_ref() {
-                    l.info(
-                        &inner.name,
-                        &format!(
-                            "{what}; {} events stay in the channel ({} fdatasyncs this run)",
-                            self.len(),
-                            self.fsyncs()
-                        ),
-                    );
-                }
+                let damaged = match self.damaged() {
+                    0 => String::new(),
+                    n => format!("; {n} damaged events were dropped"),
+                };
+                inner.info(&format!(
+                    "{what}; {} events stay in the channel ({} fdatasyncs this run{damaged})",
+                    self.len(),
+                    self.fsyncs()
+                ));
             }
             Err(e) => inner.warn(&e),
         }
@@ -731,11 +749,12 @@ impl Drop for Unread {
 }
 
 /// Read a take's events back from the data files (off the runtime's
-/// workers). An event that cannot be read (its file gone, its entry not
-/// what was written) is dropped, with an error in the agent log, and
-/// recorded as taken so it is not tried again; how many were, and `None`
-/// when that left nothing. A failed read puts the events back first in
-/// the queue.
+/// workers). An event that cannot be read (its file gone, its bytes not
+/// what was written: see `log::read_entries`) is never delivered: it is
+/// dropped, with an error naming file and offset in the agent log,
+/// counted, and recorded as taken so it is not tried again; how many
+/// were, and `None` when that left nothing. A failed read puts the
+/// events back first in the queue.
 async fn read_back(
     inner: &Arc<Inner>,
     ptrs: Vec<Ptr>,
@@ -767,7 +786,9 @@ async fn read_back(
             }
             Err(why) => {
                 if bad.len() < 10 {
-                    inner.warn(&format!("an event cannot be read back ({why}); dropped"));
+                    inner.error(&format!(
+                        "an event cannot be read back ({why}); dropped, not delivered"
+                    ));
                 }
                 bad.push(p);
             }
@@ -775,12 +796,10 @@ async fn read_back(
     }
     let dropped = bad.len();
     if !bad.is_empty() {
-        if bad.len() > 10 {
-            inner.warn(&format!(
-                "{} events in all could not be read back; dropped",
-                bad.len()
-            ));
-        }
+        let total = inner.damaged.fetch_add(dropped as u64, Ordering::Relaxed) + dropped as u64;
+        inner.error(&format!(
+            "{dropped} events of this take could not be read back and were dropped ({total} this run)"
+        ));
         // Committed as a take of their own: recorded, never tried again.
         let dropped = FileTake {
             inner: inner.clone(),

@@ -28,6 +28,8 @@ pub struct Opened {
     pub logged: Vec<Run>,
     /// For the agent log.
     pub warnings: Vec<String>,
+    /// Checkpointed events dropped because their files are gone or short.
+    pub dropped: usize,
     pub info: String,
 }
 
@@ -361,6 +363,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         on_disk,
         logged,
         warnings,
+        dropped: lost,
         info,
     })
 }

@@ -77,6 +77,8 @@ pub struct Store {
     synced: Condvar,
     /// fdatasync calls on data files (figures).
     pub fsyncs: AtomicU64,
+    /// Where the records are in the files before format 5 read back from.
+    old_records: log::OldRecords,
     /// Held while the store is open: one channel per directory.
     _lock: nix::fcntl::Flock<File>,
 }
@@ -211,6 +213,7 @@ impl Store {
             }),
             synced: Condvar::new(),
             fsyncs: AtomicU64::new(0),
+            old_records: log::OldRecords::default(),
             _lock: lock,
         }
     }
@@ -406,7 +409,7 @@ impl Store {
     /// The events at `ptrs`, read back from the data files (see
     /// `log::read_entries`).
     pub fn read_events(&self, ptrs: &[Ptr]) -> io::Result<Vec<Result<Event, String>>> {
-        log::read_entries(&self.settings.data_dirs, ptrs)
+        log::read_entries(&self.settings.data_dirs, &self.old_records, ptrs)
     }
 
     /// Write a checkpoint, then free the data files nothing needs any
@@ -448,6 +451,7 @@ impl Store {
             let Some(path) = w.files.remove(&id) else {
                 continue;
             };
+            self.old_records.forget(id);
             let r = if w.spares.len() < wanted {
                 let spare = path.with_file_name(log::spare_name(id));
                 std::fs::rename(&path, &spare).map(|()| w.spares.push(spare))

@@ -246,7 +246,7 @@ async fn a_bad_crc_in_the_last_file_keeps_the_records_before_it() {
     bytes[at] ^= 0xff;
     std::fs::write(&last, bytes).unwrap();
     let (c, out) = open(dir.path()).await;
-    assert!(out.text().contains("bad crc"), "{}", out.text());
+    assert!(out.text().contains("bad entry crc"), "{}", out.text());
     assert_eq!(drain(&c).await, ["first1", "first2"]);
 }
 
@@ -472,14 +472,15 @@ async fn a_torn_record_in_a_recycled_file_is_cut_with_a_warning() {
     f.write_all_at(b"LAST", last as u64).unwrap();
     drop(f);
     let (c, out) = open_with(s).await;
-    assert!(out.text().contains("bad crc"), "{}", out.text());
+    assert!(out.text().contains("bad entry crc"), "{}", out.text());
     let got = drain(&c).await;
     assert_eq!(got.last().map(String::as_str), Some(body(i - 1).as_str()));
     // Cut at the record's start: its header (13 bytes), transaction id
-    // (8), count (4), the entry's header count and body length (1 each).
+    // (8), count (4), the entry's crc (4), header count and body length
+    // (1 each).
     assert_eq!(
         std::fs::metadata(&recycled).unwrap().len(),
-        last as u64 - 27
+        last as u64 - 31
     );
 }
 
@@ -912,6 +913,76 @@ async fn events_whose_file_is_gone_are_dropped_with_an_error_and_the_rest_delive
     assert_eq!(c.len(), 0);
 }
 
+/// Where `needle` is in the data files: the file and the offset.
+fn find_in_data_files(dir: &Path, needle: &[u8]) -> (std::path::PathBuf, usize) {
+    data_files(dir)
+        .into_iter()
+        .find_map(|f| {
+            let bytes = std::fs::read(&f).unwrap();
+            let at = bytes.windows(needle.len()).position(|w| w == needle)?;
+            Some((f, at))
+        })
+        .expect("in a data file")
+}
+
+/// Flip the bits of `mask` in byte `at` of `path`.
+fn flip(path: &Path, at: usize, mask: u8) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at] ^= mask;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test]
+async fn damaged_events_of_a_checkpointed_backlog_are_never_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing held in memory: every take reads its events from disk.
+    let s = Settings {
+        memory_bytes: 0,
+        ..small_memory(dir.path())
+    };
+    {
+        let (c, _) = open_with(s.clone()).await;
+        for i in (0..100).step_by(4) {
+            let mut batch: Vec<Event> = (i..i + 4).map(numbered).collect();
+            c.put(&mut batch).await.unwrap();
+        }
+        c.stop().await; // every event in the checkpoint, none read at start
+    }
+    // An entry is its crc, header count, "n", its value, the body's length
+    // and the body: 11 bytes before the body for these.
+    let (file_a, body_a) = find_in_data_files(dir.path(), b"event 0042 ");
+    flip(&file_a, body_a + 3, 0x01); // one bit of the body
+    let (file_b, body_b) = find_in_data_files(dir.path(), b"event 0057 ");
+    flip(&file_b, body_b - 11, 0x80); // its crc
+    let (file_c, body_c) = find_in_data_files(dir.path(), b"event 0071 ");
+    flip(&file_c, body_c - 1, 0x7f); // the body's length
+    let (c, out) = open_with(s).await;
+    assert_eq!(c.len(), 100, "{}", out.text());
+    let got = drain_events(&c, 7).await;
+    let want: Vec<usize> = (0..100).filter(|i| ![42, 57, 71].contains(i)).collect();
+    assert_eq!(numbers(&got), want);
+    assert!(
+        got.iter()
+            .all(|e| e.body.len() == 101 && e.body.starts_with(b"event "))
+    );
+    let text = out.text();
+    for (file, body) in [(&file_a, body_a), (&file_b, body_b), (&file_c, body_c)] {
+        let named = format!("{} offset {}", file.display(), body - 11);
+        assert!(text.contains(&named), "{named} not in:\n{text}");
+    }
+    assert!(text.contains("ERROR"), "{text}");
+    assert_eq!(c.damaged(), 3);
+    // Dropped for good, and counted at stop.
+    c.stop().await;
+    assert!(
+        out.text().contains("3 damaged events were dropped"),
+        "{}",
+        out.text()
+    );
+    let (c, _) = open_with(small_memory(dir.path())).await;
+    assert_eq!(c.len(), 0);
+}
+
 #[tokio::test]
 async fn checkpointed_events_whose_file_is_gone_at_start_are_dropped_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
@@ -996,7 +1067,7 @@ fn old_format_file(dir: &Path, version: u32, bodies: &[&str]) {
     bytes.extend_from_slice(&1u32.to_le_bytes());
     let mut records = Vec::new();
     let mut entries = Vec::new();
-    log::encode_put(&mut records, 1, &evs(bodies), &mut entries);
+    log::encode_put_v4(&mut records, 1, &evs(bodies), &mut entries);
     let first = log::Ptr {
         file: 1,
         offset: bytes.len() as u64 + entries[0],
@@ -1010,7 +1081,7 @@ fn old_format_file(dir: &Path, version: u32, bodies: &[&str]) {
 
 #[tokio::test]
 async fn files_of_formats_2_and_3_are_read_and_others_skipped_with_a_warning() {
-    for (version, readable) in [(2u32, true), (3, true), (1, false), (5, false)] {
+    for (version, readable) in [(2u32, true), (3, true), (1, false), (6, false)] {
         let dir = tempfile::tempdir().unwrap();
         old_format_file(dir.path(), version, &["a", "b", "c"]);
         let (c, out) = open(dir.path()).await;
@@ -1022,7 +1093,7 @@ async fn files_of_formats_2_and_3_are_read_and_others_skipped_with_a_warning() {
             assert_eq!(c.len(), 0);
             assert!(
                 text.contains(&format!("format version {version}"))
-                    && text.contains("versions 2 to 4"),
+                    && text.contains("versions 2 to 5"),
                 "{text}"
             );
         }

@@ -14,6 +14,12 @@
 //!   fails with Full once memory stays full for `overflowTimeout`).
 //! - On a restart the overflow (durable) is replayed and comes first; what
 //!   was in memory is lost, and `stop` reports how many events that was.
+//!   After a kill -9 or a crash no `stop` ran, and how many were in memory
+//!   then is not known: counting them would cost a write per put, which is
+//!   what the memory part is there to avoid. The next start says so: a
+//!   marker file in the overflow's checkpointDir exists while the channel
+//!   runs, and a start that finds it warns that the last run's memory
+//!   events (at most memoryCapacity) are lost, uncounted.
 //!
 //! The overflow is an inner `file` channel built from the same properties
 //! (checkpointDir, dataDirs, useDualCheckpoints, ...); its capacity is
@@ -38,6 +44,10 @@ pub const TYPE: ChannelType = ChannelType {
     aliases: &["org.apache.flume.channel.SpillableMemoryChannel"],
     build,
 };
+
+/// In the overflow's checkpointDir while the channel runs (see the module
+/// comment).
+pub const RUNNING_MARKER: &str = "spillable-running";
 
 fn build(name: &str, props: &Props, diags: &mut Diags) -> Option<Arc<dyn Channel>> {
     let settings = Settings::from_props(name, props, diags);
@@ -344,6 +354,24 @@ impl Channel for SpillableChannel {
         *lock(&inner.log) = Some(log.clone());
         if let Some(overflow) = &inner.overflow {
             overflow.start(log).await?;
+            let marker = inner.settings.overflow.checkpoint_dir.join(RUNNING_MARKER);
+            if marker.exists() {
+                log.warn(
+                    &inner.name,
+                    &format!(
+                        "the last run of this channel did not stop (killed or crashed): the events it held in memory, up to memoryCapacity ({}), are lost and cannot be counted; the overflow's events are replayed",
+                        inner.settings.memory_capacity
+                    ),
+                );
+            } else if let Err(e) = std::fs::write(&marker, b"") {
+                log.warn(
+                    &inner.name,
+                    &format!(
+                        "cannot write {} ({e}): a kill -9 of this run will not be reported at the next start",
+                        marker.display()
+                    ),
+                );
+            }
             // Replayed overflow events are older than anything put now.
             let n = overflow.len();
             if n > 0 {
@@ -370,6 +398,8 @@ impl Channel for SpillableChannel {
                 );
             }
             overflow.stop().await;
+            let marker = inner.settings.overflow.checkpoint_dir.join(RUNNING_MARKER);
+            let _ = std::fs::remove_file(marker);
         }
     }
 

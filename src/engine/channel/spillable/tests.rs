@@ -426,3 +426,27 @@ async fn overflow_events_whose_file_is_gone_leave_the_books_right() {
         .unwrap();
     assert_eq!(got, ["n1", "n2"]);
 }
+
+#[tokio::test]
+async fn a_start_after_a_kill_says_the_memory_events_are_lost_uncounted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), 5, 100);
+    {
+        let (c, _) = open_with(s.clone()).await;
+        c.put(&mut evs(&["a", "b"])).await.unwrap();
+        assert_eq!(c.split(), (2, 0));
+        drop(c); // no stop: a kill -9
+    }
+    let (c, out) = open_with(s.clone()).await;
+    let text = out.text();
+    assert!(
+        text.contains("did not stop") && text.contains("cannot be counted"),
+        "{text}"
+    );
+    assert_eq!(c.len(), 0);
+    c.stop().await;
+    drop(c);
+    // After a clean stop, no such warning.
+    let (_c, out) = open_with(s).await;
+    assert!(!out.text().contains("did not stop"), "{}", out.text());
+}

@@ -1309,6 +1309,68 @@ fn output_is_in_the_log_by_the_time_the_exit_is_reported() {
     }
 }
 
+/// The same when the log is slow to take writes (a stuck disk, here a FIFO
+/// read slowly): the child's last burst is still on its way into the log
+/// when the exit is reaped, and the exit waits for it (a flush of the
+/// pipes). A grandchild that keeps the pipe open does not hold it back.
+#[test]
+fn a_last_burst_is_in_a_slow_log_by_the_time_the_exit_is_reported() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    const TOTAL: u64 = 300_006;
+    let d = daemon(&program(
+        "burst",
+        "sh -c 'head -c 300000 /dev/zero | tr \\\\0 x; echo; echo last; sleep 20 &'",
+        "stdout_logfile = {dir}/burst.fifo\nstdout_logfile_maxbytes = 0\nautostart = false",
+    ));
+    let fifo = d.path("burst.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a path we own, a plain mode.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    // Opened before the daemon opens it for writing, so that open does not block.
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open the fifo");
+    let reader = Arc::new(Mutex::new(reader));
+    let (got, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let slow = {
+        let (reader, got, stop) = (reader.clone(), got.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(n) = reader.lock().unwrap().read(&mut buf) {
+                    got.fetch_add(n as u64, Ordering::SeqCst);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        })
+    };
+    assert!(d.ctl(&["start", "burst"]).status.success());
+    d.wait_state("burst", "EXITED");
+    stop.store(true, Ordering::SeqCst);
+    slow.join().unwrap();
+    // What the reader took plus what waits in the fifo (not read: that would
+    // let a late writer in): all the child wrote.
+    let reader = reader.lock().unwrap();
+    let mut waiting: libc::c_int = 0;
+    // SAFETY: FIONREAD into a local int, on a fifo we hold open.
+    assert_eq!(
+        unsafe { libc::ioctl(reader.as_raw_fd(), libc::FIONREAD, &mut waiting) },
+        0
+    );
+    assert_eq!(
+        got.load(Ordering::SeqCst) + waiting as u64,
+        TOTAL,
+        "the log lagged the EXITED state"
+    );
+}
+
 /// supervisord makes its logger anew in each life: a reload (SIGHUP) applies
 /// the config's new `logfile` and `loglevel`.
 #[test]

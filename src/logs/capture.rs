@@ -22,7 +22,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
-use super::pump::{Done, pump};
+use super::pump::{Done, Token, pump};
 use super::rotate::SharedRotatingFile;
 
 /// Where one captured stream goes.
@@ -81,13 +81,80 @@ async fn join_pump(rx: Option<Done>, name: &str) -> StreamStats {
     }
 }
 
-/// Capture a child's output until both pipes reach EOF.
-///
-/// `name` labels warnings (use the process name). Pass `None` for a stream
-/// that is not piped (e.g. stderr with `redirect_stderr=true`, which the
-/// child writes into the stdout pipe). The pump does the copying; this
-/// future only waits. Pipes may be `ChildStdout`/`ChildStderr` (std or
-/// tokio: convert with `into_owned_fd()`), or any `OwnedFd`.
+/// A child's two pipes, being drained by the pump.
+pub struct Capture {
+    name: String,
+    tokens: Vec<Token>,
+    stdout: Option<Done>,
+    stderr: Option<Done>,
+}
+
+impl Capture {
+    /// Start draining. `name` labels warnings (use the process name). Pass
+    /// `None` for a stream that is not piped (e.g. stderr with
+    /// `redirect_stderr=true`, which the child writes into the stdout pipe).
+    /// Pipes may be `ChildStdout`/`ChildStderr` (std or tokio: convert with
+    /// `into_owned_fd()`), or any `OwnedFd`.
+    pub fn start(
+        name: &str,
+        stdout: Option<OwnedFd>,
+        stdout_dest: Destination,
+        stderr: Option<OwnedFd>,
+        stderr_dest: Destination,
+    ) -> io::Result<Capture> {
+        let pump = pump()?;
+        let mut tokens = Vec::new();
+        let mut add = |fd: Option<OwnedFd>, dest, stream| -> io::Result<Option<Done>> {
+            let Some(fd) = fd else { return Ok(None) };
+            let (token, done) = pump.add(fd, dest, format!("{name} ({stream})"))?;
+            tokens.push(token);
+            Ok(Some(done))
+        };
+        let stdout = add(stdout, stdout_dest, "stdout")?;
+        let stderr = add(stderr, stderr_dest, "stderr")?;
+        Ok(Capture {
+            name: name.to_owned(),
+            tokens,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// What flushes these pipes, kept by whoever waits for the writer's exit.
+    pub fn flusher(&self) -> Flusher {
+        Flusher(self.tokens.clone())
+    }
+
+    /// Wait until both pipes reach EOF (the child and all its descendants
+    /// closed them). Dropping this future does not stop the pump: it drains
+    /// the pipes to EOF regardless, so the child never blocks on output.
+    pub async fn finished(self) -> CaptureStats {
+        let stdout = join_pump(self.stdout, &self.name).await;
+        let stderr = join_pump(self.stderr, &self.name).await;
+        CaptureStats { stdout, stderr }
+    }
+}
+
+/// Flushes one [`Capture`]'s pipes.
+#[derive(Clone, Debug, Default)]
+pub struct Flusher(Vec<Token>);
+
+impl Flusher {
+    /// A future that resolves once everything in the pipes now is in the
+    /// destinations (or the streams ended). Once the writer has exited, that
+    /// is all it wrote, even if a descendant still holds a pipe open.
+    pub fn flush(&self) -> impl Future<Output = ()> + Send + 'static {
+        let answer = pump().map(|p| p.flush(self.0.clone()));
+        async move {
+            if let Ok(answer) = answer {
+                let _ = answer.await;
+            }
+        }
+    }
+}
+
+/// Capture a child's output until both pipes reach EOF ([`Capture::start`],
+/// then [`Capture::finished`]).
 pub async fn capture(
     name: &str,
     stdout: Option<OwnedFd>,
@@ -95,18 +162,11 @@ pub async fn capture(
     stderr: Option<OwnedFd>,
     stderr_dest: Destination,
 ) -> io::Result<CaptureStats> {
-    let pump = pump()?;
-    let out = match stdout {
-        Some(fd) => Some(pump.add(fd, stdout_dest, format!("{name} (stdout)"))?),
-        None => None,
-    };
-    let err = match stderr {
-        Some(fd) => Some(pump.add(fd, stderr_dest, format!("{name} (stderr)"))?),
-        None => None,
-    };
-    let stdout = join_pump(out, name).await;
-    let stderr = join_pump(err, name).await;
-    Ok(CaptureStats { stdout, stderr })
+    Ok(
+        Capture::start(name, stdout, stdout_dest, stderr, stderr_dest)?
+            .finished()
+            .await,
+    )
 }
 
 #[cfg(test)]
@@ -184,6 +244,34 @@ mod tests {
             lines,
             ["e1", "e2", "e3", "e4", "e5", "o1", "o2", "o3", "o4", "o5"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_flush_writes_what_is_in_the_pipe_while_a_writer_still_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.log");
+        let f = RotatingFile::open(&p, 0, 0).unwrap().shared();
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let capture = Capture::start(
+            "t",
+            Some(read),
+            Destination::File(f),
+            None,
+            Destination::Discard,
+        )
+        .unwrap();
+        let mut write = std::fs::File::from(write);
+        std::io::Write::write_all(&mut write, &vec![b'x'; 300_000]).unwrap();
+        // The writer end stays open: no EOF, yet the flush comes back with
+        // every byte written so far in the file.
+        capture.flusher().flush().await;
+        assert_eq!(fs::metadata(&p).unwrap().len(), 300_000);
+        std::io::Write::write_all(&mut write, b"more").unwrap();
+        drop(write);
+        let stats = capture.finished().await;
+        assert_eq!(stats.stdout.bytes, 300_004);
+        // A flush of finished streams answers at once.
+        Flusher::default().flush().await;
     }
 
     #[tokio::test]

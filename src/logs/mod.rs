@@ -12,7 +12,7 @@ pub mod pump;
 pub mod rotate;
 pub mod tail;
 
-pub use capture::{CaptureStats, Destination, StreamStats, capture};
+pub use capture::{Capture, CaptureStats, Destination, Flusher, StreamStats, capture};
 pub use daemon_log::{DaemonLogHandle, LogLevel};
 pub use rotate::{RotatingFile, SharedRotatingFile, backup_path};
 pub use tail::{Follower, ReadError, Start, read_log, tail_log};

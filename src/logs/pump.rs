@@ -17,7 +17,16 @@
 //! Registration happens on the caller's thread: the stream's state goes over
 //! a channel and the fd is added to the epoll set directly (`epoll_ctl` is
 //! safe to call while another thread waits). The pump learns of a stream when
-//! its first event arrives, so no wake-up fd is needed.
+//! its first event arrives. A [`Pump::flush`] also goes over that channel,
+//! with a write to an eventfd in the epoll set to wake the pump for it.
+//!
+//! Why flushes: the manager reports a child's exit only once what the child
+//! wrote before it exited is in its log file. At EOF that is obvious; but a
+//! grandchild may hold the pipe open for ever, so the manager asks for a
+//! flush instead: the pump reads the named pipes until they are empty (or at
+//! EOF) and answers. The child is dead by then, so everything it wrote was
+//! in the pipe and is now in the file; what a grandchild writes later is not
+//! waited for.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -27,6 +36,7 @@ use std::sync::{Mutex, OnceLock, mpsc};
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use tokio::sync::oneshot;
 
 use super::capture::{Destination, StreamStats};
@@ -43,6 +53,20 @@ const PIPE_SIZE: libc::c_int = 1024 * 1024;
 
 /// What a finished stream reports.
 pub type Done = oneshot::Receiver<io::Result<StreamStats>>;
+
+/// Names one registered stream, for [`Pump::flush`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Token(u64);
+
+/// The epoll token of the pump's wake-up eventfd (stream tokens count up from 0).
+const WAKE: u64 = u64::MAX;
+
+/// What goes over the channel to the pump thread.
+enum Msg {
+    Add(Stream),
+    /// Read these streams until empty or at EOF, then answer.
+    Flush(Vec<Token>, oneshot::Sender<()>),
+}
 
 /// One registered pipe.
 struct Stream {
@@ -62,7 +86,9 @@ pub struct Pump {
     epoll: std::sync::Arc<Epoll>,
     /// Behind a mutex only to share the sender between caller threads; the
     /// lock is held for the length of a `send`.
-    new_streams: Mutex<mpsc::Sender<Stream>>,
+    messages: Mutex<mpsc::Sender<Msg>>,
+    /// Wakes the pump for a flush (a new stream wakes it by its first event).
+    wake: EventFd,
     next_token: AtomicU64,
 }
 
@@ -77,22 +103,49 @@ pub fn pump() -> io::Result<&'static Pump> {
 impl Pump {
     fn start() -> io::Result<Pump> {
         let epoll = std::sync::Arc::new(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?);
+        let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+        epoll.add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, WAKE))?;
+        let thread_wake = wake.as_fd().try_clone_to_owned()?;
         let (tx, rx) = mpsc::channel();
         let thread_epoll = epoll.clone();
         std::thread::Builder::new()
             .name("capture".into())
             .stack_size(256 * 1024)
-            .spawn(move || run(&thread_epoll, &rx))?;
+            .spawn(move || run(&thread_epoll, &thread_wake, &rx))?;
         Ok(Pump {
             epoll,
-            new_streams: Mutex::new(tx),
+            messages: Mutex::new(tx),
+            wake,
             next_token: AtomicU64::new(0),
         })
     }
 
+    fn send(&self, msg: Msg) -> Result<(), Msg> {
+        match self.messages.lock() {
+            Ok(tx) => tx.send(msg).map_err(|e| e.0),
+            Err(_) => Err(msg),
+        }
+    }
+
+    /// Read `streams` until each is empty or at EOF; the receiver fires
+    /// then (at once for streams already finished). Used once the writer
+    /// has exited, so whatever it wrote is in its destination by then.
+    pub fn flush(&self, streams: Vec<Token>) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        if streams.is_empty() {
+            let _ = tx.send(());
+            return rx;
+        }
+        // A failed send drops the answer: the receiver sees the pump gone.
+        if self.send(Msg::Flush(streams, tx)).is_ok() {
+            let _ = self.wake.write(1);
+        }
+        rx
+    }
+
     /// Drain `fd` to EOF into `dest`; the stats arrive on the returned
     /// receiver at EOF. `name` labels warnings.
-    pub fn add(&self, fd: OwnedFd, dest: Destination, name: String) -> io::Result<Done> {
+    pub fn add(&self, fd: OwnedFd, dest: Destination, name: String) -> io::Result<(Token, Done)> {
         prepare(&fd)?;
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let (done, rx) = oneshot::channel();
@@ -109,15 +162,11 @@ impl Pump {
             failing: false,
             done,
         };
-        let sent = match self.new_streams.lock() {
-            Ok(tx) => tx.send(stream).map_err(|e| e.0),
-            Err(_) => Err(stream),
-        };
-        if let Err(stream) = sent {
+        if let Err(Msg::Add(stream)) = self.send(Msg::Add(stream)) {
             let _ = self.epoll.delete(stream.pipe.as_fd());
             return Err(io::Error::other("the capture pump has stopped"));
         }
-        Ok(rx)
+        Ok((Token(token), rx))
     }
 }
 
@@ -151,8 +200,9 @@ enum Drained {
 }
 
 impl Stream {
-    fn drain(&mut self, buf: &mut [u8]) -> Drained {
-        for _ in 0..READS_PER_WAKE {
+    /// Read at most `reads` buffers (until the pipe is empty or at EOF).
+    fn drain(&mut self, buf: &mut [u8], reads: usize) -> Drained {
+        for _ in 0..reads {
             let n = match self.pipe.read(buf) {
                 Ok(0) => return Drained::Finished(Ok(())),
                 Ok(n) => n,
@@ -177,7 +227,7 @@ impl Stream {
 }
 
 /// The pump thread's loop.
-fn run(epoll: &Epoll, new_streams: &mpsc::Receiver<Stream>) {
+fn run(epoll: &Epoll, wake: &OwnedFd, messages: &mpsc::Receiver<Msg>) {
     let mut buf = vec![0u8; READ_BUF_SIZE];
     let mut streams: HashMap<u64, Stream> = HashMap::new();
     let mut events = [EpollEvent::empty(); 64];
@@ -194,35 +244,75 @@ fn run(epoll: &Epoll, new_streams: &mpsc::Receiver<Stream>) {
         };
         for ev in &events[..n] {
             let token = ev.data();
-            if !streams.contains_key(&token) && !receive_until(token, new_streams, &mut streams) {
+            if token == WAKE {
+                let mut count = [0u8; 8];
+                // SAFETY: an 8-byte read into a local buffer from our eventfd.
+                unsafe { libc::read(wake.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+                // Flushes come after their streams on the channel: take all.
+                while let Ok(msg) = messages.try_recv() {
+                    receive(msg, epoll, &mut streams, &mut buf);
+                }
+                continue;
+            }
+            if !streams.contains_key(&token)
+                && !receive_until(token, epoll, messages, &mut streams, &mut buf)
+            {
                 return;
             }
-            let Some(stream) = streams.get_mut(&token) else {
-                continue;
-            };
-            if let Drained::Finished(result) = stream.drain(&mut buf) {
-                let _ = epoll.delete(stream.pipe.as_fd());
-                if let Some(stream) = streams.remove(&token) {
-                    let _ = stream.done.send(result.map(|()| stream.stats));
-                }
-            }
+            drain_stream(token, READS_PER_WAKE, epoll, &mut streams, &mut buf);
         }
     }
 }
 
-/// Take streams off the channel until the one with `token` is among them
-/// (its sender added it to epoll just before sending, so it is on its way).
-/// False when every sender is gone.
+/// Drain one stream; at EOF (or a read error) drop it and report.
+fn drain_stream(
+    token: u64,
+    reads: usize,
+    epoll: &Epoll,
+    streams: &mut HashMap<u64, Stream>,
+    buf: &mut [u8],
+) {
+    let Some(stream) = streams.get_mut(&token) else {
+        return;
+    };
+    if let Drained::Finished(result) = stream.drain(buf, reads) {
+        let _ = epoll.delete(stream.pipe.as_fd());
+        if let Some(stream) = streams.remove(&token) {
+            let _ = stream.done.send(result.map(|()| stream.stats));
+        }
+    }
+}
+
+fn receive(msg: Msg, epoll: &Epoll, streams: &mut HashMap<u64, Stream>, buf: &mut [u8]) {
+    match msg {
+        Msg::Add(stream) => {
+            streams.insert(stream.token, stream);
+        }
+        Msg::Flush(tokens, answer) => {
+            for Token(token) in tokens {
+                // The writer is gone, so the pipe only empties: no budget.
+                drain_stream(token, usize::MAX, epoll, streams, buf);
+            }
+            let _ = answer.send(());
+        }
+    }
+}
+
+/// Take messages off the channel until the stream with `token` is among
+/// them (its sender added it to epoll just before sending, so it is on its
+/// way). False when every sender is gone.
 fn receive_until(
     token: u64,
-    new_streams: &mpsc::Receiver<Stream>,
+    epoll: &Epoll,
+    messages: &mpsc::Receiver<Msg>,
     streams: &mut HashMap<u64, Stream>,
+    buf: &mut [u8],
 ) -> bool {
     loop {
-        match new_streams.recv() {
-            Ok(stream) => {
-                let found = stream.token == token;
-                streams.insert(stream.token, stream);
+        match messages.recv() {
+            Ok(msg) => {
+                let found = matches!(&msg, Msg::Add(s) if s.token == token);
+                receive(msg, epoll, streams, buf);
                 if found {
                     return true;
                 }

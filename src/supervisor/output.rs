@@ -8,12 +8,13 @@
 use std::os::fd::OwnedFd;
 
 use crate::config::{LogSpec, ProcessSpec};
-use crate::logs::{Destination, RotatingFile, SharedRotatingFile, capture};
+use crate::logs::{Capture, Destination, Flusher, RotatingFile, SharedRotatingFile};
 
 /// The open log files of one run of a process.
 pub struct Output {
     stdout: Option<SharedRotatingFile>,
     stderr: Option<SharedRotatingFile>,
+    flusher: Flusher,
 }
 
 /// AUTO logs are private to the daemon's user, as supervisord's mkstemp
@@ -115,17 +116,22 @@ impl Output {
         stderr: Option<OwnedFd>,
     ) -> Result<Output, String> {
         let (out_file, err_file) = open_both(spec, stderr.is_some())?;
-        let name = spec.name.clone();
         let (out_dest, err_dest) = (destination(&out_file), destination(&err_file));
-        tokio::spawn(async move {
-            if let Err(e) = capture(&name, Some(stdout), out_dest, stderr, err_dest).await {
-                tracing::error!("cannot capture the output of {name}: {e}");
-            }
-        });
+        let capture = Capture::start(&spec.name, Some(stdout), out_dest, stderr, err_dest)
+            .map_err(|e| format!("cannot capture the output of {}: {e}", spec.name))?;
+        let flusher = capture.flusher();
+        tokio::spawn(capture.finished());
         Ok(Output {
             stdout: out_file,
             stderr: err_file,
+            flusher,
         })
+    }
+
+    /// Resolves once what is in the pipes now is in the log files: after
+    /// the child's exit, everything it wrote (see `logs::pump`).
+    pub fn flush(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.flusher.flush()
     }
 
     /// Remove the files and go on writing into new empty ones

@@ -199,6 +199,10 @@ struct Record {
     output: Option<Output>,
     /// Set while an in-process agent runs (instead of a child).
     inproc: Option<InProcess>,
+    /// Set once the child (or agent) has ended and its output is being
+    /// flushed into its logs, before the exit is fed to the state machine:
+    /// nothing is signalled meanwhile (the pid is gone).
+    exiting: bool,
 }
 
 /// Owns the processes; see the module comment.
@@ -222,6 +226,11 @@ pub struct Manager {
     next_key: u64,
     exits_tx: ExitSender,
     exits_rx: mpsc::UnboundedReceiver<(u64, i32)>,
+    /// Ends whose output is being flushed, by run key, and where the
+    /// flushed ones arrive.
+    by_flush: HashMap<u64, usize>,
+    flushed_tx: mpsc::UnboundedSender<(u64, ExitStatus)>,
+    flushed_rx: mpsc::UnboundedReceiver<(u64, ExitStatus)>,
     /// The last read config's groups (the startup config until a reread).
     pending: watch::Sender<Arc<Vec<GroupSpec>>>,
 }
@@ -254,6 +263,7 @@ impl Record {
             stdin: None,
             output: None,
             inproc: None,
+            exiting: false,
         }
     }
 }
@@ -276,6 +286,7 @@ impl Manager {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let (flushed_tx, flushed_rx) = mpsc::unbounded_channel();
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot {
             mood: Mood::Running,
             processes: Vec::new(),
@@ -296,6 +307,9 @@ impl Manager {
             next_key: 0,
             exits_tx,
             exits_rx,
+            by_flush: HashMap::new(),
+            flushed_tx,
+            flushed_rx,
             pending,
         };
         manager.publish();
@@ -352,6 +366,7 @@ impl Manager {
                 },
                 _ = sigchld.recv() => self.reap(),
                 Some((key, code)) = self.exits_rx.recv() => self.agent_ended(key, code),
+                Some((key, status)) = self.flushed_rx.recv() => self.flushed(key, status),
                 _ = sleep => self.fire_timers(),
                 _ = sigterm.recv() => self.on_signal("SIGTERM", Exit::Shutdown),
                 _ = sigint.recv() => self.on_signal("SIGINT", Exit::Shutdown),
@@ -590,6 +605,9 @@ impl Manager {
         for v in self.by_key.values_mut() {
             *v = new_of_old[*v];
         }
+        for v in self.by_flush.values_mut() {
+            *v = new_of_old[*v];
+        }
     }
 
     /// Forget a (stopped) record, keeping the maps pointing right.
@@ -597,6 +615,7 @@ impl Manager {
         self.records.remove(idx);
         self.by_pid.forget(idx);
         self.by_key.forget(idx);
+        self.by_flush.forget(idx);
     }
 
     fn find(&self, group: &str, name: &str) -> Option<usize> {
@@ -720,6 +739,8 @@ impl Manager {
     fn act(&mut self, idx: usize, action: Action) -> Option<Event> {
         let rec = &mut self.records[idx];
         match action {
+            // Dead already: its exit is on the way once its output is flushed.
+            Action::Signal { .. } if rec.exiting => None,
             Action::Spawn => {
                 rec.output = None;
                 rec.stdin = None;
@@ -850,7 +871,7 @@ impl Manager {
                 Some(idx) => {
                     self.records[idx].stopped_at = Some(SystemTime::now());
                     self.records[idx].stdin = None;
-                    self.feed(idx, Event::Exited { status: exit });
+                    self.flush_then_exit(idx, exit);
                 }
                 None => {
                     // The command of an in-process agent's exec source?
@@ -905,12 +926,43 @@ impl Manager {
         let rec = &mut self.records[idx];
         rec.inproc = None;
         rec.stopped_at = Some(SystemTime::now());
-        self.feed(
-            idx,
-            Event::Exited {
-                status: ExitStatus::Code(code),
-            },
-        );
+        self.flush_then_exit(idx, ExitStatus::Code(code));
+    }
+
+    /// The end of a run: feed the exit to the state machine once what the
+    /// process wrote is in its log files, so whoever sees the EXITED state
+    /// (a `wait` for it, `tail`) also sees its last output. A descendant
+    /// holding the pipe open does not delay it (`Output::flush`); a log
+    /// write that hangs (a stuck disk) delays it by `FLUSH_LIMIT` at most.
+    fn flush_then_exit(&mut self, idx: usize, status: ExitStatus) {
+        let Some(flush) = self.records[idx].output.as_ref().map(|o| o.flush()) else {
+            self.feed(idx, Event::Exited { status });
+            return;
+        };
+        let key = self.next_key;
+        self.next_key += 1;
+        self.records[idx].exiting = true;
+        self.by_flush.insert(key, idx);
+        let done = self.flushed_tx.clone();
+        let name = self.records[idx].spec.name.clone();
+        tokio::spawn(async move {
+            if tokio::time::timeout(FLUSH_LIMIT, flush).await.is_err() {
+                tracing::warn!(
+                    "{name}: its output took over {} s to reach its log; reporting its exit anyway",
+                    FLUSH_LIMIT.as_secs()
+                );
+            }
+            let _ = done.send((key, status));
+        });
+    }
+
+    /// A run's output is flushed: now it has exited.
+    fn flushed(&mut self, key: u64, status: ExitStatus) {
+        let Some(idx) = self.by_flush.remove(&key) else {
+            return;
+        };
+        self.records[idx].exiting = false;
+        self.feed(idx, Event::Exited { status });
     }
 
     fn fire_timers(&mut self) {
@@ -987,7 +1039,10 @@ fn check_command(spec: &ProcessSpec, env: &[(String, String)]) -> Result<(), Fau
     }
 }
 
-/// The pid and agent-key maps, both `-> record index`.
+/// The longest an exit waits for its output to reach the log files.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The pid and run-key maps, all `-> record index`.
 trait IndexMap {
     /// Drop entries for `idx` and shift those after it down by one.
     fn forget(&mut self, idx: usize);

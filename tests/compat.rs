@@ -182,3 +182,58 @@ fn a_missing_directory_is_written_to_the_stderr_log() {
         assert_eq!(read(&sock(&d), method, name), theirs, "{name}");
     }
 }
+
+#[test]
+fn repeated_sections_and_keys_merge_as_supervisord_merges_them() {
+    let inc = tempfile::tempdir().unwrap();
+    std::fs::write(
+        inc.path().join("extra.ini"),
+        "[program:dup]\nstartsecs = 3\npriority = 5\n\
+         [program:other]\ncommand = sleep 1001\nstartretries = 1\nstartretries = 2\n\
+         stdout_logfile = NONE\nstderr_logfile = NONE\n",
+    )
+    .unwrap();
+    let programs = format!(
+        "[program:dup]\ncommand = sleep 1000\nstartsecs = 0\nstdout_logfile = NONE\n\
+         stderr_logfile = NONE\n\
+         [program:dup]\nautostart = false\npriority = 4\n\
+         [include]\nfiles = {}/*.ini\n",
+        inc.path().display()
+    );
+    let stock = Stock::start(&programs);
+    let d = Daemon::start(&programs);
+    let config = |sock: &Path| call_on(sock, "supervisor.getAllConfigInfo", vec![]);
+    let theirs = config(&stock.sock());
+    let dup = theirs
+        .as_ref()
+        .ok()
+        .and_then(|v| v.as_array())
+        .and_then(|a| a.iter().find(|p| p.get("name") == Some(&s("dup"))))
+        .cloned()
+        .expect("dup in the stock config");
+    assert_eq!(dup.get("autostart"), Some(&Value::Bool(false)));
+    assert_eq!(dup.get("startsecs"), Some(&Value::Int(3)));
+    assert_eq!(config(&sock(&d)), theirs);
+    // Each repeat is a warning naming both places.
+    let check = std::process::Command::new(common::sluice())
+        .args(["check", "-c"])
+        .arg(d.conf())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout).into_owned()
+        + &String::from_utf8_lossy(&check.stderr);
+    let conf = d.conf().display().to_string();
+    let extra = inc.path().join("extra.ini").display().to_string();
+    assert!(check.status.success(), "{said}");
+    for (at, first) in [
+        (format!("{conf}:"), format!("(first at {conf}:")),
+        (format!("{extra}:1:"), format!("(first at {conf}:")),
+        (format!("{extra}:7:"), format!("(first at {extra}:6)")),
+    ] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with(&at) && l.contains("warning") && l.contains(&first)),
+            "{at} ... {first} in:\n{said}"
+        );
+    }
+}

@@ -141,14 +141,15 @@ fn check_reports_every_error_at_once() {
         line_of(&main, "[program:multi]"),
         &["error", "process_num", "numprocs"],
     );
-    // The duplicate is reported where it is, in the included file.
+    // The repeat is merged (as supervisord does) and warned about where it
+    // is, in the included file, naming the first place.
     has(
         &extra_path,
         line_of(extra, "[program:dup]"),
-        &["error", "dup"],
+        &["warning", "dup", "repeated", &conf.display().to_string()],
     );
     assert!(
-        report.lines().last().unwrap_or("").contains("4 errors"),
+        report.lines().last().unwrap_or("").contains("3 errors"),
         "{report}"
     );
 }

@@ -20,9 +20,9 @@
 //!   key, lowercased;
 //! - anything else is a parse error, as is text before the first section.
 //!
-//! Where sluice is stricter than supervisord (which runs the parser with
-//! `strict=False`): a section or key given twice in one file is an error,
-//! not a silent override.
+//! A section or key given twice is kept as written: merging them the way
+//! supervisord's `strict=False` parser does (a later key replaces an
+//! earlier one) is `sources.rs`'s, across files as well as within one.
 
 /// One `key = value`, with the line the key was on.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,24 +119,10 @@ fn indent_of(chars: &[char]) -> usize {
     chars.iter().take_while(|c| c.is_whitespace()).count()
 }
 
-/// Where the entries of the current section go.
-enum Target {
-    None,
-    Section(usize),
-    /// A repeated section: its lines are read (for their errors) and dropped.
-    Discard,
-}
-
 /// Read a whole INI text.
 pub fn parse(text: &str) -> Document {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut doc = Document::default();
-    let mut target = Target::None;
-    let mut discard = Section {
-        name: String::new(),
-        line: 0,
-        entries: Vec::new(),
-    };
     // The key being read and the lines of its value so far.
     let mut current: Option<(usize, Vec<String>)> = None;
     let mut indent_level = 0usize;
@@ -170,46 +156,19 @@ pub fn parse(text: &str) -> Document {
         }
 
         // Not a continuation: the previous value (if any) is complete.
-        finish(&mut doc, &mut discard, &target, current.take());
+        finish(&mut doc, current.take());
         indent_level = cur_indent;
 
         if let Some(name) = section_header(&value) {
-            let dup = doc.sections.iter().position(|s| s.name == name);
-            match dup {
-                Some(i) => {
-                    let first = doc.sections[i].line;
-                    doc.errors.push(SyntaxError {
-                        line: lineno,
-                        section: Some(name.clone()),
-                        key: None,
-                        message: format!(
-                            "section [{name}] appears twice in this file (first on line {first})"
-                        ),
-                    });
-                    discard = Section {
-                        name,
-                        line: lineno,
-                        entries: Vec::new(),
-                    };
-                    target = Target::Discard;
-                }
-                None => {
-                    doc.sections.push(Section {
-                        name,
-                        line: lineno,
-                        entries: Vec::new(),
-                    });
-                    target = Target::Section(doc.sections.len() - 1);
-                }
-            }
+            doc.sections.push(Section {
+                name,
+                line: lineno,
+                entries: Vec::new(),
+            });
             continue;
         }
 
-        let section_name = match &target {
-            Target::None => None,
-            Target::Section(i) => Some(doc.sections[*i].name.clone()),
-            Target::Discard => Some(discard.name.clone()),
-        };
+        let section_name = doc.sections.last().map(|s| s.name.clone());
         if section_name.is_none() {
             doc.errors.push(SyntaxError {
                 line: lineno,
@@ -225,24 +184,13 @@ pub fn parse(text: &str) -> Document {
 
         match split_option(&value) {
             Some((key, val)) if !key.is_empty() => {
-                let existing = match &target {
-                    Target::Section(i) => doc.sections[*i].get(&key).map(|e| e.line),
-                    Target::Discard => discard.get(&key).map(|e| e.line),
-                    Target::None => None,
-                };
-                if let Some(first) = existing {
-                    doc.errors.push(SyntaxError {
+                if let Some(section) = doc.sections.last_mut() {
+                    section.entries.push(Entry {
+                        key,
+                        value: String::new(),
                         line: lineno,
-                        section: section_name,
-                        key: Some(key.clone()),
-                        message: format!("key given twice in this section (first on line {first})"),
                     });
-                    // Line 0 matches no entry: its continuation lines are
-                    // read and dropped.
-                    current = Some((0, Vec::new()));
-                    continue;
                 }
-                push_entry(&mut doc, &mut discard, &target, key, lineno);
                 current = Some((lineno, vec![val]));
             }
             Some(_) => doc.errors.push(SyntaxError {
@@ -267,45 +215,17 @@ pub fn parse(text: &str) -> Document {
             }),
         }
     }
-    finish(&mut doc, &mut discard, &target, current.take());
+    finish(&mut doc, current.take());
     doc
 }
 
-fn push_entry(
-    doc: &mut Document,
-    discard: &mut Section,
-    target: &Target,
-    key: String,
-    line: usize,
-) {
-    let entry = Entry {
-        key,
-        value: String::new(),
-        line,
-    };
-    match target {
-        Target::Section(i) => doc.sections[*i].entries.push(entry),
-        Target::Discard => discard.entries.push(entry),
-        Target::None => {}
-    }
-}
-
-/// Store the joined value of the key started on `line`.
-fn finish(
-    doc: &mut Document,
-    discard: &mut Section,
-    target: &Target,
-    current: Option<(usize, Vec<String>)>,
-) {
+/// Store the joined value of the key started on `line` (the last entry of
+/// the last section: a value ends before anything else starts).
+fn finish(doc: &mut Document, current: Option<(usize, Vec<String>)>) {
     let Some((line, lines)) = current else { return };
-    let joined = lines.join("\n").trim_end().to_string();
-    let section = match target {
-        Target::Section(i) => &mut doc.sections[*i],
-        Target::Discard => discard,
-        Target::None => return,
-    };
-    if let Some(entry) = section.entries.iter_mut().rev().find(|e| e.line == line) {
-        entry.value = joined;
+    let entry = doc.sections.last_mut().and_then(|s| s.entries.last_mut());
+    if let Some(entry) = entry.filter(|e| e.line == line) {
+        entry.value = lines.join("\n").trim_end().to_string();
     }
 }
 
@@ -440,16 +360,17 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_are_errors() {
-        let doc = parse("[a]\nx=1\nx=2\n[b]\n[a]\ny=1\ny=2\n");
-        let lines: Vec<usize> = doc.errors.iter().map(|e| e.line).collect();
-        // The repeated section's own repeated key is reported too.
-        assert_eq!(lines, vec![3, 5, 7]);
-        assert_eq!(doc.sections.len(), 2);
-        assert_eq!(
-            doc.sections[0].get("x").map(|e| e.value.as_str()),
-            Some("1")
-        );
+    fn duplicates_are_kept_as_written() {
+        let doc = parse("[a]\nx=1\nx=2\n  more\n[b]\n[a]\ny=1\n");
+        assert!(doc.errors.is_empty(), "{:?}", doc.errors);
+        let names: Vec<&str> = doc.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "b", "a"]);
+        let values: Vec<(&str, &str, usize)> = doc.sections[0]
+            .entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+            .collect();
+        assert_eq!(values, vec![("x", "1", 2), ("x", "2\nmore", 3)]);
     }
 
     #[test]

@@ -54,6 +54,20 @@ impl<'a> Reader<'a> {
     /// `Some(Err(()))` if expansion failed (already reported).
     pub fn text(&self, key: &'a str, vars: &Vars, diags: &mut Diags) -> Option<Result<String, ()>> {
         let entry = self.entry(key)?;
+        // A key merged in from a repeat of the section in another file has
+        // that file's `%(here)s`, as supervisord expands each file's own.
+        let here = self.loc.here_of(key);
+        let own;
+        let vars = if here == self.loc.here {
+            vars
+        } else {
+            own = {
+                let mut v = vars.clone();
+                v.set_str("here", here.to_string_lossy());
+                v
+            };
+            &own
+        };
         Some(expand::expand(&entry.value, vars).map_err(|e| {
             diags.error(self.at(key), expand_message(&e, &entry.value, vars));
         }))

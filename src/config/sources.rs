@@ -6,14 +6,17 @@
 //! file's directory, may use `%(here)s`, `%(host_node_name)s` and
 //! `%(ENV_X)s`, and each glob's matches are read in sorted order. Only the
 //! main file's `[include]` counts; one in an included file is ignored (with
-//! a warning). Unlike supervisord, a section defined in two files is an
-//! error rather than a silent merge.
+//! a warning). A section given twice, in one file or in two, is one section
+//! with the keys of both, and a key given twice takes its later value
+//! (supervisord's parser runs with `strict=False`); unlike supervisord,
+//! each repeat is a warning naming both places.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::ConfigSource;
 use super::diagnostic::{Diags, Place};
-use super::dialect::{self, Section};
+use super::dialect::{self, Entry, Section};
 use super::embedded::{EMBEDDED_CONFIG, EMBEDDED_NAME};
 use super::expand::{self, Vars};
 use super::load::Host;
@@ -27,16 +30,85 @@ pub struct Located {
     pub file: PathBuf,
     /// `%(here)s` for this section: its file's directory.
     pub here: PathBuf,
+    /// Keys whose value was read from another file than `file` (the
+    /// section is repeated there): that file and its `%(here)s`.
+    merged: HashMap<String, (PathBuf, PathBuf)>,
+    /// Each key's index in `section.entries`.
+    keys: HashMap<String, usize>,
 }
 
 impl Located {
-    /// A place in this section (its header line when `line` is None).
+    fn new(section: &Section, file: &Path, here: &Path) -> Located {
+        Located {
+            section: Section {
+                name: section.name.clone(),
+                line: section.line,
+                entries: Vec::new(),
+            },
+            file: file.to_path_buf(),
+            here: here.to_path_buf(),
+            merged: HashMap::new(),
+            keys: HashMap::new(),
+        }
+    }
+
+    /// A place in this section (its header line when `line` is None), in
+    /// the file `key`'s value was read from.
     pub fn at<'a>(&'a self, key: Option<&'a str>, line: Option<usize>) -> Place<'a> {
+        let file = key
+            .and_then(|k| self.merged.get(k))
+            .map_or(self.file.as_path(), |(file, _)| file.as_path());
         Place {
-            file: &self.file,
+            file,
             line: line.or(Some(self.section.line)),
             section: Some(&self.section.name),
             key,
+        }
+    }
+
+    /// `%(here)s` for `key`: its own file's directory.
+    pub fn here_of(&self, key: &str) -> &Path {
+        self.merged.get(key).map_or(&self.here, |(_, here)| here)
+    }
+
+    /// Add the entries of one `[name]` block read from `file`: a key met
+    /// before takes the later value, with a warning naming both places.
+    fn merge(&mut self, entries: Vec<Entry>, file: &Path, here: &Path, diags: &mut Diags) {
+        for entry in entries {
+            let origin = (file != self.file).then(|| (file.to_path_buf(), here.to_path_buf()));
+            match self.keys.get(&entry.key) {
+                Some(&i) => {
+                    let first = &self.section.entries[i];
+                    let first_at = self.at(Some(&first.key), Some(first.line));
+                    let message = format!(
+                        "given again (first at {}:{}): the later value is used, as supervisord does",
+                        first_at.file.display(),
+                        first.line
+                    );
+                    diags.warn(
+                        Place {
+                            file,
+                            line: Some(entry.line),
+                            section: Some(&self.section.name),
+                            key: Some(&entry.key),
+                        },
+                        message,
+                    );
+                    match origin {
+                        Some(o) => self.merged.insert(entry.key.clone(), o),
+                        None => self.merged.remove(&entry.key),
+                    };
+                    self.section.entries[i] = entry;
+                }
+                None => {
+                    if let Some(o) = origin {
+                        self.merged.insert(entry.key.clone(), o);
+                    }
+                    self.keys
+                        .insert(entry.key.clone(), self.section.entries.len());
+                    self.section.entries.push(entry);
+                }
+            }
         }
     }
 }
@@ -51,6 +123,8 @@ pub struct Sources {
     pub main_name: PathBuf,
     /// `%(here)s` of the main file.
     pub here: PathBuf,
+    /// Each section's index in `sections`, by name.
+    index: HashMap<String, usize>,
 }
 
 /// Read the main text and its includes; `None` if the main file cannot be
@@ -75,6 +149,7 @@ pub fn read(source: &ConfigSource, host: &Host, diags: &mut Diags) -> Option<Sou
         files,
         main_name: main_name.clone(),
         here: here.clone(),
+        index: HashMap::new(),
     };
     add_document(&mut sources, &text, &main_name, &here, diags, true);
 
@@ -118,8 +193,8 @@ fn read_text(path: &Path, diags: &mut Diags) -> Option<String> {
     }
 }
 
-/// Parse one text and add its sections (reporting its syntax errors and
-/// sections already defined in another file).
+/// Parse one text and add its sections (reporting its syntax errors;
+/// merging a section met before into it).
 fn add_document(
     sources: &mut Sources,
     text: &str,
@@ -141,46 +216,44 @@ fn add_document(
         );
     }
     for section in doc.sections {
+        let header = Place {
+            file,
+            line: Some(section.line),
+            section: Some(&section.name),
+            key: None,
+        };
         if !main && section.name == "include" {
             // Includes do not nest: supervisord reads [include] once, from
             // the main file.
             diags.warn(
-                Place {
-                    file,
-                    line: Some(section.line),
-                    section: Some(&section.name),
-                    key: None,
-                },
+                header,
                 "ignored: only the main file's [include] is read (an included file cannot include more)",
             );
             continue;
         }
-        if let Some(first) = sources
-            .sections
-            .iter()
-            .find(|l| l.section.name == section.name)
-        {
-            diags.error(
-                Place {
-                    file,
-                    line: Some(section.line),
-                    section: Some(&section.name),
-                    key: None,
-                },
-                format!(
-                    "section [{}] is already defined in {}:{}",
-                    section.name,
-                    first.file.display(),
-                    first.section.line
-                ),
-            );
-            continue;
-        }
-        sources.sections.push(Located {
-            section,
-            file: file.to_path_buf(),
-            here: here.to_path_buf(),
-        });
+        let index = match sources.index.get(&section.name) {
+            Some(&i) => {
+                let first = &sources.sections[i];
+                diags.warn(
+                    header,
+                    format!(
+                        "the section is repeated (first at {}:{}): its keys are merged into \
+                         it, as supervisord merges them",
+                        first.file.display(),
+                        first.section.line
+                    ),
+                );
+                i
+            }
+            None => {
+                sources
+                    .index
+                    .insert(section.name.clone(), sources.sections.len());
+                sources.sections.push(Located::new(&section, file, here));
+                sources.sections.len() - 1
+            }
+        };
+        sources.sections[index].merge(section.entries, file, here, diags);
     }
 }
 

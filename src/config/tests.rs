@@ -613,10 +613,10 @@ fn errors_in_included_files_name_that_file() {
     );
     let d = errs(&main);
     assert!(
-        d.iter().any(|d| d.is_error()
+        d.iter().any(|d| !d.is_error()
             && d.file == inc
             && d.line == Some(1)
-            && d.message.contains("already defined")),
+            && d.message.contains("repeated")),
         "{}",
         render(&d)
     );
@@ -1067,4 +1067,62 @@ fn the_client_reads_its_section_and_ignores_the_rest() {
     );
     write(dir.path(), "sluice.conf", "[supervisord]\nwhat is this\n");
     assert!(load_ctl_with(&source, &host(dir.path())).is_err());
+}
+
+#[test]
+fn repeated_sections_and_keys_merge_as_supervisord() {
+    // configparser with strict=False: one section, a later key wins; here
+    // each key keeps its own file's %(here)s and file for diagnostics.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let main = write(
+        dir.path(),
+        "sluice.conf",
+        "[supervisord]\n[include]\nfiles=conf.d/*.ini\n\
+         [program:x]\ncommand=/bin/x %(here)s\nstartsecs=5\nstartsecs=6\n\
+         [group:g]\nprograms=x\n[program:x]\nautostart=false\n",
+    );
+    let inc = write(
+        dir.path(),
+        "conf.d/x.ini",
+        "[program:x]\nstartsecs=7\ndirectory=%(here)s\n",
+    );
+    let loaded = ok(&main);
+    let p = process(&loaded.config, "g", "x");
+    assert_eq!(p.command, format!("/bin/x {}", dir.path().display()));
+    assert_eq!(p.startsecs, 7);
+    assert!(!p.autostart);
+    assert_eq!(
+        p.directory.as_deref(),
+        Some(dir.path().join("conf.d").as_path())
+    );
+    let w = render(&loaded.warnings);
+    let warned = |file: &Path, line: usize, key: Option<&str>, first: String| {
+        loaded.warnings.iter().any(|d| {
+            d.file == file
+                && d.line == Some(line)
+                && d.key.as_deref() == key
+                && d.message.contains(&first)
+        })
+    };
+    let m = main.display();
+    assert!(warned(&main, 7, Some("startsecs"), format!("{m}:6")), "{w}");
+    assert!(warned(&main, 10, None, format!("{m}:4")), "{w}");
+    assert!(warned(&inc, 1, None, format!("{m}:4")), "{w}");
+    assert!(warned(&inc, 2, Some("startsecs"), format!("{m}:7")), "{w}");
+
+    // A bad value merged in from the include is reported in that file.
+    write(
+        dir.path(),
+        "conf.d/x.ini",
+        "[program:x]\n\nstartretries=many\n",
+    );
+    let d = errs(&main);
+    assert!(
+        d.iter().any(|d| d.is_error()
+            && d.file == inc
+            && d.line == Some(3)
+            && d.key.as_deref() == Some("startretries")),
+        "{}",
+        render(&d)
+    );
 }

@@ -232,6 +232,37 @@ fn an_exec_source_restarts_its_command_and_the_command_dies_with_the_agent() {
     );
 }
 
+/// Flume's ExecSource flushes the lines it read when it stops; so does
+/// ours: a partial batch (batchSize 20, batchTimeout 3 s) is not lost.
+#[test]
+fn an_exec_source_delivers_what_it_read_when_the_agent_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mark = dir.path().join("mark");
+    let conf = format!(
+        "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = exec\n\
+         a1.sources.r1.shell = /bin/sh -c\n\
+         a1.sources.r1.command = echo one; echo two; touch {m}; sleep 100\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = logger\n\
+         a1.sinks.k1.channel = c1\n",
+        m = mark.display()
+    );
+    let mut agent = ForegroundAgent::start(dir.path(), &conf);
+    wait_for("the command's lines written", || mark.exists());
+    agent.stop();
+    let out = agent.output();
+    for line in ["one", "two"] {
+        assert!(
+            out.contains(&format!("{line} }}")),
+            "the line {line} was lost at stop: {out}"
+        );
+    }
+}
+
 #[test]
 fn an_exec_command_dies_when_its_agent_is_killed_outright() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -16,7 +16,8 @@
 //!
 //! The command runs in its own process group. When the agent stops, the
 //! group gets SIGTERM, then SIGKILL if the command is still there after
-//! [`STOP_GRACE`]. The command also gets PR_SET_PDEATHSIG (SIGKILL), so it
+//! [`STOP_GRACE`]; what it wrote until its output closes is still read and
+//! delivered, as Flume does. The command also gets PR_SET_PDEATHSIG (SIGKILL), so it
 //! dies with the agent process. Linux sends that signal when the *thread*
 //! that forked exits, not the process; so commands are started from a
 //! thread of the source's own ([`Spawner`]) that lives until its last
@@ -50,6 +51,7 @@ use tokio::time::Instant;
 use super::{Source, SourceContext};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
+use crate::engine::processor::Cancelled;
 use crate::engine::registry::SourceType;
 
 pub const TYPE: SourceType = SourceType {
@@ -243,8 +245,10 @@ async fn supervise(mut r: Running, s: &Settings, ctx: &SourceContext) -> Ended {
         tokio::spawn(async move { read_stderr(fd, log, ctx).await })
     });
     let ended = match read_stdout(&mut r, s, ctx).await {
-        Err(Cancelled) => {
-            let status = stop_group(pid, &mut r.exited).await;
+        Err(Stopped) => {
+            // The group had its SIGTERM (and SIGKILL if it lingered) while
+            // the rest of its output was read.
+            let status = wait_stopped(pid, &mut r.exited).await;
             ctx.log.info(
                 &ctx.label,
                 &format!("stopped command [{}]: {}", s.command, describe(&status)),
@@ -255,7 +259,8 @@ async fn supervise(mut r: Running, s: &Settings, ctx: &SourceContext) -> Ended {
             // Output is over; the command may still be running.
             tokio::select! {
                 _ = ctx.cancel.cancelled() => {
-                    let status = stop_group(pid, &mut r.exited).await;
+                    signal_group(pid, libc::SIGTERM);
+                    let status = wait_stopped(pid, &mut r.exited).await;
                     ctx.log.info(
                         &ctx.label,
                         &format!("stopped command [{}]: {}", s.command, describe(&status)),
@@ -280,10 +285,24 @@ async fn supervise(mut r: Running, s: &Settings, ctx: &SourceContext) -> Ended {
     ended
 }
 
-struct Cancelled;
+/// The agent stopped while the command ran: its group was signalled and
+/// what it had written was read and delivered first.
+struct Stopped;
 
-/// Events from standard output until it closes.
-async fn read_stdout(r: &mut Running, s: &Settings, ctx: &SourceContext) -> Result<(), Cancelled> {
+/// Where a stop stands: SIGTERM sent, then SIGKILL at the deadline, then
+/// the rest of the output given up at the next one (a descendant that left
+/// the group may hold the pipe open for ever).
+struct Stopping {
+    deadline: Instant,
+    killed: bool,
+}
+
+/// Events from standard output until it closes. When the agent stops, the
+/// command's group gets SIGTERM and its output is still read to the end
+/// and delivered (as Flume's ExecSource does: it kills the process, then
+/// flushes what it read), each batch with one try, since the agent is
+/// going: a full channel then loses that batch, said in the agent log.
+async fn read_stdout(r: &mut Running, s: &Settings, ctx: &SourceContext) -> Result<(), Stopped> {
     let Some(fd) = r.stdout.take() else {
         return Ok(());
     };
@@ -301,15 +320,45 @@ async fn read_stdout(r: &mut Running, s: &Settings, ctx: &SourceContext) -> Resu
     let mut batch: Vec<Event> = Vec::with_capacity(s.batch_size);
     // When the oldest line of a partial batch is due.
     let mut due: Option<Instant> = None;
+    let mut stopping: Option<Stopping> = None;
+    let stop = |stopping: &mut Option<Stopping>| {
+        if stopping.is_none() {
+            signal_group(r.pid, libc::SIGTERM);
+            *stopping = Some(Stopping {
+                deadline: Instant::now() + STOP_GRACE,
+                killed: false,
+            });
+        }
+    };
     loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }
         let read = tokio::select! {
-            _ = ctx.cancel.cancelled() => return Err(Cancelled),
+            _ = ctx.cancel.cancelled(), if stopping.is_none() => {
+                stop(&mut stopping);
+                continue;
+            }
+            _ = sleep_until(stopping.as_ref().map(|s| s.deadline)) => {
+                match stopping.as_mut() {
+                    Some(st) if !st.killed => {
+                        signal_group(r.pid, libc::SIGKILL);
+                        st.killed = true;
+                        st.deadline = Instant::now() + STOP_GRACE;
+                        continue;
+                    }
+                    _ => {
+                        ctx.log.warn(&ctx.label, "the command's output did not end after SIGKILL \
+                            (a descendant outside its process group holds it); not read further");
+                        Ok(0)
+                    }
+                }
+            }
             _ = sleep_until(due) => {
                 due = None;
-                deliver(&mut batch, ctx).await?;
+                if deliver(&mut batch, ctx).await.is_err() {
+                    stop(&mut stopping);
+                }
                 continue;
             }
             r = out.read_buf(&mut buf) => r,
@@ -327,7 +376,9 @@ async fn read_stdout(r: &mut Running, s: &Settings, ctx: &SourceContext) -> Resu
             batch.push(Event::new(trim_line(line)));
             if batch.len() >= s.batch_size {
                 due = None;
-                deliver(&mut batch, ctx).await?;
+                if deliver(&mut batch, ctx).await.is_err() {
+                    stop(&mut stopping);
+                }
             }
         }
         if n == 0 {
@@ -335,7 +386,11 @@ async fn read_stdout(r: &mut Running, s: &Settings, ctx: &SourceContext) -> Resu
                 let rest = buf.split().freeze();
                 batch.push(Event::new(trim_line(rest)));
             }
-            return deliver(&mut batch, ctx).await;
+            let delivered = deliver(&mut batch, ctx).await;
+            return match (delivered, stopping) {
+                (Ok(()), None) => Ok(()),
+                _ => Err(Stopped),
+            };
         }
         if !batch.is_empty() && due.is_none() {
             due = Some(Instant::now() + s.batch_timeout);
@@ -361,15 +416,22 @@ fn trim_line(mut line: Bytes) -> Bytes {
     line
 }
 
+/// Hand the batch on; `Err` when the agent stopped before the channel took
+/// it (the lines are lost, and the agent log says how many).
 async fn deliver(batch: &mut Vec<Event>, ctx: &SourceContext) -> Result<(), Cancelled> {
     if batch.is_empty() {
         return Ok(());
     }
     let events = std::mem::replace(batch, Vec::with_capacity(batch.len()));
-    ctx.processor
-        .deliver(events, &ctx.cancel)
-        .await
-        .map_err(|_| Cancelled)
+    let lines = events.len();
+    let delivered = ctx.processor.deliver(events, &ctx.cancel).await;
+    if delivered.is_err() {
+        ctx.log.warn(
+            &ctx.label,
+            &format!("{lines} lines of the command's output were not delivered: the agent stopped while the channel had no room"),
+        );
+    }
+    delivered
 }
 
 /// Standard error: logged line by line, or read and dropped.
@@ -416,13 +478,13 @@ fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
-/// SIGTERM to the command's group; SIGKILL if it is still there after
-/// [`STOP_GRACE`]; then SIGKILL to whatever of the group is left.
-async fn stop_group(
+/// After the SIGTERM to the command's group: its exit, with SIGKILL if it
+/// is still there after [`STOP_GRACE`]; then SIGKILL to whatever of the
+/// group is left.
+async fn wait_stopped(
     pid: i32,
     exited: &mut oneshot::Receiver<Result<ExitStatus, String>>,
 ) -> Result<ExitStatus, String> {
-    signal_group(pid, libc::SIGTERM);
     let status = match tokio::time::timeout(STOP_GRACE, &mut *exited).await {
         Ok(status) => status,
         Err(_) => {
@@ -675,6 +737,28 @@ mod tests {
         h.ctx.cancel.cancel();
         let done = tokio::time::timeout(DEADLINE, task).await;
         assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+    }
+
+    #[tokio::test]
+    async fn lines_read_before_a_stop_are_delivered() {
+        let h = harness(100);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mark = dir.path().join("mark");
+        // A partial batch (batchSize 20, batchTimeout 3 s) when the stop
+        // comes; and a last line the command writes as it is stopped.
+        let mut source = Exec::new(settings(&format!(
+            "trap 'echo bye; exit 0' TERM; echo one; echo two; touch {m}; \
+             while :; do sleep 0.05; done",
+            m = mark.display()
+        )));
+        source.start(&h.ctx).await.expect("start");
+        let task = tokio::spawn(Box::new(source).run(h.ctx.clone()));
+        wait_until("the lines written", || mark.exists()).await;
+        h.ctx.cancel.cancel();
+        let done = tokio::time::timeout(DEADLINE, task).await;
+        assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+        assert_eq!(h.take_bodies(3).await, ["one", "two", "bye"]);
+        assert!(h.log.text().contains("stopped command"), "{}", h.log.text());
     }
 
     #[tokio::test]

@@ -120,7 +120,10 @@ pub fn main(opts: Options) -> i32 {
     loop {
         let exit = runtime.block_on(run_once(&config, &source, &daemon_log));
         match exit {
-            Ok(Exit::Shutdown) => return 0,
+            Ok(Exit::Shutdown) => {
+                crate::descendants::finish();
+                return 0;
+            }
             Ok(Exit::Restart) => match config::load(&source) {
                 Ok(loaded) => {
                     for w in &loaded.warnings {
@@ -181,6 +184,11 @@ async fn run_once(
     let server = rpc::bind(ServerConfig::from_config(config))
         .await
         .map_err(|e| format!("could not start the control server: {e}"))?;
+    // The socket is ours, so no other daemon runs here: end what a killed
+    // one left, and start the watchdog, before anything is spawned.
+    crate::descendants::guard(&crate::descendants::record_path(
+        &config.supervisord.pidfile,
+    ));
     write_pidfile(config)?;
     let (manager, handle) = Manager::new(config, server.urls().into_iter().next());
     let manager = manager.with_daemon_log(daemon_log.clone());

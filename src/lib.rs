@@ -5,6 +5,7 @@ pub mod allocator;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod descendants;
 pub mod engine;
 pub mod logs;
 pub mod rpc;

@@ -55,6 +55,10 @@ enum Command {
         #[arg(short = 'c', long = "configuration")]
         config: Option<PathBuf>,
     },
+    /// The daemon's watchdog (started by the daemon itself; see
+    /// sluice::descendants).
+    #[command(hide = true)]
+    Watchdog,
 }
 
 fn main() -> ExitCode {
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
             args,
         }),
         Command::Agent(args) => sluice::standalone::main(args),
+        Command::Watchdog => sluice::descendants::watchdog::main(),
         Command::Check { config } => {
             let source = sluice::config::discover(config.as_deref());
             let (report, code) = sluice::config::check(&source);

@@ -48,6 +48,20 @@ fn zombies_of(parent: i32) -> Vec<i32> {
         .collect()
 }
 
+fn cmdline_of(pid: i32) -> String {
+    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+        .replace('\0', " ")
+}
+
+/// The daemon's children but its watchdog (`sluice watchdog`).
+fn program_children(daemon: i32) -> Vec<i32> {
+    children_of(daemon)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| !cmdline_of(*p).ends_with("watchdog "))
+        .collect()
+}
+
 fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -213,7 +227,7 @@ fn kill_9_takes_the_children_down_and_a_restart_runs_one_copy() {
     assert_eq!(read_pid(&d.path("sluice.pid")), Some(d.pid()));
     // Exactly one copy of each program: the daemon's only children are
     // those three...
-    let mut kids: Vec<i32> = children_of(d.pid()).into_iter().map(|(p, _)| p).collect();
+    let mut kids = program_children(d.pid());
     kids.sort();
     let mut want = second.clone();
     want.sort();
@@ -221,12 +235,7 @@ fn kill_9_takes_the_children_down_and_a_restart_runs_one_copy() {
     // ... one per program, and none of the old ones came back.
     let mut cmdlines: Vec<String> = kids
         .iter()
-        .map(|pid| {
-            String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
-                .replace('\0', " ")
-                .trim_start_matches("/usr/bin/")
-                .to_string()
-        })
+        .map(|pid| cmdline_of(*pid).trim_start_matches("/usr/bin/").to_string())
         .collect();
     cmdlines.sort();
     assert_eq!(cmdlines, ["sleep 1000 ", "sleep 1001 ", "sleep 1002 "]);
@@ -343,8 +352,8 @@ fn a_second_daemon_on_the_same_socket_is_refused() {
     assert_eq!(read_pid(&d.path("sluice.pid")), Some(d.pid()));
     assert_eq!(d.state("a"), "RUNNING");
     assert_eq!(d.child_pid("a"), pid_a);
-    // Only one `a` runs.
-    assert_eq!(children_of(d.pid()).len(), 1);
+    // Only one `a` runs (beside the watchdog).
+    assert_eq!(program_children(d.pid()), [pid_a]);
 }
 
 /// A temp dir with the test header (plus `supervisord_extra` in the

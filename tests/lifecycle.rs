@@ -36,26 +36,6 @@ fn log_count(d: &Daemon, needle: &str) -> usize {
     d.log().matches(needle).count()
 }
 
-/// The pid written into a pidfile by a test program, once it is there.
-fn read_pid(path: &Path) -> i32 {
-    let mut pid = 0;
-    wait_for(&format!("a pid in {}", path.display()), || {
-        pid = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        pid > 0
-    });
-    pid
-}
-
-fn kill(pid: i32, sig: i32) {
-    // SAFETY: kill(2) on a pid this test started (through the daemon).
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
-
 /// The line of `ctl status` for `name` (without the trailing newline).
 fn status_line(d: &Daemon, name: &str) -> String {
     d.ctl_out(&["status", name]).trim_end().to_string()
@@ -357,8 +337,8 @@ fn stopasgroup_reaches_the_grandchild() {
     let d = Daemon::start(&(prog("grouped", true) + &prog("single", false)));
     d.wait_state("grouped", "RUNNING");
     d.wait_state("single", "RUNNING");
-    let gc_grouped = read_pid(&d.path("grouped.pid"));
-    let gc_single = read_pid(&d.path("single.pid"));
+    let gc_grouped = wait_pid_file(&d.path("grouped.pid"));
+    let gc_single = wait_pid_file(&d.path("single.pid"));
     assert!(alive(gc_grouped) && alive(gc_single));
 
     let (out, code) = run(&d, &["stop", "grouped"]);
@@ -898,7 +878,7 @@ fn killasgroup_kills_the_group_after_stopwaitsecs() {
          killasgroup = true\n",
     );
     d.wait_state("kag", "RUNNING");
-    let gc = read_pid(&d.path("gc.pid"));
+    let gc = wait_pid_file(&d.path("gc.pid"));
     let pid = d.child_pid("kag");
     assert_eq!(run(&d, &["stop", "kag"]), ("kag: stopped\n".into(), 0));
     wait_for("the grandchild to die", || !alive(gc));

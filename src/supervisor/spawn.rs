@@ -4,8 +4,10 @@
 //! the exec fail (no such file, a directory, not executable) is found here,
 //! before forking, and reported as supervisord's spawn error text. The child
 //! gets its own process group, the user/umask/directory/environment of its
-//! spec, supervisord's SUPERVISOR_* variables, and a parent-death signal so
-//! that a `kill -9` of the daemon does not leave it running as an orphan.
+//! spec, supervisord's SUPERVISOR_* variables, and a parent-death signal (its
+//! stopsignal, at once when the daemon dies). The manager then hands the
+//! group to `crate::descendants`, whose watchdog ends all of it, whatever
+//! ignores that signal or was forked since.
 
 use std::ffi::CString;
 use std::os::fd::OwnedFd;

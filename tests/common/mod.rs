@@ -43,6 +43,27 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// The pid a test program wrote into `path`, once it is there.
+pub fn wait_pid_file(path: &Path) -> i32 {
+    let mut pid = 0;
+    wait_for(&format!("a pid in {}", path.display()), || {
+        pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    });
+    pid
+}
+
+/// Send `sig` to `pid`.
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a pid a test started (itself or through the daemon).
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
 /// The config header every test daemon uses: everything inside `dir`.
 pub fn base_config(dir: &Path) -> String {
     base_config_with(dir, "")

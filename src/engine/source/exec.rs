@@ -23,7 +23,8 @@
 //! thread of the source's own ([`Spawner`]) that lives until its last
 //! command has exited, never from a runtime thread that may come and go.
 //! (Only the command itself gets that signal: its own children survive a
-//! killed agent, unless they die of the closed pipe.)
+//! killed `sluice agent`, unless they die of the closed pipe. In the daemon
+//! the whole group is ended: see `crate::descendants`.)
 //!
 //! In the daemon, an in-process agent shares the process with the daemon,
 //! whose `waitpid(-1)` may collect a command before the spawner thread does;
@@ -590,6 +591,14 @@ fn spawn_and_wait(req: SpawnRequest) {
     let (done, exited) = oneshot::channel();
     registry.insert(pid, done);
     drop(registry);
+    // In the daemon, its watchdog ends the group should the daemon die.
+    crate::descendants::watch(crate::descendants::Group {
+        pgid: pid,
+        start: crate::descendants::proc::start_time(pid),
+        signal: libc::SIGTERM,
+        grace: STOP_GRACE,
+        name: format!("exec command {program}"),
+    });
     let running = Running {
         pid,
         stdout: child.stdout.take().map(OwnedFd::from),
@@ -601,6 +610,7 @@ fn spawn_and_wait(req: SpawnRequest) {
         signal_group(pid, libc::SIGKILL);
     }
     let status = child.wait();
+    crate::descendants::reaped(pid);
     if let Err(e) = &status
         && e.raw_os_error() == Some(libc::ECHILD)
     {

@@ -774,6 +774,13 @@ impl Manager {
                     });
                 match spawned {
                     Ok((pid, stdin, output)) => {
+                        crate::descendants::watch(crate::descendants::Group {
+                            pgid: pid,
+                            start: crate::descendants::proc::start_time(pid),
+                            signal: rec.spec.stopsignal.number,
+                            grace: std::time::Duration::from_secs(rec.spec.stopwaitsecs),
+                            name: rec.spec.name.clone(),
+                        });
                         rec.stdin = stdin.and_then(|fd| match StdinPipe::new(fd) {
                             Ok(p) => Some(p),
                             Err(e) => {
@@ -867,6 +874,7 @@ impl Manager {
                 ),
                 _ => continue,
             };
+            crate::descendants::reaped(pid.as_raw());
             match self.by_pid.remove(&pid.as_raw()) {
                 Some(idx) => {
                     self.records[idx].stopped_at = Some(SystemTime::now());

@@ -13,10 +13,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use common::compare::{Said, py, rs, said, same, stock, timeless};
-use common::{DEADLINE, Daemon, wait_for};
+use common::compare::{Said, StockDaemon, py, rs, said, same, stock, timeless};
+use common::{Daemon, wait_for};
 
 fn same_timeless(conf: &Path, args: &[&str]) -> Said {
     let theirs = timeless(py(conf, args));
@@ -66,48 +65,12 @@ autostart = false
 programs = web,worker
 ";
 
-/// A stock `supervisord -n` in its own temp dir; stopped (TERM, then KILL)
-/// on drop.
-struct Stock {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
+/// The stock supervisord running [`PROGRAMS`], once they run.
+struct Stock(StockDaemon);
 
 impl Stock {
     fn start() -> Stock {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let d = dir.path().display();
-        let text = format!(
-            "[supervisord]\n\
-             logfile = {d}/supervisord.log\n\
-             pidfile = {d}/supervisord.pid\n\
-             childlogdir = {d}\n\
-             loglevel = info\n\
-             \n\
-             [unix_http_server]\n\
-             file = {d}/supervisor.sock\n\
-             \n\
-             [rpcinterface:supervisor]\n\
-             supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\
-             \n\
-             [supervisorctl]\n\
-             serverurl = unix://{d}/supervisor.sock\n\n{PROGRAMS}"
-        );
-        std::fs::write(dir.path().join("supervisord.conf"), text).expect("write config");
-        let child = Command::new(stock("SLUICE_SUPERVISORD", "supervisord"))
-            .arg("-n")
-            .arg("-c")
-            .arg(dir.path().join("supervisord.conf"))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the stock supervisord");
-        let s = Stock {
-            dir,
-            child: Some(child),
-        };
+        let s = Stock(StockDaemon::start(PROGRAMS));
         let conf = s.conf();
         for name in ["alone", "cat", "svc:web"] {
             wait_for(&format!("{name} to run under supervisord"), || {
@@ -118,11 +81,11 @@ impl Stock {
     }
 
     fn conf(&self) -> PathBuf {
-        self.dir.path().join("supervisord.conf")
+        self.0.conf()
     }
 
     fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        self.0.pid()
     }
 
     fn state(&self, name: &str) -> String {
@@ -142,26 +105,6 @@ impl Stock {
             .trim()
             .parse()
             .unwrap_or(0)
-    }
-}
-
-impl Drop for Stock {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: signalling our own child.
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGTERM);
-            }
-            let start = Instant::now();
-            while start.elapsed() < DEADLINE {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -67,6 +67,8 @@ pub enum ExpandError {
     Unknown(String),
     /// A `%` that is not a well-formed specifier.
     Malformed(String),
+    /// A width or precision beyond [`MAX_WIDTH`].
+    TooWide(String),
 }
 
 impl fmt::Display for ExpandError {
@@ -74,6 +76,7 @@ impl fmt::Display for ExpandError {
         match self {
             ExpandError::Unknown(name) => write!(f, "unknown name %({name})"),
             ExpandError::Malformed(why) => write!(f, "{why} (write %% for a literal %)"),
+            ExpandError::TooWide(why) => write!(f, "{why}"),
         }
     }
 }
@@ -181,11 +184,11 @@ fn parse_spec(chars: &[char], open: usize) -> Result<(Spec, usize), ExpandError>
         i += 1;
     }
     let (width, next) = digits(chars, i);
-    spec.width = width;
+    spec.width = bounded(width, "width", &spec.name)?;
     i = next;
     if chars.get(i) == Some(&'.') {
         let (precision, next) = digits(chars, i + 1);
-        spec.precision = Some(precision);
+        spec.precision = Some(bounded(precision, "precision", &spec.name)?);
         i = next;
     }
     // Length modifiers are accepted and ignored, as in Python.
@@ -206,6 +209,20 @@ fn parse_spec(chars: &[char], open: usize) -> Result<(Spec, usize), ExpandError>
             spec.name
         ))),
     }
+}
+
+/// The widest field (and longest precision) a `%(name)NNd` may ask for:
+/// far beyond any name or path, and small enough that no expansion costs
+/// much memory.
+pub const MAX_WIDTH: usize = 4096;
+
+fn bounded(n: usize, what: &str, name: &str) -> Result<usize, ExpandError> {
+    if n > MAX_WIDTH {
+        return Err(ExpandError::TooWide(format!(
+            "the {what} {n} after %({name}) is too large (at most {MAX_WIDTH})"
+        )));
+    }
+    Ok(n)
 }
 
 fn digits(chars: &[char], mut i: usize) -> (usize, usize) {
@@ -346,6 +363,19 @@ mod tests {
         assert_eq!(ok("%(process_num)x"), "7");
         assert_eq!(ok("[%(program_name)5s]"), "[  web]");
         assert_eq!(ok("[%(program_name).1s]"), "[w]");
+    }
+
+    #[test]
+    fn huge_widths_are_refused_not_allocated() {
+        assert_eq!(ok("%(process_num)04096d").len(), 4096);
+        for bad in [
+            "%(process_num)999999999d",
+            "%(process_num)4097d",
+            "%(here).99999999999999999999999s",
+        ] {
+            let err = expand(bad, &vars()).expect_err(bad);
+            assert!(err.to_string().contains("too large"), "{bad}: {err}");
+        }
     }
 
     #[test]

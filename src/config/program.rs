@@ -110,7 +110,7 @@ pub fn read_groups(
             Some(Ok(v)) => values::list_of_strings(&v),
             _ => Vec::new(),
         };
-        let priority = r.parse("priority", &vars, diags, 999, values::int_i32);
+        let priority = priority(&r, &vars, diags);
         let mut processes = Vec::new();
         for member in members {
             match find_program(&member) {
@@ -151,13 +151,7 @@ pub fn read_groups(
             continue;
         }
         let vars = program_vars(ctx, loc, name, name);
-        let priority = Reader::new(loc).parse(
-            "priority",
-            &vars,
-            &mut Diags::default(),
-            999,
-            values::int_i32,
-        );
+        let priority = priority(&Reader::new(loc), &vars, &mut Diags::default());
         let processes = program_processes(loc, name, name, ctx, daemon, diags);
         groups.push((
             GroupSpec {
@@ -173,6 +167,18 @@ pub fn read_groups(
     let mut groups: Vec<GroupSpec> = groups.into_iter().map(|(g, _)| g).collect();
     groups.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
     groups
+}
+
+/// A group's or program's `priority` (supervisord's default 999).
+fn priority(r: &Reader, vars: &Vars, diags: &mut Diags) -> i32 {
+    r.ranged(
+        "priority",
+        vars,
+        diags,
+        999,
+        values::PRIORITY,
+        values::integer,
+    )
 }
 
 /// Group names are unique; process names are unique within their group.
@@ -259,7 +265,7 @@ fn program_processes(
         values::isolation,
     );
 
-    let priority = r.parse("priority", &vars, diags, 999, values::int_i32);
+    let priority = priority(&r, &vars, diags);
     let autostart = r.parse("autostart", &vars, diags, true, values::boolean);
     let autorestart = r.parse(
         "autorestart",
@@ -268,8 +274,22 @@ fn program_processes(
         AutoRestart::Unexpected,
         values::autorestart,
     );
-    let startsecs = r.parse("startsecs", &vars, diags, 1, values::non_negative);
-    let startretries = r.parse("startretries", &vars, diags, 3, values::count_u32);
+    let startsecs = r.ranged(
+        "startsecs",
+        &vars,
+        diags,
+        1,
+        values::SECONDS,
+        values::integer,
+    );
+    let startretries = r.ranged(
+        "startretries",
+        &vars,
+        diags,
+        3,
+        values::RETRIES,
+        values::integer,
+    );
     let stopsignal = r.parse(
         "stopsignal",
         &vars,
@@ -280,7 +300,14 @@ fn program_processes(
         },
         values::signal,
     );
-    let stopwaitsecs = r.parse("stopwaitsecs", &vars, diags, 10, values::non_negative);
+    let stopwaitsecs = r.ranged(
+        "stopwaitsecs",
+        &vars,
+        diags,
+        10,
+        values::SECONDS,
+        values::integer,
+    );
     let stopasgroup = r.parse("stopasgroup", &vars, diags, false, values::boolean);
     let killasgroup = r.parse("killasgroup", &vars, diags, stopasgroup, values::boolean);
     if stopasgroup && !killasgroup {
@@ -291,13 +318,35 @@ fn program_processes(
     }
     let exitcodes = r.parse("exitcodes", &vars, diags, vec![0], values::exitcodes);
     let redirect_stderr = r.parse("redirect_stderr", &vars, diags, false, values::boolean);
-    let numprocs = r.parse("numprocs", &vars, diags, 1, values::non_negative);
-    let numprocs_start = r.parse("numprocs_start", &vars, diags, 0, values::non_negative);
-    let stdout_capture = r.parse(
+    let numprocs: i64 = r.ranged(
+        "numprocs",
+        &vars,
+        diags,
+        1,
+        values::NUMPROCS,
+        values::integer,
+    );
+    let mut numprocs_start: i64 = r.ranged(
+        "numprocs_start",
+        &vars,
+        diags,
+        0,
+        values::ANY,
+        values::integer,
+    );
+    if numprocs_start.checked_add(numprocs).is_none() {
+        diags.error(
+            r.at("numprocs_start"),
+            format!("numprocs_start + numprocs is beyond {}", i64::MAX),
+        );
+        numprocs_start = 0;
+    }
+    let stdout_capture = r.ranged(
         "stdout_capture_maxbytes",
         &vars,
         diags,
         0,
+        values::BYTES,
         values::byte_size,
     );
     let stdout_events = r.parse(
@@ -307,11 +356,12 @@ fn program_processes(
         false,
         values::boolean,
     );
-    let stderr_capture = r.parse(
+    let stderr_capture = r.ranged(
         "stderr_capture_maxbytes",
         &vars,
         diags,
         0,
+        values::BYTES,
         values::byte_size,
     );
     let stderr_events = r.parse(
@@ -351,10 +401,11 @@ fn program_processes(
     }
 
     let mut out = Vec::new();
+    // In range: numprocs_start + numprocs was checked above.
     for num in numprocs_start..numprocs_start.saturating_add(count) {
         let mut vars = vars.clone();
-        vars.set_int("process_num", i64::try_from(num).unwrap_or(i64::MAX));
-        vars.set_int("numprocs", i64::try_from(numprocs).unwrap_or(i64::MAX));
+        vars.set_int("process_num", num);
+        vars.set_int("numprocs", numprocs);
 
         let own_env = r.pairs("environment", &vars, diags);
         vars.set_env(own_env.iter().map(|(k, v)| (k, v)));
@@ -394,9 +445,7 @@ fn program_processes(
         } else {
             let command = match r.text("command", &vars, diags) {
                 Some(Ok(c)) => {
-                    if c.trim().is_empty() {
-                        diags.error(r.at("command"), "is empty");
-                    }
+                    check_command(&r, &c, diags);
                     c
                 }
                 _ => String::new(),
@@ -443,6 +492,27 @@ fn program_processes(
     // supervisord orders a program's processes by (priority, name).
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// A command that can never be split into words is an error; an empty one
+/// is supervisord's "command is empty" spawn error when it starts (a
+/// warning here: the rest of the config runs, as under supervisord).
+fn check_command(r: &Reader, command: &str, diags: &mut Diags) {
+    match shlex::split(command) {
+        None => diags.error(
+            r.at("command"),
+            format!(
+                "cannot be split into words: {command:?} has a quote that is not closed \
+                 or ends in a backslash"
+            ),
+        ),
+        Some(words) if words.is_empty() => diags.warn(
+            r.at("command"),
+            "is empty: this program cannot start (its start fails with \"command is empty\", \
+             as under supervisord)",
+        ),
+        Some(_) => {}
+    }
 }
 
 /// `[agent:x]`: the agent from `conf_file` and `agent_name`.
@@ -568,8 +638,15 @@ fn stream(r: &Reader, which: &'static str, vars: &Vars, ctx: &Ctx, diags: &mut D
         Some(Err(())) => LogTarget::Disabled,
         None => LogTarget::Auto,
     };
-    let maxbytes = r.parse(mb_key, vars, diags, DEFAULT_MAXBYTES, values::byte_size);
-    let backups = r.parse(bu_key, vars, diags, 10, values::count_u32);
+    let maxbytes = r.ranged(
+        mb_key,
+        vars,
+        diags,
+        DEFAULT_MAXBYTES,
+        values::BYTES,
+        values::byte_size,
+    );
+    let backups = r.ranged(bu_key, vars, diags, 10, values::BACKUPS, values::integer);
     let mut syslog = r.parse(sy_key, vars, diags, false, values::boolean);
     match &target {
         LogTarget::Syslog => {

@@ -7,6 +7,7 @@ use super::dialect::Entry;
 use super::environment;
 use super::expand::{self, ExpandError, Vars};
 use super::sources::Located;
+use super::values;
 
 /// The message for a value that could not be expanded.
 pub fn expand_message(e: &ExpandError, value: &str, vars: &Vars) -> String {
@@ -15,7 +16,9 @@ pub fn expand_message(e: &ExpandError, value: &str, vars: &Vars) -> String {
             "unknown name %({name}) in '{value}'; available names: {}",
             vars.describe()
         ),
-        ExpandError::Malformed(_) => format!("cannot expand '{value}': {e}"),
+        ExpandError::Malformed(_) | ExpandError::TooWide(_) => {
+            format!("cannot expand '{value}': {e}")
+        }
     }
 }
 
@@ -54,6 +57,13 @@ impl<'a> Reader<'a> {
     /// `Some(Err(()))` if expansion failed (already reported).
     pub fn text(&self, key: &'a str, vars: &Vars, diags: &mut Diags) -> Option<Result<String, ()>> {
         let entry = self.entry(key)?;
+        if entry.value.contains('\0') {
+            diags.error(
+                self.at(key),
+                "contains a NUL byte, which no command, path or name can hold",
+            );
+            return Some(Err(()));
+        }
         // A key merged in from a repeat of the section in another file has
         // that file's `%(here)s`, as supervisord expands each file's own.
         let here = self.loc.here_of(key);
@@ -102,6 +112,37 @@ impl<'a> Reader<'a> {
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> T {
         self.parse_opt(key, vars, diags, parse).unwrap_or(default)
+    }
+
+    /// An integer key in `range`: parsed by `parse` (`values::integer`,
+    /// `values::byte_size`), then clamped into the range with a warning, or
+    /// refused with an error, as the range says; `default` when absent or
+    /// bad.
+    pub fn ranged<T: TryFrom<i64>>(
+        &self,
+        key: &'a str,
+        vars: &Vars,
+        diags: &mut Diags,
+        default: T,
+        range: values::Range,
+        parse: fn(&str) -> Result<i64, String>,
+    ) -> T {
+        let Some(Ok(text)) = self.text(key, vars, diags) else {
+            return default;
+        };
+        let n = match parse(&text).and_then(|n| range.apply(n, &text)) {
+            Ok((n, None)) => n,
+            Ok((n, Some(warning))) => {
+                diags.warn(self.at(key), warning);
+                n
+            }
+            Err(msg) => {
+                diags.error(self.at(key), msg);
+                return default;
+            }
+        };
+        // In range, so it fits the key's type.
+        T::try_from(n).unwrap_or(default)
     }
 
     /// An `environment=`-style list of pairs (empty when absent or bad;

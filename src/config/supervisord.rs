@@ -114,19 +114,21 @@ pub fn read_supervisord(sources: &Sources, ctx: &Ctx, diags: &mut Diags) -> Supe
             }
         }
     }
-    s.logfile_maxbytes = r.parse(
+    s.logfile_maxbytes = r.ranged(
         "logfile_maxbytes",
         &vars,
         diags,
         s.logfile_maxbytes,
+        values::BYTES,
         values::byte_size,
     );
-    s.logfile_backups = r.parse(
+    s.logfile_backups = r.ranged(
         "logfile_backups",
         &vars,
         diags,
         s.logfile_backups,
-        values::count_u32,
+        values::BACKUPS,
+        values::integer,
     );
     s.loglevel = r.parse("loglevel", &vars, diags, s.loglevel, values::loglevel);
     if let Some(Ok(v)) = r.text("pidfile", &vars, diags) {
@@ -137,8 +139,22 @@ pub fn read_supervisord(sources: &Sources, ctx: &Ctx, diags: &mut Diags) -> Supe
     s.umask = r.parse("umask", &vars, diags, s.umask, values::octal);
     s.nodaemon = r.parse_opt("nodaemon", &vars, diags, values::boolean);
     s.silent = r.parse("silent", &vars, diags, s.silent, values::boolean);
-    s.minfds = r.parse("minfds", &vars, diags, s.minfds, values::non_negative);
-    s.minprocs = r.parse("minprocs", &vars, diags, s.minprocs, values::non_negative);
+    s.minfds = r.ranged(
+        "minfds",
+        &vars,
+        diags,
+        s.minfds,
+        values::LIMITS,
+        values::integer,
+    );
+    s.minprocs = r.ranged(
+        "minprocs",
+        &vars,
+        diags,
+        s.minprocs,
+        values::LIMITS,
+        values::integer,
+    );
     s.nocleanup = r.parse("nocleanup", &vars, diags, s.nocleanup, values::boolean);
     if let Some(Ok(v)) = r.text("childlogdir", &vars, diags) {
         s.childlogdir = normalized(&v, ctx);

@@ -417,7 +417,7 @@ fn bad_values_are_all_reported_with_lines() {
          stopasgroup = true\n\
          killasgroup = false\n\
          [program:b]\n\
-         startretries = -1\n",
+         numprocs = 10001\n",
     );
     let d = errs(&path);
     let expect: &[(usize, Option<&str>, &str)] = &[
@@ -434,7 +434,7 @@ fn bad_values_are_all_reported_with_lines() {
         (14, Some("stdout_logfile"), "/no/such/dir"),
         (16, Some("killasgroup"), "stopasgroup"),
         (17, None, "command= is missing"),
-        (18, Some("startretries"), "zero or more"),
+        (18, Some("numprocs"), "above the range 0 to 10000"),
     ];
     for (line, key, text) in expect {
         assert!(
@@ -1125,4 +1125,157 @@ fn repeated_sections_and_keys_merge_as_supervisord() {
         "{}",
         render(&d)
     );
+}
+
+/// Is there a warning at `line` about `key` whose message contains `text`?
+fn has_warning(d: &[Diagnostic], line: usize, key: &str, text: &str) -> bool {
+    d.iter().any(|d| {
+        !d.is_error()
+            && d.line == Some(line)
+            && d.key.as_deref() == Some(key)
+            && d.message.contains(text)
+    })
+}
+
+#[test]
+fn values_supervisord_tolerates_are_warnings_with_its_meaning() {
+    let (_dir, path) = conf(
+        "[supervisord]\n\
+         minfds = -1\n\
+         logfile_backups = 99999999999999999999999\n\
+         [program:neg]\n\
+         command = /bin/cat\n\
+         startsecs = -1\n\
+         stopwaitsecs = -5\n\
+         startretries = -1\n\
+         priority = 100000000000000000000\n\
+         stdout_logfile_maxbytes = -1MB\n\
+         stdout_logfile_backups = -1\n\
+         stderr_logfile_backups = 1000000000\n\
+         [program:huge]\n\
+         command = /bin/cat\n\
+         startsecs = 9223372036854775807\n\
+         stopwaitsecs = 99999999999999999999999999\n\
+         [program:none]\n\
+         command = /bin/cat\n\
+         numprocs = -3\n\
+         [program:below]\n\
+         command = /bin/cat %(process_num)d\n\
+         process_name = %(program_name)s_%(process_num)d\n\
+         numprocs = 2\n\
+         numprocs_start = -2\n\
+         [program:empty]\n\
+         command =\n",
+    );
+    let loaded = ok(&path);
+    let w = &loaded.warnings;
+    for (line, key, text) in [
+        (2, "minfds", "taken as 0"),
+        (3, "logfile_backups", "taken as 10000"),
+        (
+            6,
+            "startsecs",
+            "-1 is below the range 0 to 2147483647; taken as 0",
+        ),
+        (7, "stopwaitsecs", "taken as 0"),
+        (8, "startretries", "taken as 0"),
+        (9, "priority", "taken as 2147483647"),
+        (10, "stdout_logfile_maxbytes", "taken as 0"),
+        (11, "stdout_logfile_backups", "taken as 0"),
+        (12, "stderr_logfile_backups", "taken as 10000"),
+        (15, "startsecs", "taken as 2147483647"),
+        (16, "stopwaitsecs", "taken as 2147483647"),
+        (19, "numprocs", "taken as 0"),
+        (26, "command", "command is empty"),
+    ] {
+        assert!(
+            has_warning(w, line, key, text),
+            "no warning at {line} {key}: {text}\n{}",
+            render(w)
+        );
+    }
+    // And supervisord's own warning about AUTO logs without rotation.
+    assert!(has_warning(
+        w,
+        10,
+        "stdout_logfile_maxbytes",
+        "without rollover"
+    ));
+    assert_eq!(w.len(), 14, "{}", render(w));
+    let c = &loaded.config;
+    assert_eq!(c.supervisord.minfds, 0);
+    assert_eq!(c.supervisord.logfile_backups, 10_000);
+    let p = process(c, "neg", "neg");
+    assert_eq!((p.startsecs, p.stopwaitsecs, p.startretries), (0, 0, 0));
+    assert_eq!(p.priority, i32::MAX);
+    assert_eq!(
+        (p.stdout.maxbytes, p.stdout.backups, p.stderr.backups),
+        (0, 0, 10_000)
+    );
+    let p = process(c, "huge", "huge");
+    assert_eq!(
+        (p.startsecs, p.stopwaitsecs),
+        (2_147_483_647, 2_147_483_647)
+    );
+    // numprocs < 1: a group without processes, as supervisord makes.
+    let none = c
+        .groups
+        .iter()
+        .find(|g| g.name == "none")
+        .expect("group none");
+    assert!(none.processes.is_empty());
+    let below: Vec<&str> = c
+        .groups
+        .iter()
+        .find(|g| g.name == "below")
+        .expect("group below")
+        .processes
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(below, vec!["below_-1", "below_-2"]);
+    assert_eq!(process(c, "empty", "empty").command, "");
+}
+
+#[test]
+fn values_that_cannot_run_safely_are_errors() {
+    let (_dir, path) = conf(
+        "[supervisord]\n\
+         [program:many]\n\
+         command = /bin/cat\n\
+         process_name = %(program_name)s_%(process_num)d\n\
+         numprocs = 1000000000\n\
+         [program:wide]\n\
+         command = /bin/cat\n\
+         stdout_logfile = %(here)s/%(process_num)999999999d.log\n\
+         [program:quote]\n\
+         command = /bin/echo 'unclosed\n\
+         [program:backslash]\n\
+         command = /bin/echo trailing\\\n\
+         [program:nul]\n\
+         command = /bin/echo a\0b\n\
+         [program:last]\n\
+         command = /bin/cat\n\
+         numprocs_start = 9223372036854775807\n",
+    );
+    let d = errs(&path);
+    for (line, key, text) in [
+        (5, "numprocs", "1000000000 is above the range 0 to 10000"),
+        (
+            8,
+            "stdout_logfile",
+            "the width 999999999 after %(process_num) is too large (at most 4096)",
+        ),
+        (10, "command", "cannot be split into words"),
+        (12, "command", "cannot be split into words"),
+        (14, "command", "NUL byte"),
+        (17, "numprocs_start", "numprocs_start + numprocs"),
+    ] {
+        assert!(
+            has_error(&d, line, Some(key), text),
+            "no error at {line} {key}: {text}\n{}",
+            render(&d)
+        );
+    }
+    assert_eq!(errors_only(&d).len(), 6, "{}", render(&d));
 }

@@ -4,6 +4,9 @@
 //! names, `host:port`, process/group names, users and groups.
 //!
 //! Each returns `Err(message)`; the caller adds file, line, section and key.
+//! Integers come with a [`Range`] per key: supervisord takes any integer, so
+//! a value outside the range that supervisord would run is clamped into it
+//! with a warning, and only what cannot run safely is refused.
 
 use super::spec::{AutoRestart, Isolation, LogLevel, StopSignal};
 
@@ -19,11 +22,14 @@ pub fn boolean(s: &str) -> Result<bool, String> {
 }
 
 /// Python's `int(s)`: surrounding whitespace, a sign, digits with single
-/// underscores between them.
+/// underscores between them. Python's integers have no limit, so a number
+/// beyond 64 bits is taken as the nearest 64-bit one (each key's [`Range`]
+/// then brings it into its own bounds).
 pub fn integer(s: &str) -> Result<i64, String> {
     parse_int(s, 10).ok_or_else(|| format!("'{s}' is not an integer"))
 }
 
+/// The digits of `s` in `radix` (see [`integer`]), saturated to 64 bits.
 fn parse_int(s: &str, radix: u32) -> Option<i64> {
     let t = s.trim();
     let (neg, rest) = match t.as_bytes().first() {
@@ -42,37 +48,111 @@ fn parse_int(s: &str, radix: u32) -> Option<i64> {
     if rest.is_empty() || rest.starts_with('_') || rest.ends_with('_') || rest.contains("__") {
         return None;
     }
-    let digits: String = rest.chars().filter(|&c| c != '_').collect();
-    if !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
+    let mut n: i64 = 0;
+    for c in rest.chars().filter(|&c| c != '_') {
+        let d = i64::from(c.to_digit(radix)?);
+        n = n.saturating_mul(i64::from(radix)).saturating_add(d);
     }
-    let n = i64::from_str_radix(&digits, radix).ok()?;
-    Some(if neg { -n } else { n })
+    Some(if neg { n.saturating_neg() } else { n })
 }
 
-/// An integer that must be zero or more (counts, seconds, sizes).
-pub fn non_negative(s: &str) -> Result<u64, String> {
-    let n = integer(s)?;
-    u64::try_from(n).map_err(|_| format!("'{s}' must be zero or more"))
+/// The largest integer XML-RPC carries (a signed 32-bit `<int>`):
+/// supervisord cannot report a larger setting through its API, so no
+/// duration or count in the INI goes beyond it.
+pub const XMLRPC_INT_MAX: i64 = i32::MAX as i64;
+
+/// The most processes one `[program:x]` may have (`numprocs`): more would
+/// cost the daemon gigabytes (several KiB each) before any of them runs.
+pub const MAX_NUMPROCS: i64 = 10_000;
+
+/// The most rotated files a log keeps (`*_logfile_backups`): rotation
+/// renames each of them in turn.
+pub const MAX_BACKUPS: i64 = 10_000;
+
+/// What becomes of a number outside its key's range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outside {
+    /// supervisord runs it: taken as the nearest bound, with a warning.
+    Clamp,
+    /// It cannot run safely: an error.
+    Refuse,
 }
 
-/// A non-negative integer that fits in 32 bits.
-pub fn count_u32(s: &str) -> Result<u32, String> {
-    let n = non_negative(s)?;
-    u32::try_from(n).map_err(|_| format!("'{s}' is too large"))
+/// An integer key's range (the README's tables give each key's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub min: i64,
+    pub max: i64,
+    pub below: Outside,
+    pub above: Outside,
 }
 
-/// A signed integer that fits in 32 bits (priorities).
-pub fn int_i32(s: &str) -> Result<i32, String> {
-    let n = integer(s)?;
-    i32::try_from(n).map_err(|_| format!("'{s}' is out of range"))
+impl Range {
+    /// Values outside are clamped (with a warning) on both sides.
+    pub const fn clamped(min: i64, max: i64) -> Range {
+        Range {
+            min,
+            max,
+            below: Outside::Clamp,
+            above: Outside::Clamp,
+        }
+    }
+
+    /// `n` (as `written`) in range; `Ok` with a warning when it had to be
+    /// clamped into it, `Err` when it is refused.
+    pub fn apply(&self, n: i64, written: &str) -> Result<(i64, Option<String>), String> {
+        let (bound, side, outside) = if n < self.min {
+            (self.min, "below", self.below)
+        } else if n > self.max {
+            (self.max, "above", self.above)
+        } else {
+            return Ok((n, None));
+        };
+        let range = format!("{} to {}", self.min, self.max);
+        let written = written.trim();
+        match outside {
+            Outside::Clamp => Ok((
+                bound,
+                Some(format!(
+                    "{written} is {side} the range {range}; taken as {bound}"
+                )),
+            )),
+            Outside::Refuse => Err(format!("{written} is {side} the range {range}")),
+        }
+    }
 }
 
-/// `1024`, `10KB`, `50MB`, `1GB` (suffix any case, 1024-based).
-pub fn byte_size(s: &str) -> Result<u64, String> {
+/// Durations in seconds (`startsecs`, `stopwaitsecs`): a negative one is 0
+/// (supervisord acts at once either way).
+pub const SECONDS: Range = Range::clamped(0, XMLRPC_INT_MAX);
+/// `startretries`: a negative one is 0 (FATAL at the first failure, as
+/// supervisord).
+pub const RETRIES: Range = Range::clamped(0, XMLRPC_INT_MAX);
+/// `priority`: what XML-RPC can report.
+pub const PRIORITY: Range = Range::clamped(i32::MIN as i64, XMLRPC_INT_MAX);
+/// `numprocs`: below 0 is 0 (no processes, as supervisord); above the
+/// maximum is refused.
+pub const NUMPROCS: Range = Range {
+    min: 0,
+    max: MAX_NUMPROCS,
+    below: Outside::Clamp,
+    above: Outside::Refuse,
+};
+/// Any 64-bit integer (`numprocs_start`).
+pub const ANY: Range = Range::clamped(i64::MIN, i64::MAX);
+/// Sizes in bytes (`*_maxbytes`): negative is 0 (no rotation, as supervisord).
+pub const BYTES: Range = Range::clamped(0, i64::MAX);
+/// `*_logfile_backups`: negative is 0 (as supervisord).
+pub const BACKUPS: Range = Range::clamped(0, MAX_BACKUPS);
+/// `minfds`, `minprocs`: negative is 0 (no limit raised, as supervisord).
+pub const LIMITS: Range = Range::clamped(0, i64::MAX);
+
+/// `1024`, `10KB`, `50MB`, `1GB` (suffix any case, 1024-based; a sign is
+/// allowed, as supervisord's `byte_size`; saturated to 64 bits).
+pub fn byte_size(s: &str) -> Result<i64, String> {
     let lower = s.to_lowercase();
     let bad = || format!("'{s}' is not a byte size (e.g. 1024, 500KB, 50MB, 1GB)");
-    let (number, mult): (&str, u64) = if let Some(n) = lower.strip_suffix("kb") {
+    let (number, mult): (&str, i64) = if let Some(n) = lower.strip_suffix("kb") {
         (n, 1 << 10)
     } else if let Some(n) = lower.strip_suffix("mb") {
         (n, 1 << 20)
@@ -82,9 +162,7 @@ pub fn byte_size(s: &str) -> Result<u64, String> {
         (lower.as_str(), 1)
     };
     let n = parse_int(number, 10).ok_or_else(bad)?;
-    let n = u64::try_from(n).map_err(|_| format!("'{s}' must be zero or more"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
+    Ok(n.saturating_mul(mult))
 }
 
 /// An octal number such as `022` or `0o755` (Python's `int(s, 8)`).
@@ -343,8 +421,9 @@ mod tests {
         for bad in ["", "1.5", "0x10", "1__0", "_1", "ten"] {
             assert!(integer(bad).is_err(), "{bad}");
         }
-        assert!(non_negative("-1").is_err());
-        assert!(count_u32("5000000000").is_err());
+        // Python's integers are unbounded: saturated here, clamped by range.
+        assert_eq!(integer("99999999999999999999999"), Ok(i64::MAX));
+        assert_eq!(integer("-99999999999999999999999"), Ok(-i64::MAX));
     }
 
     #[test]
@@ -356,9 +435,34 @@ mod tests {
         assert_eq!(byte_size("20mb"), Ok(20 * 1024 * 1024));
         assert_eq!(byte_size("1GB"), Ok(1024 * 1024 * 1024));
         assert_eq!(byte_size("2Gb"), Ok(2 * 1024 * 1024 * 1024));
-        for bad in ["", "MB", "1.5MB", "10TB", "-1MB", "10 K"] {
+        // supervisord takes a sign; the range then says what it means.
+        assert_eq!(byte_size("-1MB"), Ok(-(1 << 20)));
+        assert_eq!(byte_size("9999999999GB"), Ok(i64::MAX));
+        for bad in ["", "MB", "1.5MB", "10TB", "10 K"] {
             assert!(byte_size(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ranges_clamp_or_refuse() {
+        assert_eq!(SECONDS.apply(5, "5"), Ok((5, None)));
+        let (n, warning) = SECONDS.apply(-1, "-1").expect("clamped");
+        assert_eq!(n, 0);
+        assert_eq!(
+            warning.as_deref(),
+            Some("-1 is below the range 0 to 2147483647; taken as 0")
+        );
+        let huge = "99999999999999999999";
+        assert_eq!(
+            SECONDS.apply(i64::MAX, huge).map(|(n, _)| n),
+            Ok(XMLRPC_INT_MAX)
+        );
+        assert_eq!(NUMPROCS.apply(-3, "-3").map(|(n, _)| n), Ok(0));
+        assert_eq!(
+            NUMPROCS.apply(10_001, "10001"),
+            Err("10001 is above the range 0 to 10000".to_string())
+        );
+        assert_eq!(ANY.apply(i64::MIN, "x"), Ok((i64::MIN, None)));
     }
 
     #[test]

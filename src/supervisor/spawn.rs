@@ -89,7 +89,7 @@ pub fn resolve_command(
 ) -> Result<Vec<String>, String> {
     let args = shlex::split(command).ok_or_else(|| format!("can't parse command {command:?}"))?;
     let Some(program) = args.first() else {
-        return Err(format!("can't parse command {command:?}"));
+        return Err("command is empty".to_string());
     };
     let path = if program.contains('/') {
         let p = PathBuf::from(program);

@@ -96,3 +96,81 @@ pub fn same(conf: &Path, args: &[&str], reset: impl FnOnce()) -> Said {
     assert_eq!(ours, theirs, "sluice ctl vs supervisorctl for {args:?}");
     ours
 }
+
+/// A stock `supervisord -n` in its own temp dir running `programs` (after
+/// the sections every test needs); stopped (TERM, then KILL) on drop.
+pub struct StockDaemon {
+    pub dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl StockDaemon {
+    /// Start it and wait until supervisorctl gets an answer.
+    pub fn start(programs: &str) -> StockDaemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().display();
+        let text = format!(
+            "[supervisord]\n\
+             logfile = {d}/supervisord.log\n\
+             pidfile = {d}/supervisord.pid\n\
+             childlogdir = {d}\n\
+             loglevel = info\n\
+             \n\
+             [unix_http_server]\n\
+             file = {d}/supervisor.sock\n\
+             \n\
+             [rpcinterface:supervisor]\n\
+             supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\
+             \n\
+             [supervisorctl]\n\
+             serverurl = unix://{d}/supervisor.sock\n\n{programs}"
+        );
+        std::fs::write(dir.path().join("supervisord.conf"), text).expect("write config");
+        let child = Command::new(stock("SLUICE_SUPERVISORD", "supervisord"))
+            .arg("-n")
+            .arg("-c")
+            .arg(dir.path().join("supervisord.conf"))
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the stock supervisord");
+        let s = StockDaemon {
+            dir,
+            child: Some(child),
+        };
+        super::wait_for("the stock supervisord to answer", || {
+            matches!(py(&s.conf(), &["status"]).code, Some(0) | Some(3))
+        });
+        s
+    }
+
+    pub fn conf(&self) -> PathBuf {
+        self.dir.path().join("supervisord.conf")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+}
+
+impl Drop for StockDaemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let start = std::time::Instant::now();
+            while start.elapsed() < super::DEADLINE {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

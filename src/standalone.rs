@@ -11,7 +11,11 @@ use crate::engine::log::AgentLog;
 
 /// Run the agent; the process exit code.
 pub fn main(args: AgentArgs) -> i32 {
-    let log = AgentLog::stdout();
+    let options = args.options();
+    for w in &options.warnings {
+        eprintln!("warning: {w}");
+    }
+    let log = AgentLog::stdout().with_level(options.log_level);
     let (agent, warnings) = match host::load(&args.conf_file, &args.name, log.clone()) {
         Ok(a) => a,
         Err(problems) => {

@@ -107,6 +107,102 @@ fn a_bad_agent_file_is_refused_with_file_and_line() {
     );
 }
 
+/// netcat -> logger, and a copy of every event into file_roll under `out`
+/// (to know the events went through when the logger's lines are not kept).
+fn netcat_logger_and_file(port: u16, out: &Path) -> String {
+    format!(
+        "{}a1.channels = c1 c2\n\
+         a1.sinks = k1 k2\n\
+         a1.sources.r1.channels = c1 c2\n\
+         a1.channels.c2.type = memory\n\
+         a1.sinks.k2.type = file_roll\n\
+         a1.sinks.k2.sink.directory = {}\n\
+         a1.sinks.k2.sink.rollInterval = 0\n\
+         a1.sinks.k2.sink.batchSize = 1\n\
+         a1.sinks.k2.channel = c2\n",
+        netcat_logger(port),
+        out.display()
+    )
+}
+
+fn rolled_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+    }
+    text
+}
+
+/// `-Dflume.root.logger=LEVEL,console` sets the agent log's level, as log4j
+/// does for Flume (the logger sink's events are INFO lines); properties
+/// sluice does not use are named in a warning.
+#[test]
+fn the_root_logger_property_sets_the_agent_log_level() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("rolled");
+    std::fs::create_dir(&out).expect("mkdir");
+    let port = free_port();
+    let mut agent = ForegroundAgent::start_with(
+        dir.path(),
+        &netcat_logger_and_file(port, &out),
+        &[
+            "-Dflume.root.logger=WARN,console",
+            "-Dflume.monitoring.type=http",
+            "-Dno.such.property=1",
+        ],
+    );
+    assert_eq!(send_acked(port, &["quiet"]), ["OK"]);
+    wait_for("the event in file_roll", || rolled_text(&out) == "quiet\n");
+    agent.stop();
+    let text = agent.output();
+    assert!(!text.contains("quiet }"), "an INFO line was kept: {text}");
+    assert!(!text.contains("agent started"), "{text}");
+    assert!(
+        text.contains("-Dflume.monitoring.type=http: monitoring is not implemented yet"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-Dno.such.property=1: unknown property; ignored"),
+        "{text}"
+    );
+}
+
+/// The same in the daemon, in-process and as a child (which gets the
+/// property passed on); `sluice check` names the properties it ignores.
+#[test]
+fn the_root_logger_property_of_a_flume_ng_program_sets_its_log_level() {
+    for isolation in ["inprocess", "process"] {
+        let conf_dir = tempfile::tempdir().expect("tempdir");
+        let out = conf_dir.path().join("rolled");
+        std::fs::create_dir(&out).expect("mkdir");
+        let port = free_port();
+        let conf = conf_dir.path().join("example.conf");
+        std::fs::write(&conf, netcat_logger_and_file(port, &out)).expect("write");
+        let program = agent_program("flume", &conf, isolation).replace(
+            "-Dflume.root.logger=INFO,console",
+            "-Dflume.root.logger=WARN,console -Dflume.monitoring.port=34545",
+        );
+        let d = Daemon::start(&program);
+        d.wait_state("flume", "RUNNING");
+        assert_eq!(send_acked(port, &["quiet"]), ["OK"]);
+        wait_for("the event in file_roll", || rolled_text(&out) == "quiet\n");
+        let log = std::fs::read_to_string(d.path("flume.log")).unwrap_or_default();
+        assert!(!log.contains("quiet }"), "{isolation}: {log}");
+        assert!(!log.contains("agent started"), "{isolation}: {log}");
+        let check = Command::new(sluice())
+            .args(["check", "-c"])
+            .arg(d.conf())
+            .output()
+            .expect("sluice check");
+        let said = String::from_utf8_lossy(&check.stdout).into_owned()
+            + &String::from_utf8_lossy(&check.stderr);
+        assert!(
+            said.contains("-Dflume.monitoring.port=34545: monitoring is not implemented yet"),
+            "{said}"
+        );
+    }
+}
+
 /// The daemon config for one agent program, in-process or as a child.
 fn agent_program(name: &str, conf: &Path, isolation: &str) -> String {
     format!(
@@ -144,6 +240,22 @@ fn daemon_agent_round_trip(isolation: &str) {
 #[test]
 fn an_in_process_agent_runs_in_the_daemon() {
     daemon_agent_round_trip("inprocess");
+}
+
+/// An in-process agent has no pid of its own: `pid` says 0 (as supervisord
+/// for a process without one), never the daemon's, so `kill $(sluice ctl
+/// pid agent)` cannot kill the daemon; `status` says where it runs.
+#[test]
+fn an_in_process_agent_reports_pid_0_and_says_it_runs_in_process() {
+    let conf_dir = tempfile::tempdir().expect("tempdir");
+    let conf = conf_dir.path().join("example.conf");
+    std::fs::write(&conf, netcat_logger(free_port())).expect("write");
+    let d = Daemon::start(&agent_program("flume", &conf, "inprocess"));
+    d.wait_state("flume", "RUNNING");
+    assert_eq!(d.ctl_out(&["pid", "flume"]).trim(), "0");
+    let status = d.ctl_out(&["status", "flume"]);
+    assert!(status.contains("RUNNING   in-process, uptime "), "{status}");
+    assert_eq!(compare::py(&d.conf(), &["pid", "flume"]).stdout.trim(), "0");
 }
 
 #[test]

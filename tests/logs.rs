@@ -777,6 +777,47 @@ fn tail_f_refused_is_reported_like_supervisorctls_http_client() {
     );
 }
 
+/// `/logtail` answers with its headers at once, before the log has a byte
+/// to send: for a running program that has written nothing and for one
+/// that never started (its AUTO log exists from the start, empty).
+#[test]
+fn logtail_sends_its_headers_at_once_for_an_empty_log() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let d = daemon(
+        "[program:quiet]\n\
+         command = sleep 1000\n\
+         startsecs = 0\n\n\
+         [program:idle]\n\
+         command = sleep 1000\n\
+         autostart = false\n\n",
+    );
+    d.wait_state("quiet", "RUNNING");
+    for name in ["quiet", "idle"] {
+        let mut st = UnixStream::connect(d.path("sluice.sock")).expect("connect");
+        st.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        write!(
+            st,
+            "GET /logtail/{name} HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        )
+        .expect("send");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match st.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                other => panic!("{name}: no headers ({other:?}): {head:?}"),
+            }
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{name}: {head}");
+        assert!(
+            head.contains("transfer-encoding: chunked"),
+            "{name}: {head}"
+        );
+    }
+}
+
 #[test]
 fn tail_f_ends_when_the_daemon_shuts_down() {
     let mut d = daemon(

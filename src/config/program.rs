@@ -540,7 +540,13 @@ fn agent_section(
     };
     let conf_file = text("conf_file").unwrap_or_default();
     let agent_name = text("agent_name").unwrap_or_default();
-    agent_kind(PathBuf::from(conf_file), agent_name, isolation, directory)
+    agent_kind(
+        PathBuf::from(conf_file),
+        agent_name,
+        &[],
+        isolation,
+        directory,
+    )
 }
 
 /// A `[program:x]` whose command runs `flume-ng agent ...` becomes an agent
@@ -567,18 +573,32 @@ fn flume_ng_command(
             (ProcessKind::Command, command)
         }
         Some(Ok(args)) => {
+            let options = args.options();
+            for w in options.warnings {
+                diags.warn(r.at("command"), w);
+            }
             // Keep the user's command for status and config info.
-            let (kind, _) = agent_kind(args.conf_file, args.name, isolation, directory);
+            let (mut kind, _) = agent_kind(
+                args.conf_file,
+                args.name,
+                &args.defines,
+                isolation,
+                directory,
+            );
+            if let ProcessKind::Agent(agent) = &mut kind {
+                agent.log_level = options.log_level;
+            }
             (kind, command)
         }
     }
 }
 
 /// The agent kind, and the `sluice agent` command that runs it as a child
-/// process (when isolation=process).
+/// process (when isolation=process), with the `-D` properties it was given.
 fn agent_kind(
     conf_file: PathBuf,
     agent_name: String,
+    defines: &[String],
     isolation: Isolation,
     directory: Option<&Path>,
 ) -> (ProcessKind, String) {
@@ -587,7 +607,7 @@ fn agent_kind(
         _ => conf_file,
     };
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sluice"));
-    let words = [
+    let mut words = vec![
         exe.display().to_string(),
         "agent".to_string(),
         "--conf-file".to_string(),
@@ -595,6 +615,7 @@ fn agent_kind(
         "--name".to_string(),
         agent_name.clone(),
     ];
+    words.extend(defines.iter().map(|d| format!("-D{d}")));
     let child_command = shlex::try_join(words.iter().map(String::as_str)).unwrap_or_default();
     (
         ProcessKind::Agent(AgentSpec {
@@ -603,6 +624,7 @@ fn agent_kind(
             agent_name,
             isolation,
             child_command: child_command.clone(),
+            log_level: crate::engine::log::Level::Info,
         }),
         child_command,
     )

@@ -120,6 +120,8 @@ pub struct AgentSpec {
     /// (`None`: unreadable then), so that `reread`/`update` see an edit of
     /// that file as a change of this process.
     pub conf_digest: Option<u64>,
+    /// The agent log's level (`-Dflume.root.logger=LEVEL,...`; INFO).
+    pub log_level: crate::engine::log::Level,
 }
 
 /// `isolation = inprocess | process`.

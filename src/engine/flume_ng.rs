@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use super::log::Level;
+
 /// The options of `flume-ng agent` (and `sluice agent`).
 #[derive(clap::Args, Debug, Clone, PartialEq)]
 pub struct AgentArgs {
@@ -35,7 +37,59 @@ pub struct AgentArgs {
     pub no_reload_conf: bool,
 }
 
+/// What the `-D` system properties ask of sluice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentOptions {
+    /// The first word of `-Dflume.root.logger=LEVEL,appender` (INFO).
+    pub log_level: Level,
+    /// One line per property that sluice ignores or cannot honour.
+    pub warnings: Vec<String>,
+}
+
 impl AgentArgs {
+    /// Read the `-D` properties: `flume.root.logger` sets the log level;
+    /// anything sluice does not use is a warning naming it.
+    pub fn options(&self) -> AgentOptions {
+        let mut log_level = Level::Info;
+        let mut warnings = Vec::new();
+        for define in &self.defines {
+            let Some((key, value)) = define.split_once('=') else {
+                warnings.push(format!("-D{define}: expected -Dkey=value; ignored"));
+                continue;
+            };
+            match key {
+                "flume.root.logger" => {
+                    let mut words = value.split(',').map(str::trim);
+                    let level = words.next().unwrap_or("");
+                    match Level::parse(level) {
+                        Some(l) => log_level = l,
+                        None => warnings.push(format!(
+                            "-D{define}: '{level}' is not a log level (TRACE, DEBUG, INFO, WARN, \
+                             ERROR, FATAL, OFF); INFO is used"
+                        )),
+                    }
+                    for appender in words.filter(|a| !a.eq_ignore_ascii_case("console")) {
+                        warnings.push(format!(
+                            "-D{define}: the appender '{appender}' is not supported: the agent's \
+                             log goes to stdout (`sluice agent`) or to its program's \
+                             stdout_logfile (in the daemon), which the daemon rotates"
+                        ));
+                    }
+                }
+                // Only the LOGFILE appender reads them, warned about above.
+                "flume.log.dir" | "flume.log.file" => {}
+                k if k.starts_with("flume.monitoring.") => warnings.push(format!(
+                    "-D{define}: monitoring is not implemented yet; ignored"
+                )),
+                _ => warnings.push(format!("-D{define}: unknown property; ignored")),
+            }
+        }
+        AgentOptions {
+            log_level,
+            warnings,
+        }
+    }
+
     /// The value of `-Dkey=value`, if given.
     pub fn define(&self, key: &str) -> Option<&str> {
         self.defines
@@ -90,6 +144,44 @@ mod tests {
         );
         assert_eq!(a.name, "a1");
         assert_eq!(a.define("flume.root.logger"), Some("INFO,console"));
+    }
+
+    #[test]
+    fn the_root_logger_sets_the_level_and_other_properties_are_warnings() {
+        let args = |defines: &[&str]| AgentArgs {
+            conf_file: "a.conf".into(),
+            name: "a1".into(),
+            conf_dir: None,
+            defines: defines.iter().map(|d| d.to_string()).collect(),
+            jvm: vec![],
+            classpath: None,
+            plugins_path: None,
+            no_reload_conf: false,
+        };
+        let o = args(&["flume.root.logger=INFO,console"]).options();
+        assert_eq!((o.log_level, o.warnings.len()), (Level::Info, 0));
+        let o = args(&["flume.root.logger=warn,console"]).options();
+        assert_eq!((o.log_level, o.warnings.len()), (Level::Warn, 0));
+        assert_eq!(args(&[]).options().log_level, Level::Info);
+        let o = args(&[
+            "flume.root.logger=LOUD,LOGFILE",
+            "flume.monitoring.type=http",
+            "flume.monitoring.port=34545",
+            "user.timezone=UTC",
+            "nokey",
+        ])
+        .options();
+        assert_eq!(o.log_level, Level::Info);
+        let w = o.warnings.join("\n");
+        assert_eq!(o.warnings.len(), 6, "{w}");
+        assert!(w.contains("'LOUD' is not a log level"), "{w}");
+        assert!(w.contains("appender 'LOGFILE' is not supported"), "{w}");
+        assert!(w.contains("-Dflume.monitoring.type=http: monitoring is not implemented yet"));
+        assert!(
+            w.contains("-Duser.timezone=UTC: unknown property; ignored"),
+            "{w}"
+        );
+        assert!(w.contains("-Dnokey: expected -Dkey=value"), "{w}");
     }
 
     #[test]

@@ -10,9 +10,45 @@ use std::time::SystemTime;
 
 use crate::logs::daemon_log::asctime;
 
+/// log4j's levels, least severe first: a log at level L keeps L and above
+/// (`-Dflume.root.logger=WARN,console` drops INFO lines, the logger sink's
+/// events among them, as in Flume).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    All,
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+    Off,
+}
+
+impl Level {
+    /// A log4j level name, any case.
+    pub fn parse(name: &str) -> Option<Level> {
+        const NAMES: [(&str, Level); 8] = [
+            ("ALL", Level::All),
+            ("TRACE", Level::Trace),
+            ("DEBUG", Level::Debug),
+            ("INFO", Level::Info),
+            ("WARN", Level::Warn),
+            ("ERROR", Level::Error),
+            ("FATAL", Level::Fatal),
+            ("OFF", Level::Off),
+        ];
+        NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
+            .map(|(_, l)| *l)
+    }
+}
+
 #[derive(Clone)]
 pub struct AgentLog {
     out: Arc<Mutex<Box<dyn Write + Send>>>,
+    level: Level,
 }
 
 impl std::fmt::Debug for AgentLog {
@@ -25,7 +61,19 @@ impl AgentLog {
     pub fn new(out: Box<dyn Write + Send>) -> AgentLog {
         AgentLog {
             out: Arc::new(Mutex::new(out)),
+            level: Level::Info,
         }
+    }
+
+    /// The same log keeping only lines at `level` and above (INFO by default).
+    pub fn with_level(mut self, level: Level) -> AgentLog {
+        self.level = level;
+        self
+    }
+
+    /// Whether lines at `level` are kept (so a caller can skip formatting them).
+    pub fn enabled(&self, level: Level) -> bool {
+        level >= self.level
     }
 
     pub fn stdout() -> AgentLog {
@@ -53,16 +101,22 @@ impl AgentLog {
         let _ = out.flush();
     }
 
+    fn at(&self, level: Level, name: &str, component: &str, message: &str) {
+        if self.enabled(level) {
+            self.write_raw(Self::line(name, component, message).as_bytes());
+        }
+    }
+
     pub fn info(&self, component: &str, message: &str) {
-        self.write_raw(Self::line("INFO", component, message).as_bytes());
+        self.at(Level::Info, "INFO", component, message);
     }
 
     pub fn warn(&self, component: &str, message: &str) {
-        self.write_raw(Self::line("WARN", component, message).as_bytes());
+        self.at(Level::Warn, "WARN", component, message);
     }
 
     pub fn error(&self, component: &str, message: &str) {
-        self.write_raw(Self::line("ERROR", component, message).as_bytes());
+        self.at(Level::Error, "ERROR", component, message);
     }
 }
 

@@ -19,7 +19,11 @@ pub struct ProcessInfo {
     pub exitstatus: i32,
     pub stdout_logfile: String,
     pub stderr_logfile: String,
+    /// 0 when not running, and for an in-process agent (no process of its
+    /// own: `kill $(sluice ctl pid agent)` must not hit the daemon).
     pub pid: i32,
+    /// An agent running on a thread of the daemon.
+    pub in_process: bool,
     /// The group's priority and the process's, for ordering group operations.
     pub priority: (i32, i32),
     pub startsecs: u64,
@@ -38,6 +42,9 @@ impl ProcessInfo {
     /// supervisord's `description` field for this state at `now`.
     pub fn description(&self, now: i64) -> String {
         match self.state {
+            State::Running if self.in_process => {
+                format!("in-process, uptime {}", uptime((now - self.start).max(0)))
+            }
             State::Running => {
                 format!(
                     "pid {}, uptime {}",

@@ -35,7 +35,7 @@ impl InProcess {
     ) -> Result<(InProcess, OwnedFd), String> {
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-        let log = AgentLog::new(Box::new(std::fs::File::from(write)));
+        let log = AgentLog::new(Box::new(std::fs::File::from(write))).with_level(agent.log_level);
         let hosted = host::spawn(agent.conf_file.clone(), agent.agent_name.clone(), log)
             .map_err(|e| format!("cannot start a thread for the agent: {e}"))?;
         let cancel = hosted.cancel.clone();

@@ -235,12 +235,18 @@ impl ForegroundAgent {
     /// Write `conf` to `dir/agent.conf` and run it as agent `a1`, with
     /// flume-ng's own options as users pass them.
     pub fn start(dir: &Path, conf: &str) -> ForegroundAgent {
+        ForegroundAgent::start_with(dir, conf, &["-Dflume.root.logger=INFO,console"])
+    }
+
+    /// The same with `options` (e.g. `-D` properties) after `--name a1`.
+    pub fn start_with(dir: &Path, conf: &str, options: &[&str]) -> ForegroundAgent {
         let file = dir.join("agent.conf");
         std::fs::write(&file, conf).expect("write agent file");
         let mut child = Command::new(sluice())
             .args(["agent", "--conf", "conf", "--conf-file"])
             .arg(&file)
-            .args(["--name", "a1", "-Dflume.root.logger=INFO,console"])
+            .args(["--name", "a1"])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::{Sink, SinkContext};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
-use crate::engine::log::AgentLog;
+use crate::engine::log::{AgentLog, Level};
 use crate::engine::registry::SinkType;
 
 pub const TYPE: SinkType = SinkType {
@@ -87,6 +87,10 @@ impl Sink for Logger {
         let Some(ctx) = &self.ctx else {
             return Err("not started".into());
         };
+        // Events are logged at INFO: a quieter log drops them, as log4j does.
+        if !ctx.log.enabled(Level::Info) {
+            return Ok(());
+        }
         // One write for the whole batch.
         self.buf.clear();
         for e in events {

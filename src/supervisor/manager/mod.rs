@@ -1012,7 +1012,8 @@ impl Manager {
                 exitstatus: r.proc.exitstatus.unwrap_or(0),
                 stdout_logfile: path_string(&r.spec.stdout.path),
                 stderr_logfile: path_string(&r.spec.stderr.path),
-                pid: r.proc.pid,
+                pid: if in_process(&r.spec) { 0 } else { r.proc.pid },
+                in_process: in_process(&r.spec),
                 priority: (r.group_priority, r.spec.priority),
                 startsecs: r.spec.startsecs,
             })
@@ -1022,6 +1023,11 @@ impl Manager {
             processes,
         }));
     }
+}
+
+/// An agent that runs on a thread of the daemon, not as a child.
+fn in_process(spec: &ProcessSpec) -> bool {
+    matches!(&spec.kind, ProcessKind::Agent(a) if a.isolation == Isolation::InProcess)
 }
 
 fn path_string(p: &Option<std::path::PathBuf>) -> String {

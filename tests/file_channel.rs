@@ -57,15 +57,38 @@ fn conf(dir: &Path, port: u16) -> String {
         )
 }
 
-/// Send numbered lines from `first` on until the connection breaks;
-/// `acked` is the highest number the agent answered `OK` to.
-fn sender(port: u16, first: i64, acked: Arc<AtomicI64>) -> std::thread::JoinHandle<()> {
+/// netcat (ack-every-event `ack`) -> a file channel under `dir/fc` ->
+/// file_roll into `dir/out` (one file), with `extra` properties.
+fn file_to_roll(dir: &Path, port: u16, ack: bool, extra: &str) -> String {
+    let d = dir.display();
+    netcat_agent(port, ack)
+        + &format!(
+            "a1.channels.c1.type = file\n\
+             a1.channels.c1.checkpointDir = {d}/fc/checkpoint\n\
+             a1.channels.c1.dataDirs = {d}/fc/data\n\
+             a1.channels.c1.minimumRequiredSpace = 1048576\n\
+             a1.sinks.k1.type = file_roll\n\
+             a1.sinks.k1.channel = c1\n\
+             a1.sinks.k1.sink.directory = {d}/out\n\
+             a1.sinks.k1.sink.rollInterval = 0\n"
+        )
+        + extra
+}
+
+/// A connection to the agent's source on `port`, once it accepts.
+fn connect(port: u16) -> std::net::TcpStream {
     let mut stream = None;
     wait_for(&format!("port {port} to accept"), || {
         stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok();
         stream.is_some()
     });
-    let mut s = stream.expect("connected");
+    stream.expect("connected")
+}
+
+/// Send numbered lines from `first` on until the connection breaks;
+/// `acked` is the highest number the agent answered `OK` to.
+fn sender(port: u16, first: i64, acked: Arc<AtomicI64>) -> std::thread::JoinHandle<()> {
+    let mut s = connect(port);
     std::thread::spawn(move || {
         let Ok(r) = s.try_clone() else { return };
         let mut replies = BufReader::new(r);
@@ -424,33 +447,21 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn a_backlog_bigger_than_the_memory_budget_lives_on_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display();
     let out = dir.path().join("out");
     let port = free_port();
     let lines = 200_000usize;
     let width = 1000; // with the newline: 200 MB in all
-    let conf = netcat_agent(port, false)
-        + &format!(
-            "a1.sources.r1.max-line-length = 2000\n\
-             a1.channels.c1.type = file\n\
-             a1.channels.c1.checkpointDir = {d}/fc/checkpoint\n\
-             a1.channels.c1.dataDirs = {d}/fc/data\n\
-             a1.channels.c1.memoryBytes = 4194304\n\
-             a1.channels.c1.minimumRequiredSpace = 1048576\n\
-             a1.sinks.k1.type = file_roll\n\
-             a1.sinks.k1.channel = c1\n\
-             a1.sinks.k1.sink.directory = {d}/out\n\
-             a1.sinks.k1.sink.rollInterval = 0\n\
-             a1.sinks.k1.sink.batchSize = 1000\n"
-        );
+    let conf = file_to_roll(
+        dir.path(),
+        port,
+        false,
+        "a1.sources.r1.max-line-length = 2000\n\
+         a1.channels.c1.memoryBytes = 4194304\n\
+         a1.sinks.k1.sink.batchSize = 1000\n",
+    );
     // No output directory yet: the sink fails and the channel fills.
     let mut agent = ForegroundAgent::start(dir.path(), &conf);
-    let mut stream = None;
-    wait_for("the source to accept", || {
-        stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok();
-        stream.is_some()
-    });
-    let mut stream = stream.expect("connected");
+    let mut stream = connect(port);
     let pad = "x".repeat(width);
     let mut chunk = String::with_capacity(1000 * width);
     for i in 0..lines {
@@ -513,12 +524,7 @@ fn a_backlog_bigger_than_the_memory_budget_lives_on_disk() {
 
 /// Send `lines` over one connection and wait for an `OK` for each.
 fn send_acked(port: u16, lines: &[String]) {
-    let mut stream = None;
-    wait_for(&format!("port {port} to accept"), || {
-        stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok();
-        stream.is_some()
-    });
-    let mut s = stream.expect("connected");
+    let mut s = connect(port);
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     s.write_all(text.as_bytes()).expect("send");
     let mut replies = BufReader::new(s);
@@ -550,22 +556,15 @@ fn find_in(data: &Path, needle: &[u8]) -> (std::path::PathBuf, usize) {
 #[test]
 fn damaged_events_on_disk_are_dropped_with_file_and_offset_and_the_rest_delivered() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display();
     let out = dir.path().join("out");
     let port = free_port();
-    let conf = netcat_agent(port, true)
-        + &format!(
-            "a1.channels.c1.type = file\n\
-             a1.channels.c1.checkpointDir = {d}/fc/checkpoint\n\
-             a1.channels.c1.dataDirs = {d}/fc/data\n\
-             a1.channels.c1.memoryBytes = 0\n\
-             a1.channels.c1.maxFileSize = 4096\n\
-             a1.channels.c1.minimumRequiredSpace = 1048576\n\
-             a1.sinks.k1.type = file_roll\n\
-             a1.sinks.k1.channel = c1\n\
-             a1.sinks.k1.sink.directory = {d}/out\n\
-             a1.sinks.k1.sink.rollInterval = 0\n"
-        );
+    let conf = file_to_roll(
+        dir.path(),
+        port,
+        true,
+        "a1.channels.c1.memoryBytes = 0\n\
+         a1.channels.c1.maxFileSize = 4096\n",
+    );
     let line = |i: usize| format!("event-{i:04}-{}", "z".repeat(40));
     let lines: Vec<String> = (0..300).map(line).collect();
     // No output directory yet: the sink fails, the channel keeps them.
@@ -588,15 +587,7 @@ fn damaged_events_on_disk_are_dropped_with_file_and_offset_and_the_rest_delivere
         .filter(|i| damaged.iter().all(|(d, _, _)| d != i))
         .map(line)
         .collect();
-    let delivered = || -> Vec<String> {
-        sink_files(&out)
-            .into_iter()
-            .flat_map(|f| {
-                let text = std::fs::read_to_string(f).unwrap_or_default();
-                text.lines().map(str::to_string).collect::<Vec<_>>()
-            })
-            .collect()
-    };
+    let delivered = || sink_lines(&out);
     wait_for("every undamaged line in the sink's files", || {
         delivered().len() >= want.len()
     });
@@ -608,4 +599,66 @@ fn damaged_events_on_disk_are_dropped_with_file_and_offset_and_the_rest_delivere
         assert!(output.contains(&named), "{named} not in:\n{output}");
     }
     assert!(output.contains("2 damaged events were dropped"), "{output}");
+}
+
+/// An event larger than a data file (maxFileSize) can never be put: netcat
+/// answers `FAILED: ...` for it at once, the agent log says why, the lines
+/// around it are delivered, and the connection goes on.
+#[test]
+fn an_event_larger_than_a_data_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let port = free_port();
+    let conf = file_to_roll(
+        dir.path(),
+        port,
+        true,
+        "a1.sources.r1.max-line-length = 100000\n\
+         a1.channels.c1.maxFileSize = 4096\n",
+    );
+    let mut agent = ForegroundAgent::start(dir.path(), &conf);
+    let mut s = connect(port);
+    let big = "b".repeat(5000);
+    s.write_all(format!("before\n{big}\nafter\n").as_bytes())
+        .expect("send");
+    let mut replies = BufReader::new(s.try_clone().expect("clone"));
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let mut reply = String::new();
+        replies.read_line(&mut reply).expect("reply");
+        got.push(reply);
+    }
+    assert_eq!(got[0], "OK\n", "{got:?}");
+    assert!(
+        got[1].starts_with("FAILED: channel c1 can never hold this event")
+            && got[1].contains("maxFileSize 4096"),
+        "{got:?}"
+    );
+    assert_eq!(got[2], "OK\n", "{got:?}");
+    s.write_all(b"later\n").expect("send");
+    let mut reply = String::new();
+    replies.read_line(&mut reply).expect("reply");
+    assert_eq!(reply, "OK\n");
+    wait_for("the three small lines in the sink's files", || {
+        sink_lines(&out) == ["before", "after", "later"]
+    });
+    assert_eq!(agent.stop(), Some(0), "{}", agent.output());
+    let output = agent.output();
+    assert!(
+        output.contains("an event of 5000 bytes is dropped, not delivered"),
+        "{output}"
+    );
+    assert!(!output.contains("retrying"), "{output}");
+}
+
+/// The lines in the sink's files under `out`, in order.
+fn sink_lines(out: &Path) -> Vec<String> {
+    sink_files(out)
+        .into_iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            text.lines().map(str::to_string).collect::<Vec<_>>()
+        })
+        .collect()
 }

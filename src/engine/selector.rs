@@ -99,6 +99,46 @@ impl Selector {
         selector
     }
 
+    /// Whether `e` goes to channel `c`: `Some(true)` as a required
+    /// channel, `Some(false)` as an optional one, `None` not at all (as
+    /// `route` sends it).
+    pub fn goes_to(&self, e: &Event, c: usize) -> Option<bool> {
+        match self {
+            Selector::Replicating { optional } => optional.get(c).map(|o| !o),
+            Selector::Multiplexing { .. } => {
+                let (req, opt) = self.multiplexed(e);
+                if req.contains(&c) {
+                    Some(true)
+                } else {
+                    opt.contains(&c).then_some(false)
+                }
+            }
+        }
+    }
+
+    /// A multiplexing selector's required and optional channels for `e`
+    /// (empty for a replicating one).
+    fn multiplexed(&self, e: &Event) -> (&[usize], &[usize]) {
+        let Selector::Multiplexing {
+            header,
+            mapping,
+            optional,
+            default,
+        } = self
+        else {
+            return (&[], &[]);
+        };
+        let value = e.headers.get(header);
+        let req = value
+            .and_then(|v| mapping.get(v))
+            .filter(|c| !c.is_empty())
+            .unwrap_or(default);
+        let opt = value
+            .and_then(|v| optional.get(v))
+            .map_or(&[][..], |o| &o[..]);
+        (req, opt)
+    }
+
     /// Split a batch by channel, keeping each channel's events in order.
     pub fn route(&self, events: Vec<Event>, channels: usize) -> Vec<Route> {
         match self {
@@ -120,25 +160,15 @@ impl Selector {
                 }
                 routes
             }
-            Selector::Multiplexing {
-                header,
-                mapping,
-                optional,
-                default,
-            } => {
+            Selector::Multiplexing { .. } => {
                 let mut required: Vec<Vec<Event>> = vec![Vec::new(); channels];
                 let mut optional_out: Vec<Vec<Event>> = vec![Vec::new(); channels];
                 for e in events {
-                    let value = e.headers.get(header);
-                    let req = value
-                        .and_then(|v| mapping.get(v))
-                        .filter(|c| !c.is_empty())
-                        .unwrap_or(default);
-                    let opt = value.and_then(|v| optional.get(v));
+                    let (req, opt) = self.multiplexed(&e);
                     for &c in req {
                         required[c].push(e.clone());
                     }
-                    for &c in opt.into_iter().flatten() {
+                    for &c in opt {
                         if !req.contains(&c) {
                             optional_out[c].push(e.clone());
                         }

@@ -98,8 +98,45 @@ impl Settings {
 }
 
 /// Flume counts an event's body; an empty body still takes a byte.
-fn weight(e: &Event) -> u64 {
+pub(super) fn weight(e: &Event) -> u64 {
     e.size().max(1) as u64
+}
+
+/// The events of `events` larger than `byte_capacity` (see
+/// `Channel::refuse`): no put can ever take them.
+pub(super) fn refuse_larger(
+    name: &str,
+    byte_capacity: Option<u64>,
+    events: &[Event],
+    out: &mut Vec<(usize, String)>,
+) {
+    let Some(cap) = byte_capacity else { return };
+    for (i, e) in events.iter().enumerate() {
+        let w = weight(e);
+        if w > cap {
+            out.push((
+                i,
+                format!(
+                    "channel {name} can never hold this event: {w} bytes, more than its byteCapacity ({cap} bytes after byteCapacityBufferPercentage)"
+                ),
+            ));
+        }
+    }
+}
+
+/// A transaction of `bytes` that can never fit in `byte_capacity`.
+pub(super) fn never_fits(
+    name: &str,
+    byte_capacity: Option<u64>,
+    n: usize,
+    bytes: u64,
+) -> Option<ChannelError> {
+    let cap = byte_capacity?;
+    (bytes > cap).then(|| {
+        ChannelError::NeverFits(format!(
+            "channel {name}: a put of {n} events weighs {bytes} bytes, more than its byteCapacity ({cap} bytes)"
+        ))
+    })
 }
 
 #[derive(Default)]
@@ -168,6 +205,9 @@ impl Channel for MemoryChannel {
             return Ok(());
         }
         let bytes: u64 = events.iter().map(weight).sum();
+        if let Some(e) = never_fits(&inner.name, s.byte_capacity, events.len(), bytes) {
+            return Err(e);
+        }
         let deadline = tokio::time::Instant::now() + s.keep_alive;
         loop {
             let notified = inner.space.notified();
@@ -236,6 +276,15 @@ impl Channel for MemoryChannel {
 
     fn transaction_capacity(&self) -> usize {
         self.inner.settings.transaction_capacity
+    }
+
+    fn refuse(&self, events: &[Event], out: &mut Vec<(usize, String)>) {
+        refuse_larger(
+            &self.inner.name,
+            self.inner.settings.byte_capacity,
+            events,
+            out,
+        )
     }
 
     fn len(&self) -> usize {
@@ -376,6 +425,16 @@ mod tests {
             Err(ChannelError::Full(_))
         ));
         c.put(&mut vec![ev("de")]).await.unwrap();
+        // Larger than the whole byteCapacity: refused at once, not "full".
+        let mut refused = Vec::new();
+        c.refuse(&[ev("ok"), ev("sixsix"), ev("x")], &mut refused);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, 1);
+        assert!(refused[0].1.contains("byteCapacity"), "{}", refused[0].1);
+        assert!(matches!(
+            c.put(&mut vec![ev("abc"), ev("def")]).await,
+            Err(ChannelError::NeverFits(_))
+        ));
     }
 
     #[tokio::test]

@@ -4,6 +4,11 @@
 //! - A put is one transaction: the whole batch is committed or none of it.
 //!   A channel may wait for room (memory: up to keep-alive) and then fails
 //!   with [`ChannelError::Full`]; the caller keeps the batch and retries.
+//! - An event the channel can never hold, however empty (larger than its
+//!   byteCapacity, or than a data file), is not "full": [`Channel::refuse`]
+//!   names such events before a put, and a put of a transaction that can
+//!   never fit as one fails with [`ChannelError::NeverFits`] (the caller
+//!   splits it); retrying either cannot help.
 //! - A take begins a transaction holding up to `max` events ([`Take`]);
 //!   `commit` removes them for good, `rollback` (or dropping the `Take`)
 //!   puts them back at the head of the channel, in order.
@@ -26,6 +31,10 @@ pub enum ChannelError {
     Full(String),
     /// More events in one transaction than transactionCapacity.
     TooBig(String),
+    /// The transaction can never fit, even in an empty channel (more
+    /// bytes than byteCapacity, or than a data file holds): retrying it
+    /// whole cannot help; smaller ones may.
+    NeverFits(String),
     /// The channel is closed (agent shutting down) or broken.
     Failed(String),
 }
@@ -33,9 +42,10 @@ pub enum ChannelError {
 impl std::fmt::Display for ChannelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ChannelError::Full(m) | ChannelError::TooBig(m) | ChannelError::Failed(m) => {
-                f.write_str(m)
-            }
+            ChannelError::Full(m)
+            | ChannelError::TooBig(m)
+            | ChannelError::NeverFits(m)
+            | ChannelError::Failed(m) => f.write_str(m),
         }
     }
 }
@@ -74,6 +84,11 @@ pub trait Channel: Send + Sync {
     }
     /// The most events one transaction may hold.
     fn transaction_capacity(&self) -> usize;
+    /// The events of `events` this channel can never hold, however empty
+    /// (see the module comment): their index and why, pushed to `out`.
+    /// Called on every batch before it is put, so cheap: a channel
+    /// without such limits does nothing (the default).
+    fn refuse(&self, _events: &[Event], _out: &mut Vec<(usize, String)>) {}
     /// Begin a take of up to `max` events; waits until at least one is
     /// there. Cancel-safe: dropping the future takes nothing.
     async fn take(&self, max: usize) -> Result<Take, ChannelError>;

@@ -155,10 +155,7 @@ impl Settings {
     }
 }
 
-/// Flume counts an event's body; an empty body still takes a byte.
-fn weight(e: &Event) -> u64 {
-    e.size().max(1) as u64
-}
+use super::memory::weight;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -410,6 +407,14 @@ impl Channel for SpillableChannel {
         if events.is_empty() {
             return Ok(());
         }
+        // Without an overflow, byteCapacity is the most it can ever hold.
+        if self.inner.overflow.is_none() {
+            let bytes = events.iter().map(weight).sum();
+            let cap = self.inner.settings.byte_capacity;
+            if let Some(e) = super::memory::never_fits(&self.inner.name, cap, events.len(), bytes) {
+                return Err(e);
+            }
+        }
         if self.put_memory(events).await? {
             return Ok(());
         }
@@ -418,6 +423,18 @@ impl Channel for SpillableChannel {
 
     fn transaction_capacity(&self) -> usize {
         self.inner.settings.transaction_capacity
+    }
+
+    /// What the overflow can never hold (what memory cannot hold spills
+    /// there); without an overflow, what byteCapacity cannot.
+    fn refuse(&self, events: &[Event], out: &mut Vec<(usize, String)>) {
+        let inner = &self.inner;
+        match &inner.overflow {
+            Some(overflow) => overflow.refuse(events, out),
+            None => {
+                super::memory::refuse_larger(&inner.name, inner.settings.byte_capacity, events, out)
+            }
+        }
     }
 
     async fn take(&self, max: usize) -> Result<Take, ChannelError> {

@@ -70,15 +70,17 @@ pub(crate) mod testing {
 
     /// A context for source `label` feeding a channel of `capacity` events.
     pub fn harness(capacity: usize) -> Harness {
-        let channel = Arc::new(MemoryChannel::new(
-            "c1",
-            Settings {
-                capacity,
-                transaction_capacity: capacity,
-                byte_capacity: None,
-                keep_alive: Duration::from_millis(50),
-            },
-        ));
+        harness_with(Settings {
+            capacity,
+            transaction_capacity: capacity,
+            byte_capacity: None,
+            keep_alive: Duration::from_millis(50),
+        })
+    }
+
+    /// A context for source `label` feeding a memory channel of `settings`.
+    pub fn harness_with(settings: Settings) -> Harness {
+        let channel = Arc::new(MemoryChannel::new("c1", settings));
         let log = Captured::default();
         let agent_log = log.log();
         let channels: Vec<Arc<dyn Channel>> = vec![channel.clone()];

@@ -8,6 +8,11 @@
 //!   closed (the lines before it are delivered and acknowledged).
 //! - `ack-every-event` (true): answer `OK` for every event once the
 //!   channels took it.
+//! - An event a channel can never hold (larger than its byteCapacity, or
+//!   than a data file) is answered at once with `FAILED: <why>` in its
+//!   place among the `OK`s (also without ack-every-event, as Flume
+//!   answers a failed event) and dropped with a log line; the connection
+//!   goes on. A channel that is only full makes the source wait instead.
 //!
 //! Bytes after the last newline when the client closes are not an event
 //! (Flume drops them too); we log how many there were.
@@ -34,7 +39,7 @@ use tokio::task::JoinSet;
 use super::{Source, SourceContext};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
-use crate::engine::processor::{Cancelled, Delivery};
+use crate::engine::processor::{Cancelled, Delivery, Refusal};
 use crate::engine::registry::SourceType;
 
 pub const TYPE: SourceType = SourceType {
@@ -206,7 +211,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
             _ = ctx.cancel.cancelled() => return,
             (count, mut d, ok) = async { match head.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if head.is_some() => {
                 head = None;
-                let mut done = vec![count];
+                let mut done = vec![(count, d.refused().to_vec())];
                 if !ok {
                     // Keep the order: every later batch is put again after
                     // this one.
@@ -231,12 +236,12 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
                         if ctx.processor.finish(&mut later, &ctx.cancel).await.is_err() {
                             return;
                         }
-                        done.push(c);
+                        done.push((c, later.refused().to_vec()));
                     }
                 }
-                let count: usize = done.iter().sum();
+                let (reply, count) = replies(&done, settings.ack);
                 delivered += count as u64;
-                if settings.ack && !write(&mut stream, &b"OK\n".repeat(count), &ctx).await {
+                if !reply.is_empty() && !write(&mut stream, &reply, &ctx).await {
                     return;
                 }
             }
@@ -335,6 +340,40 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
     );
 }
 
+/// The replies to batches of `count` lines each, in order: `OK` per line
+/// delivered (with `ack`), `FAILED: why` per line refused; and how many
+/// were delivered.
+fn replies(done: &[(usize, Vec<Refusal>)], ack: bool) -> (Vec<u8>, usize) {
+    let mut reply = Vec::new();
+    let mut delivered = 0;
+    for (count, refused) in done {
+        if refused.is_empty() {
+            delivered += count;
+            if ack {
+                reply.extend_from_slice(&b"OK\n".repeat(*count));
+            }
+            continue;
+        }
+        let mut refused = refused.iter().peekable();
+        for i in 0..*count {
+            match refused.next_if(|r| r.index == i) {
+                Some(r) => {
+                    reply.extend_from_slice(b"FAILED: ");
+                    reply.extend_from_slice(r.reason.replace('\n', " ").as_bytes());
+                    reply.push(b'\n');
+                }
+                None => {
+                    delivered += 1;
+                    if ack {
+                        reply.extend_from_slice(b"OK\n");
+                    }
+                }
+            }
+        }
+    }
+    (reply, delivered)
+}
+
 /// Write all of `bytes`, unless the connection fails or the agent stops
 /// (a client that does not read its replies must not hold up the stop).
 async fn write(stream: &mut TcpStream, bytes: &[u8], ctx: &SourceContext) -> bool {
@@ -390,6 +429,56 @@ mod tests {
             assert_eq!(line, "OK\n");
         }
         assert_eq!(h.take_bodies(4).await, ["Hello", "windows\r", "", "last"]);
+    }
+
+    #[tokio::test]
+    async fn an_event_the_channel_can_never_hold_gets_failed_at_once_and_the_rest_ok() {
+        // byteCapacity 20: an event of 21 bytes or more can never fit.
+        let h = super::super::testing::harness_with(crate::engine::channel::memory::Settings {
+            capacity: 100,
+            transaction_capacity: 100,
+            byte_capacity: Some(20),
+            keep_alive: std::time::Duration::from_secs(3),
+        });
+        for ack in [true, false] {
+            let (addr, task) = started(&h, 512, ack).await;
+            let mut c = TcpStream::connect(addr).await.expect("connect");
+            c.write_all(b"one\nthis line is longer than twenty bytes\ntwo\n")
+                .await
+                .expect("send");
+            let mut replies = BufReader::new(&mut c);
+            let mut lines = Vec::new();
+            for _ in 0..if ack { 3 } else { 1 } {
+                let mut line = String::new();
+                let read = replies.read_line(&mut line);
+                tokio::time::timeout(super::super::testing::DEADLINE, read)
+                    .await
+                    .expect("a reply in time, not a retry forever")
+                    .expect("reply");
+                lines.push(line);
+            }
+            let failed = if ack { &lines[1] } else { &lines[0] };
+            assert!(
+                failed.starts_with("FAILED: channel c1 can never hold this event: 37 bytes")
+                    && failed.contains("byteCapacity (20 bytes"),
+                "{lines:?}"
+            );
+            if ack {
+                assert_eq!((lines[0].as_str(), lines[2].as_str()), ("OK\n", "OK\n"));
+            }
+            assert_eq!(h.take_bodies(2).await, ["one", "two"]);
+            // The connection goes on.
+            c.write_all(b"three\n").await.expect("send");
+            assert_eq!(h.take_bodies(1).await, ["three"]);
+            drop(c);
+            task.abort();
+        }
+        let log = h.log.text();
+        assert!(
+            log.contains("an event of 37 bytes is dropped, not delivered: channel c1"),
+            "{log}"
+        );
+        assert!(!log.contains("retrying"), "{log}");
     }
 
     #[tokio::test]

@@ -227,6 +227,23 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
     buf.extend_from_slice(b);
 }
 
+/// A put record's bytes besides its entries: record header, transaction
+/// id, count.
+pub const PUT_RECORD_OVERHEAD: u64 = RECORD_HEADER_LEN as u64 + 12;
+
+/// The bytes `encode_put` writes for one event's entry (crc included).
+pub fn entry_len(e: &Event) -> u64 {
+    fn with_len(n: usize) -> u64 {
+        n as u64 + (n as u64).required_space() as u64
+    }
+    let headers: u64 = e
+        .headers
+        .iter()
+        .map(|(k, v)| with_len(k.len()) + with_len(v.len()))
+        .sum();
+    4 + (e.headers.len() as u64).required_space() as u64 + headers + with_len(e.body.len())
+}
+
 /// One event's entry, without its crc: header count, headers, body.
 fn put_entry(b: &mut Vec<u8>, e: &Event) {
     put_len(b, e.headers.len());

@@ -382,6 +382,11 @@ impl FileChannel {
     }
 }
 
+/// The most a put's record may take: a data file less its header.
+fn largest_record(s: &Settings) -> u64 {
+    s.max_file_size.saturating_sub(log::FILE_HEADER_LEN)
+}
+
 fn put_error(name: &str, e: std::io::Error) -> ChannelError {
     let msg = format!("channel {name}: put failed: {e}");
     if e.kind() == std::io::ErrorKind::StorageFull {
@@ -627,6 +632,20 @@ impl Channel for FileChannel {
         if n == 0 {
             return Ok(Box::new(super::Committed));
         }
+        // Summed here, where the source has just made the events: the
+        // writer sizes its groups and buffer by it and the queue counts
+        // it, without another pass each over cold events.
+        let (weight, bytes) = events
+            .iter()
+            .fold((0, log::PUT_RECORD_OVERHEAD), |(w, b), e| {
+                (w + queue::weight(e), b + log::entry_len(e))
+            });
+        if bytes > largest_record(s) {
+            return Err(ChannelError::NeverFits(format!(
+                "channel {}: a put of {n} events takes {bytes} bytes on disk, more than a data file holds (maxFileSize {})",
+                inner.name, s.max_file_size
+            )));
+        }
         let store = inner.store()?;
         // Reserve room, waiting up to keep-alive.
         let deadline = tokio::time::Instant::now() + s.keep_alive;
@@ -652,10 +671,6 @@ impl Channel for FileChannel {
         // Handed to the writer thread: puts are written in the order they
         // begin.
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        // Summed here, where the source has just made the events: the
-        // writer sizes its groups and buffer by it and the queue counts
-        // it, without another pass each over cold events.
-        let weight = events.iter().map(queue::weight).sum();
         let shared = Arc::new(std::mem::take(events));
         let state = Arc::new(Mutex::new(PutState::default()));
         let job = PutJob {
@@ -693,6 +708,22 @@ impl Channel for FileChannel {
 
     fn transaction_capacity(&self) -> usize {
         self.inner.settings.transaction_capacity
+    }
+
+    fn refuse(&self, events: &[Event], out: &mut Vec<(usize, String)>) {
+        let s = &self.inner.settings;
+        for (i, e) in events.iter().enumerate() {
+            let bytes = log::PUT_RECORD_OVERHEAD + log::entry_len(e);
+            if bytes > largest_record(s) {
+                out.push((
+                    i,
+                    format!(
+                        "channel {} can never hold this event: {bytes} bytes on disk, more than a data file holds (maxFileSize {})",
+                        self.inner.name, s.max_file_size
+                    ),
+                ));
+            }
+        }
     }
 
     fn len(&self) -> usize {

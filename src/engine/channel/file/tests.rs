@@ -1203,3 +1203,48 @@ async fn without_fsync_per_transaction_puts_commit_written_and_sync_every_interv
     let got = drain(&c).await;
     assert_eq!(got, (10..50).map(|i| format!("e{i}")).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn an_event_or_put_larger_than_a_data_file_can_never_be_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = open_with(small_files(dir.path())).await;
+    let mut out = Vec::new();
+    let fits = ev(&"f".repeat(4000));
+    c.refuse(&[fits.clone(), ev(&"x".repeat(4096)), ev("a")], &mut out);
+    assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
+    assert!(out[0].1.contains("maxFileSize 4096"), "{}", out[0].1);
+    // Each fits, the two together never: refused whole, nothing taken.
+    let mut two = vec![fits.clone(), fits.clone()];
+    assert!(matches!(
+        c.put(&mut two).await,
+        Err(ChannelError::NeverFits(_))
+    ));
+    assert_eq!((two.len(), c.len()), (2, 0));
+    c.put(&mut vec![fits]).await.unwrap();
+    assert_eq!(c.len(), 1);
+}
+
+#[test]
+fn entry_len_is_what_encode_put_writes() {
+    let mut many = ev(&"b".repeat(300));
+    for i in 0..200 {
+        many = many.with_header(format!("key{i}"), "v".repeat(i));
+    }
+    let events = vec![
+        ev(""),
+        ev("abc").with_header("", ""),
+        many,
+        ev(&"z".repeat(70_000)),
+    ];
+    let mut buf = Vec::new();
+    let mut entries = Vec::new();
+    log::encode_put(&mut buf, 1, &events, &mut entries);
+    entries.push(buf.len() as u64);
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(log::entry_len(e), entries[i + 1] - entries[i], "event {i}");
+    }
+    assert_eq!(
+        log::PUT_RECORD_OVERHEAD + events.iter().map(log::entry_len).sum::<u64>(),
+        buf.len() as u64
+    );
+}

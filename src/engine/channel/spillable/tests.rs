@@ -450,3 +450,36 @@ async fn a_start_after_a_kill_says_the_memory_events_are_lost_uncounted() {
     let (_c, out) = open_with(s).await;
     assert!(!out.text().contains("did not stop"), "{}", out.text());
 }
+
+#[tokio::test]
+async fn events_it_can_never_hold_are_named_before_a_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = ev(&"x".repeat(5000));
+    // With an overflow: what a data file cannot hold (memory spills).
+    let mut s = settings(dir.path(), 5, 100);
+    s.overflow.max_file_size = 4096;
+    s.byte_capacity = Some(100);
+    let (c, _) = open_with(s).await;
+    let mut out = Vec::new();
+    c.refuse(&[ev("a"), big.clone(), ev(&"y".repeat(200))], &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0].0 == 1 && out[0].1.contains("maxFileSize 4096"),
+        "{out:?}"
+    );
+    c.stop().await;
+    // Memory only: what byteCapacity cannot, also a whole transaction.
+    let mut s = settings(dir.path(), 5, 0);
+    s.byte_capacity = Some(10);
+    let c = SpillableChannel::new("c1", s);
+    let mut out = Vec::new();
+    c.refuse(&[ev("a"), big], &mut out);
+    assert!(
+        out.len() == 1 && out[0].1.contains("byteCapacity"),
+        "{out:?}"
+    );
+    assert!(matches!(
+        c.put(&mut evs(&["123456", "789012"])).await,
+        Err(ChannelError::NeverFits(_))
+    ));
+}

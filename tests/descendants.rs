@@ -147,6 +147,11 @@ fn restart_runs_one_copy(kill_watchdog_too: bool) {
     d.wait_state("one", "RUNNING");
     let first = d.child_pid("one");
     let group: HashSet<i32> = [first].into();
+    // Its start noted and its TERM trap set (`starts` is written after the
+    // trap), and its sleep started (not only the short-lived flock).
+    let starts =
+        |n: usize| std::fs::read_to_string(d.path("starts")).is_ok_and(|s| s.lines().count() == n);
+    wait_for("the program's start noted", || starts(1));
     wait_for("the program's sleep", || members(&group).len() >= 2);
     let watchdog = watchdog_of(d.pid());
     if kill_watchdog_too {
@@ -169,6 +174,9 @@ fn restart_runs_one_copy(kill_watchdog_too: bool) {
         !d.path("dup").exists(),
         "a second copy ran beside the first"
     );
+    wait_for("the second copy's start noted", || {
+        std::fs::read_to_string(d.path("starts")).is_ok_and(|s| s.lines().count() >= 2)
+    });
     let starts = std::fs::read_to_string(d.path("starts")).unwrap();
     assert_eq!(starts.lines().count(), 2, "{starts}");
     let log = d.log();

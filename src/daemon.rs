@@ -20,13 +20,15 @@ pub struct Options {
     pub nodaemon: bool,
 }
 
-fn load(source: &ConfigSource) -> Result<Config, i32> {
+/// The config and its warnings (printed here; logged once the daemon log
+/// exists, by `log_config`).
+fn load(source: &ConfigSource) -> Result<config::Loaded, i32> {
     match config::load(source) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 eprintln!("{w}");
             }
-            Ok(loaded.config)
+            Ok(loaded)
         }
         Err(errors) => {
             for e in &errors {
@@ -61,8 +63,8 @@ pub fn main(opts: Options) -> i32 {
             return 2;
         }
     }
-    let mut config = match load(&source) {
-        Ok(c) => c,
+    let (mut config, warnings) = match load(&source) {
+        Ok(loaded) => (loaded.config, loaded.warnings),
         Err(code) => return code,
     };
     let background =
@@ -106,6 +108,7 @@ pub fn main(opts: Options) -> i32 {
             return 2;
         }
     };
+    log_config(&config, &warnings);
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -126,9 +129,6 @@ pub fn main(opts: Options) -> i32 {
             }
             Ok(Exit::Restart) => match config::load(&source) {
                 Ok(loaded) => {
-                    for w in &loaded.warnings {
-                        tracing::warn!("{w}");
-                    }
                     let c = loaded.config;
                     // A new life makes its log anew, as supervisord's.
                     let s = &c.supervisord;
@@ -140,6 +140,7 @@ pub fn main(opts: Options) -> i32 {
                     ) {
                         tracing::error!("could not open the new daemon log: {e}");
                     }
+                    log_config(&c, &loaded.warnings);
                     tracing::info!("reloaded configuration");
                     config = c
                 }
@@ -158,6 +159,35 @@ pub fn main(opts: Options) -> i32 {
                 return 2;
             }
         }
+    }
+}
+
+/// What supervisord's log says about its config once the log exists, in
+/// its order: CRIT for running as root with no `user`, every warning (an
+/// `[eventlistener:x]` left out, an unknown key, ...), then the user switch
+/// and each included file.
+fn log_config(config: &Config, warnings: &[config::Diagnostic]) {
+    let uid = nix::unistd::getuid();
+    if uid.is_root() && config.supervisord.user.is_none() {
+        tracing::error!(
+            target: crate::logs::daemon_log::CRITICAL_TARGET,
+            "Supervisor is running as root.  Privileges were not dropped because no user is \
+             specified in the config file.  If you intend to run as root, you can set user=root \
+             in the config file to avoid this message."
+        );
+    }
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    if config.supervisord.user.is_some() {
+        tracing::info!("Set uid to user {uid} succeeded");
+    }
+    for file in config
+        .files
+        .iter()
+        .filter(|f| config.source.as_ref() != Some(*f))
+    {
+        tracing::info!("Included extra file \"{}\" during parsing", file.display());
     }
 }
 

@@ -44,8 +44,8 @@ fn the_environment_path_finds_the_command() {
     // The virtualenv pattern: the program is only on the PATH its own
     // environment sets (or [supervisord]'s).
     let venv = tempfile::tempdir().unwrap();
-    script(&venv.path().join("bin/venvtool"), "exec sleep 1000");
-    script(&venv.path().join("sbin/globaltool"), "exec sleep 1000");
+    script(&venv.path().join("bin/venvtool"), "exec /bin/sleep 1000");
+    script(&venv.path().join("sbin/globaltool"), "exec /bin/sleep 1000");
     let v = venv.path().display();
     let programs = format!(
         "[program:venv]\ncommand = venvtool --flag\nenvironment = PATH=\"{v}/bin:/usr/bin:/bin\"\n\
@@ -234,6 +234,117 @@ fn repeated_sections_and_keys_merge_as_supervisord_merges_them() {
             said.lines()
                 .any(|l| l.starts_with(&at) && l.contains("warning") && l.contains(&first)),
             "{at} ... {first} in:\n{said}"
+        );
+    }
+}
+
+#[test]
+fn strip_ansi_removes_escape_codes_from_logs() {
+    let programs = "[program:colours]\n\
+        command = printf '\\033[1;31mred\\033[0m plain \\033bare\\n'\n\
+        startsecs = 0\nautorestart = false\n\
+        [program:split]\n\
+        command = sh -c 'printf \"a\\033[3\"; sleep 1; printf \"1mb\\n\"'\n\
+        startsecs = 0\nautorestart = false\n";
+    let stock = Stock::start_with(programs, "strip_ansi = true\n");
+    let d = Daemon::start_with(programs, "strip_ansi = true\n");
+    let read = |sock: &Path, name: &str| {
+        call_on(
+            sock,
+            "supervisor.readProcessStdoutLog",
+            vec![s(name), Value::Int(0), Value::Int(1000)],
+        )
+    };
+    for sock in [stock.sock(), sock(&d)] {
+        for name in ["colours", "split"] {
+            wait_for(&format!("{name} to exit"), || {
+                info_field(&sock, name, "statename") == Some(s("EXITED"))
+            });
+        }
+    }
+    let theirs = read(&stock.sock(), "colours");
+    assert_eq!(theirs, Ok(s("red plain \u{1b}bare\n")));
+    assert_eq!(read(&sock(&d), "colours"), theirs);
+    // A sequence split between two reads is removed too (supervisord
+    // strips each read on its own and leaves "31m" here).
+    assert_eq!(read(&sock(&d), "split"), Ok(s("ab\n")));
+}
+
+/// Whether `log` has a line ending in ` LEVEL text`.
+fn logged(log: &str, level: &str, text: &str) -> bool {
+    let end = format!(" {level} {text}");
+    log.lines().any(|l| l.ends_with(&end))
+}
+
+#[test]
+fn the_daemon_log_has_supervisords_lines() {
+    let inc = tempfile::tempdir().unwrap();
+    let extra = inc.path().join("extra.ini");
+    std::fs::write(
+        &extra,
+        "[program:other]\ncommand = sleep 1000\nstartsecs = 0\n",
+    )
+    .unwrap();
+    let programs = format!(
+        "[program:slow]\ncommand = sh -c 'trap \"sleep 2; exit 0\" TERM; while :; do sleep 0.1; done'\n\
+         startsecs = 0\nstopwaitsecs = 30\n\
+         [include]\nfiles = {}/*.ini\n",
+        inc.path().display()
+    );
+    let mut stock = Stock::start(&programs);
+    let not_yet = "[eventlistener:ev]\ncommand = cat\nevents = PROCESS_STATE\n\
+                   [fcgi-program:fc]\ncommand = cat\nsocket = unix:///tmp/nowhere.sock\n";
+    let mut d = Daemon::start(&format!("{programs}{not_yet}"));
+    for sock in [stock.sock(), sock(&d)] {
+        for name in ["slow", "other"] {
+            assert_eq!(settled(&sock, name), "RUNNING", "{name}");
+        }
+        let stopped = call_on(&sock, "supervisor.stopProcess", vec![s("slow")]);
+        assert_eq!(stopped, Ok(Value::Bool(true)));
+        let started = call_on(&sock, "supervisor.startProcess", vec![s("slow")]);
+        assert_eq!(started, Ok(Value::Bool(true)));
+    }
+    stock.terminate();
+    d.signal(libc::SIGTERM);
+    d.wait_exit();
+    let (theirs, ours) = (stock.log(), d.log());
+    let mut lines = vec![
+        (
+            "INFO",
+            format!("Included extra file \"{}\" during parsing", extra.display()),
+        ),
+        (
+            "CRIT",
+            "Server 'unix_http_server' running without any HTTP authentication checking".into(),
+        ),
+        ("INFO", "waiting for slow to stop".into()),
+        ("INFO", "waiting for other, slow to die".into()),
+    ];
+    if nix::unistd::getuid().is_root() {
+        lines.push((
+            "CRIT",
+            "Supervisor is running as root.  Privileges were not dropped because no user is \
+             specified in the config file.  If you intend to run as root, you can set user=root \
+             in the config file to avoid this message."
+                .into(),
+        ));
+    }
+    for (level, text) in &lines {
+        assert!(
+            logged(&theirs, level, text),
+            "stock: {level} {text} in\n{theirs}"
+        );
+        assert!(
+            logged(&ours, level, text),
+            "sluice: {level} {text} in\n{ours}"
+        );
+    }
+    // Sections sluice does not run yet are warned about in its own log.
+    for section in ["[eventlistener:ev]", "[fcgi-program:fc]"] {
+        assert!(
+            ours.lines()
+                .any(|l| l.contains(" WARN ") && l.contains(section)),
+            "{section} in\n{ours}"
         );
     }
 }

@@ -298,7 +298,7 @@ fn read_includes(
         let mut found: Vec<PathBuf> = matches.filter_map(Result::ok).collect();
         found.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         if found.is_empty() && matches!(source, ConfigSource::File(_)) {
-            diags.warn(at, format!("no file matches '{full_str}'"));
+            diags.warn(at, format!("No file matches via include \"{full_str}\""));
         }
         for path in found {
             if sources.files.contains(&path) || !path.is_file() {

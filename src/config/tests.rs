@@ -595,7 +595,7 @@ fn includes_sorted_with_their_own_here() {
             .any(|d| d.file == a && d.line == Some(3) && d.section.as_deref() == Some("include")),
         "{w}"
     );
-    assert!(w.contains("no file matches"), "{w}");
+    assert!(w.contains("No file matches via include"), "{w}");
 }
 
 #[test]

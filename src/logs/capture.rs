@@ -102,11 +102,24 @@ impl Capture {
         stderr: Option<OwnedFd>,
         stderr_dest: Destination,
     ) -> io::Result<Capture> {
+        Capture::start_with(name, stdout, stdout_dest, stderr, stderr_dest, false)
+    }
+
+    /// [`Capture::start`], removing terminal escape codes from both streams
+    /// when `strip_ansi` (supervisord's `strip_ansi=true`).
+    pub fn start_with(
+        name: &str,
+        stdout: Option<OwnedFd>,
+        stdout_dest: Destination,
+        stderr: Option<OwnedFd>,
+        stderr_dest: Destination,
+        strip_ansi: bool,
+    ) -> io::Result<Capture> {
         let pump = pump()?;
         let mut tokens = Vec::new();
         let mut add = |fd: Option<OwnedFd>, dest, stream| -> io::Result<Option<Done>> {
             let Some(fd) = fd else { return Ok(None) };
-            let (token, done) = pump.add(fd, dest, format!("{name} ({stream})"))?;
+            let (token, done) = pump.add(fd, dest, format!("{name} ({stream})"), strip_ansi)?;
             tokens.push(token);
             Ok(Some(done))
         };

@@ -39,6 +39,7 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use tokio::sync::oneshot;
 
+use super::ansi::AnsiStripper;
 use super::capture::{Destination, StreamStats};
 
 /// Size of the pump's one read buffer.
@@ -73,6 +74,9 @@ struct Stream {
     token: u64,
     pipe: std::fs::File,
     dest: Destination,
+    /// With `strip_ansi`: each read loses its escape codes before it is
+    /// written (in the read buffer, so the plain path does no extra work).
+    ansi: Option<AnsiStripper>,
     /// Labels warnings: "name (stdout)".
     name: String,
     stats: StreamStats,
@@ -143,9 +147,16 @@ impl Pump {
         rx
     }
 
-    /// Drain `fd` to EOF into `dest`; the stats arrive on the returned
-    /// receiver at EOF. `name` labels warnings.
-    pub fn add(&self, fd: OwnedFd, dest: Destination, name: String) -> io::Result<(Token, Done)> {
+    /// Drain `fd` to EOF into `dest` (without terminal escape codes when
+    /// `strip_ansi`); the stats arrive on the returned receiver at EOF.
+    /// `name` labels warnings.
+    pub fn add(
+        &self,
+        fd: OwnedFd,
+        dest: Destination,
+        name: String,
+        strip_ansi: bool,
+    ) -> io::Result<(Token, Done)> {
         prepare(&fd)?;
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let (done, rx) = oneshot::channel();
@@ -157,6 +168,7 @@ impl Pump {
             token,
             pipe: std::fs::File::from(fd),
             dest,
+            ansi: strip_ansi.then(AnsiStripper::default),
             name,
             stats: StreamStats::default(),
             failing: false,
@@ -204,25 +216,46 @@ impl Stream {
     fn drain(&mut self, buf: &mut [u8], reads: usize) -> Drained {
         for _ in 0..reads {
             let n = match self.pipe.read(buf) {
-                Ok(0) => return Drained::Finished(Ok(())),
+                Ok(0) => {
+                    if self.ansi.as_mut().is_some_and(AnsiStripper::finish) {
+                        self.write(b"\x1b");
+                    }
+                    return Drained::Finished(Ok(()));
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::More,
                 Err(e) => return Drained::Finished(Err(e)),
             };
             self.stats.bytes += n as u64;
-            match self.dest.write(&buf[..n]) {
-                Ok(()) => self.failing = false,
-                Err(e) => {
-                    self.stats.write_errors += 1;
-                    if !self.failing {
-                        tracing::warn!("cannot write output of {} to its log: {e}", self.name);
-                        self.failing = true;
+            let len = match self.ansi.as_mut() {
+                None => n,
+                Some(ansi) => {
+                    let kept = ansi.strip(&mut buf[..n]);
+                    if kept.held_escape {
+                        self.write(b"\x1b");
                     }
+                    kept.len
+                }
+            };
+            self.write(&buf[..len]);
+        }
+        Drained::More
+    }
+
+    /// Write into the destination; a failure is counted and warned about
+    /// once per run of failures.
+    fn write(&mut self, data: &[u8]) {
+        match self.dest.write(data) {
+            Ok(()) => self.failing = false,
+            Err(e) => {
+                self.stats.write_errors += 1;
+                if !self.failing {
+                    tracing::warn!("cannot write output of {} to its log: {e}", self.name);
+                    self.failing = true;
                 }
             }
         }
-        Drained::More
     }
 }
 

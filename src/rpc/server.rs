@@ -126,6 +126,22 @@ pub async fn bind(cfg: ServerConfig) -> io::Result<Server> {
         },
         None => None,
     };
+    // supervisord's CRIT line for every server without a username (inet
+    // first, as supervisord makes them), before the daemon says it started.
+    for (section, open) in [
+        ("inet_http_server", tcp.is_some() && cfg.auth_tcp.is_none()),
+        (
+            "unix_http_server",
+            unix.is_some() && cfg.auth_unix.is_none(),
+        ),
+    ] {
+        if open {
+            tracing::error!(
+                target: crate::logs::daemon_log::CRITICAL_TARGET,
+                "Server '{section}' running without any HTTP authentication checking"
+            );
+        }
+    }
     Ok(Server {
         unix,
         tcp,
@@ -214,16 +230,7 @@ impl Server {
                 alive_tx.clone(),
             ));
         }
-        if let Some((listener, addr)) = self.tcp {
-            if self.auth_tcp.is_none() {
-                // supervisord warns at CRIT for a server without
-                // credentials; on TCP it matters most.
-                tracing::error!(
-                    target: crate::logs::daemon_log::CRITICAL_TARGET,
-                    "inet_http_server on {addr} has no username: anyone who can connect \
-                     can control every process"
-                );
-            }
+        if let Some((listener, _)) = self.tcp {
             let ctx = Arc::new(Ctx {
                 dispatch,
                 creds: self.auth_tcp,

@@ -107,18 +107,22 @@ fn destination(file: &Option<SharedRotatingFile>) -> Destination {
 }
 
 impl Output {
-    /// Open the log files of `spec` and start draining the pipes into them.
-    /// `stderr` is `None` when the child writes its stderr into the stdout
-    /// pipe (`redirect_stderr`). Must run inside the tokio runtime.
+    /// Open the log files of `spec` and start draining the pipes into them
+    /// (without terminal escape codes when `strip_ansi`). `stderr` is `None`
+    /// when the child writes its stderr into the stdout pipe
+    /// (`redirect_stderr`). Must run inside the tokio runtime.
     pub fn start(
         spec: &ProcessSpec,
         stdout: OwnedFd,
         stderr: Option<OwnedFd>,
+        strip_ansi: bool,
     ) -> Result<Output, String> {
         let (out_file, err_file) = open_both(spec, stderr.is_some())?;
         let (out_dest, err_dest) = (destination(&out_file), destination(&err_file));
-        let capture = Capture::start(&spec.name, Some(stdout), out_dest, stderr, err_dest)
-            .map_err(|e| format!("cannot capture the output of {}: {e}", spec.name))?;
+        let name = &spec.name;
+        let capture =
+            Capture::start_with(name, Some(stdout), out_dest, stderr, err_dest, strip_ansi)
+                .map_err(|e| format!("cannot capture the output of {name}: {e}"))?;
         let flusher = capture.flusher();
         tokio::spawn(capture.finished());
         Ok(Output {

@@ -114,6 +114,18 @@ impl Stock {
         self.dir.path().join(rel)
     }
 
+    /// SIGTERM, then wait until supervisord has exited (its shutdown done).
+    pub fn terminate(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let child = &mut self.child;
+        wait_for("the stock supervisord to exit", || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+    }
+
     /// supervisord's own log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path("sv.log")).unwrap_or_default()

@@ -16,6 +16,9 @@ use crate::supervisor::info::{ProcessInfo, unix_now};
 use crate::supervisor::state::State;
 use crate::supervisor::{Handle, Request};
 
+/// How often a stop that waits says "waiting for x to stop" (supervisord's).
+const STOP_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Signals, stdin, clearing logs, the config listing, remote events.
 mod process_methods;
 
@@ -740,15 +743,28 @@ impl Api {
         }
     }
 
+    /// supervisord's wait after a stop, with its `stop_report`: "waiting
+    /// for x to stop" at once and every 2 s while the process is STOPPING.
     async fn wait_stopped(&self, group: &str, name: &str) -> Result<(), Fault> {
         let mut rx = self.handle().watch();
-        rx.wait_for(|snap| match snap.find(group, name) {
-            Some(p) => p.state.is_stopped(),
-            None => true,
-        })
-        .await
-        .map_err(|_| Fault::new(faults::SHUTDOWN_STATE, ""))?;
-        Ok(())
+        loop {
+            let stopping = rx
+                .borrow()
+                .find(group, name)
+                .is_some_and(|p| p.state == State::Stopping);
+            if stopping {
+                tracing::info!("waiting for {name} to stop");
+            }
+            let stopped = rx.wait_for(|snap| match snap.find(group, name) {
+                Some(p) => p.state.is_stopped(),
+                None => true,
+            });
+            match tokio::time::timeout(STOP_REPORT_EVERY, stopped).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(_)) => return Err(Fault::new(faults::SHUTDOWN_STATE, "")),
+                Err(_) => continue,
+            }
+        }
     }
 
     async fn start_many(&self, procs: Vec<ProcessInfo>, wait: bool) -> Result<Value, Fault> {

@@ -213,6 +213,8 @@ pub struct Manager {
     snap_tx: watch::Sender<Arc<Snapshot>>,
     /// The base environment of children.
     env: Vec<(String, String)>,
+    /// `[supervisord] strip_ansi`: escape codes are kept out of child logs.
+    strip_ansi: bool,
     server_url: Option<String>,
     mood: Mood,
     /// Set once a shutdown or restart began: what to return when all stopped.
@@ -233,7 +235,12 @@ pub struct Manager {
     flushed_rx: mpsc::UnboundedReceiver<(u64, ExitStatus)>,
     /// The last read config's groups (the startup config until a reread).
     pending: watch::Sender<Arc<Vec<GroupSpec>>>,
+    /// During a shutdown: when to say again which processes are not down.
+    shutdown_report: Option<Instant>,
 }
+
+/// How often a shutdown says "waiting for x, y to die" (supervisord's).
+const SHUTDOWN_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn rules_of(spec: &ProcessSpec) -> Rules {
     Rules {
@@ -298,6 +305,7 @@ impl Manager {
             rx,
             snap_tx,
             env,
+            strip_ansi: config.supervisord.strip_ansi,
             server_url,
             mood: Mood::Running,
             exit: None,
@@ -311,6 +319,7 @@ impl Manager {
             flushed_tx,
             flushed_rx,
             pending,
+            shutdown_report: None,
         };
         manager.publish();
         (
@@ -352,7 +361,12 @@ impl Manager {
             {
                 return Ok(exit);
             }
-            let deadline = self.records.iter().filter_map(|r| r.timer).min();
+            let deadline = self
+                .records
+                .iter()
+                .filter_map(|r| r.timer)
+                .chain(self.shutdown_report)
+                .min();
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -378,8 +392,30 @@ impl Manager {
                 }
             }
             self.advance_stop_queue();
+            self.report_shutdown();
             self.publish();
         }
+    }
+
+    /// supervisord's `shutdown_report`: while stopping everything, name the
+    /// processes not yet down, at once and then every 3 s.
+    fn report_shutdown(&mut self) {
+        let now = Instant::now();
+        if self.exit.is_none() || self.shutdown_report.is_some_and(|at| at > now) {
+            return;
+        }
+        let unstopped: Vec<&str> = self
+            .records
+            .iter()
+            .filter(|r| !r.proc.state.is_stopped())
+            .map(|r| r.spec.name.as_str())
+            .collect();
+        if unstopped.is_empty() {
+            self.shutdown_report = None;
+            return;
+        }
+        tracing::info!("waiting for {} to die", unstopped.join(", "));
+        self.shutdown_report = Some(now + SHUTDOWN_REPORT_EVERY);
     }
 
     fn on_signal(&mut self, name: &str, exit: Exit) {
@@ -764,7 +800,7 @@ impl Manager {
                     .and_then(|s| {
                         // Open the logs before counting the spawn a success,
                         // as supervisord makes its dispatchers first.
-                        match Output::start(&rec.spec, s.stdout, s.stderr) {
+                        match Output::start(&rec.spec, s.stdout, s.stderr, self.strip_ansi) {
                             Ok(out) => Ok((s.pid, s.stdin, out)),
                             Err(e) => {
                                 let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
@@ -903,7 +939,7 @@ impl Manager {
         let key = self.next_key;
         self.next_key += 1;
         let started = InProcess::start(agent, key, self.exits_tx.clone()).and_then(|(run, log)| {
-            let output = Output::start(&self.records[idx].spec, log, None);
+            let output = Output::start(&self.records[idx].spec, log, None, self.strip_ansi);
             match output {
                 Ok(out) => Ok((run, out)),
                 Err(e) => {

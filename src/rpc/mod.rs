@@ -3,6 +3,7 @@
 pub mod auth;
 mod body;
 pub mod client;
+mod conns;
 pub mod listen;
 pub mod server;
 mod tail;

@@ -10,6 +10,14 @@
 //!
 //! With credentials configured for a transport, every request on it needs
 //! HTTP Basic auth; without it the answer is 401 and nothing else.
+//!
+//! Each listener keeps a bounded number of connections ([`super::conns`]):
+//! at the cap the longest idle one gives way to a new one, so connections
+//! that never send cannot lock clients out nor take the descriptors that
+//! programs need. A client has [`HEADER_TIMEOUT`] to send a request's
+//! headers (the first, and each next one on a kept-alive connection).
+//! Failed accepts (out of descriptors) back off and are logged once a
+//! minute.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,6 +38,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 
 use super::body::Body;
+use super::conns::{self, Conns, Ticket};
 use super::listen::{self, UnixListenSpec};
 use super::{Dispatch, auth, faults, tail, xml};
 use crate::config::{Config, Credentials};
@@ -38,8 +47,15 @@ use crate::config::{Config, Credentials};
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 /// How long shutdown waits for open connections (answers in flight, tails).
 const DRAIN: Duration = Duration::from_secs(5);
-/// How long a client may take to send its request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send its request headers (also how long a
+/// kept-alive connection may stay idle).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Failed accepts wait this long at first, twice as long each time after,
+/// up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// The most often a failing accept is logged.
+const ACCEPT_COMPLAIN_EVERY: Duration = Duration::from_secs(60);
 /// How long a client may take to send an XML-RPC request body; a slower
 /// one gets 408 and the connection is closed.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,6 +72,8 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// A request body not complete after this long gets 408.
     pub body_timeout: Duration,
+    /// The most connections each listener keeps.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +85,7 @@ impl Default for ServerConfig {
             auth_tcp: None,
             max_body: DEFAULT_MAX_BODY,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: conns::MAX_CAP,
         }
     }
 }
@@ -87,6 +106,9 @@ impl ServerConfig {
             out.tcp = Some(i.port.clone());
             out.auth_tcp = i.auth.clone();
         }
+        let processes = cfg.groups.iter().map(|g| g.processes.len()).sum();
+        let listeners = usize::from(out.unix.is_some()) + usize::from(out.tcp.is_some());
+        out.max_connections = conns::cap_for(processes, listeners);
         out
     }
 }
@@ -99,6 +121,7 @@ pub struct Server {
     auth_tcp: Option<Credentials>,
     max_body: usize,
     body_timeout: Duration,
+    max_connections: usize,
 }
 
 /// Binds every configured listener. Fails if one cannot be bound (the
@@ -149,6 +172,7 @@ pub async fn bind(cfg: ServerConfig) -> io::Result<Server> {
         auth_tcp: cfg.auth_tcp,
         max_body: cfg.max_body,
         body_timeout: cfg.body_timeout,
+        max_connections: cfg.max_connections,
     })
 }
 
@@ -215,6 +239,7 @@ impl Server {
         let mut loops = tokio::task::JoinSet::new();
         let mut socket_file = None;
         if let Some((listener, path, ino)) = self.unix {
+            let conns = Conns::new(self.max_connections, path.display().to_string());
             socket_file = Some((path, ino));
             let ctx = Arc::new(Ctx {
                 dispatch: dispatch.clone(),
@@ -225,6 +250,7 @@ impl Server {
             });
             loops.spawn(accept_loop(
                 Listener::Unix(listener),
+                conns,
                 ctx,
                 stop_rx.clone(),
                 alive_tx.clone(),
@@ -240,6 +266,7 @@ impl Server {
             });
             loops.spawn(accept_loop(
                 Listener::Tcp(listener),
+                Conns::new(self.max_connections, addr.to_string()),
                 ctx,
                 stop_rx.clone(),
                 alive_tx.clone(),
@@ -264,27 +291,64 @@ enum Listener {
 
 async fn accept_loop(
     listener: Listener,
+    conns: Arc<Conns>,
     ctx: Arc<Ctx>,
     mut stop: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut failures = 0u64;
+    let mut last_complaint: Option<std::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             r = accept(&listener) => r,
         };
-        match accepted {
-            Ok(Conn::Unix(s)) => {
-                tokio::spawn(serve_conn(s, ctx.clone(), alive.clone()));
-            }
-            Ok(Conn::Tcp(s)) => {
-                let _ = s.set_nodelay(true);
-                tokio::spawn(serve_conn(s, ctx.clone(), alive.clone()));
-            }
+        let conn = match accepted {
+            Ok(c) => c,
             Err(e) => {
-                // Out of descriptors and the like: wait a little, go on.
-                tracing::warn!("control server: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Out of descriptors and the like: free one if a connection
+                // is idle, wait (longer each time), and say so now and then.
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    conns.close_one_idle();
+                }
+                failures += 1;
+                let now = std::time::Instant::now();
+                if last_complaint.is_none_or(|t| now.duration_since(t) >= ACCEPT_COMPLAIN_EVERY) {
+                    last_complaint = Some(now);
+                    tracing::warn!(
+                        "control server: accept failed ({failures} times since the last \
+                         such line): {e}"
+                    );
+                    failures = 0;
+                }
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
+        };
+        backoff = ACCEPT_BACKOFF_MIN;
+        // At the cap: the longest idle connection gives way, or (all busy)
+        // this one is closed at once.
+        let Some(admitted) = conns.admit() else {
+            continue;
+        };
+        if admitted.gave_way {
+            // Let the connection that gave way close its socket first, so
+            // that a flood never holds more descriptors than the cap.
+            tokio::task::yield_now().await;
+        }
+        let (ticket, closed) = (admitted.ticket, admitted.closed);
+        match conn {
+            Conn::Unix(s) => {
+                tokio::spawn(serve_conn(s, ctx.clone(), alive.clone(), ticket, closed));
+            }
+            Conn::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+                tokio::spawn(serve_conn(s, ctx.clone(), alive.clone(), ticket, closed));
             }
         }
     }
@@ -302,15 +366,22 @@ async fn accept(l: &Listener) -> io::Result<Conn> {
     }
 }
 
-async fn serve_conn<IO>(io: IO, ctx: Arc<Ctx>, _alive: mpsc::Sender<()>)
-where
+async fn serve_conn<IO>(
+    io: IO,
+    ctx: Arc<Ctx>,
+    _alive: mpsc::Sender<()>,
+    ticket: Ticket,
+    closed: tokio::sync::oneshot::Receiver<()>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut stop = ctx.stop.clone();
     let svc_ctx = ctx.clone();
+    let ticket = Arc::new(ticket);
     let svc = hyper::service::service_fn(move |req| {
         let ctx = svc_ctx.clone();
-        async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
+        let ticket = ticket.clone();
+        async move { Ok::<_, Infallible>(handle(req, &ctx, &ticket).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -328,6 +399,8 @@ where
             }
             return;
         }
+        // Given way to a new connection (see `conns`).
+        _ = closed => return,
         _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
     }
     let _ = tokio::time::timeout(DRAIN, conn).await;
@@ -357,7 +430,7 @@ fn unauthorized() -> Response<Body> {
     r
 }
 
-async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
+async fn handle(req: Request<Incoming>, ctx: &Ctx, ticket: &Ticket) -> Response<Body> {
     if let Some(creds) = &ctx.creds {
         let given = req
             .headers()
@@ -372,6 +445,13 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
             return unauthorized();
         }
     }
+    // Authorized: the connection is busy until this answer is sent.
+    let busy = ticket.busy();
+    route(req, ctx).await.map(|body| body.holding(busy))
+}
+
+/// An authorized request, to its route.
+async fn route(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     let path = req.uri().path().to_string();
     if path.starts_with("/RPC2") {
         if req.method() != Method::POST {

@@ -83,6 +83,7 @@ async fn start_with(auth: Option<Credentials>, max_body: usize, body_timeout: Du
         auth_tcp: auth,
         max_body,
         body_timeout,
+        ..ServerConfig::default()
     };
     let server = bind(cfg).await.unwrap();
     let urls = server.urls();

@@ -114,17 +114,23 @@ impl Daemon {
 
     /// (Re)start the daemon process on the existing config.
     pub fn spawn(&mut self) {
-        let child = Command::new(sluice())
-            .args(["daemon", "-c"])
+        self.spawn_with(|_| {});
+    }
+
+    /// [`Daemon::spawn`], with `setup` applied to the command first (limits,
+    /// say).
+    pub fn spawn_with(&mut self, setup: impl FnOnce(&mut Command)) {
+        let mut cmd = Command::new(sluice());
+        cmd.args(["daemon", "-c"])
             .arg(self.conf())
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::File::create(self.path("daemon.stderr")).expect("stderr file"),
-            ))
-            .spawn()
-            .expect("start sluice daemon");
+            ));
+        setup(&mut cmd);
+        let child = cmd.spawn().expect("start sluice daemon");
         self.child = Some(child);
         wait_for("the daemon to answer", || {
             let code = self.ctl(&["status"]).status.code();

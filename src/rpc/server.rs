@@ -256,7 +256,7 @@ impl Server {
                 alive_tx.clone(),
             ));
         }
-        if let Some((listener, _)) = self.tcp {
+        if let Some((listener, addr)) = self.tcp {
             let ctx = Arc::new(Ctx {
                 dispatch,
                 creds: self.auth_tcp,

@@ -286,7 +286,8 @@ fn the_daemon_log_has_supervisords_lines() {
     )
     .unwrap();
     let programs = format!(
-        "[program:slow]\ncommand = sh -c 'trap \"sleep 2; exit 0\" TERM; while :; do sleep 0.1; done'\n\
+        "[program:slow]\ncommand = sh -c 'trap \"sleep 2; exit 0\" TERM; echo ready; \
+         while :; do sleep 0.1; done'\n\
          startsecs = 0\nstopwaitsecs = 30\n\
          [include]\nfiles = {}/*.ini\n",
         inc.path().display()
@@ -295,14 +296,29 @@ fn the_daemon_log_has_supervisords_lines() {
     let not_yet = "[eventlistener:ev]\ncommand = cat\nevents = PROCESS_STATE\n\
                    [fcgi-program:fc]\ncommand = cat\nsocket = unix:///tmp/nowhere.sock\n";
     let mut d = Daemon::start(&format!("{programs}{not_yet}"));
+    // Once slow has said "ready" `times` times, its TERM trap is set.
+    let ready = |sock: &Path, times: usize| {
+        wait_for("slow to set its trap", || {
+            let log = call_on(
+                sock,
+                "supervisor.readProcessStdoutLog",
+                vec![s("slow"), Value::Int(0), Value::Int(1000)],
+            );
+            log.ok()
+                .and_then(|v| v.as_str().map(|t| t.matches("ready").count()))
+                == Some(times)
+        })
+    };
     for sock in [stock.sock(), sock(&d)] {
         for name in ["slow", "other"] {
             assert_eq!(settled(&sock, name), "RUNNING", "{name}");
         }
+        ready(&sock, 1);
         let stopped = call_on(&sock, "supervisor.stopProcess", vec![s("slow")]);
         assert_eq!(stopped, Ok(Value::Bool(true)));
         let started = call_on(&sock, "supervisor.startProcess", vec![s("slow")]);
         assert_eq!(started, Ok(Value::Bool(true)));
+        ready(&sock, 2);
     }
     stock.terminate();
     d.signal(libc::SIGTERM);

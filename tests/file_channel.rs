@@ -662,3 +662,64 @@ fn sink_lines(out: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// The file channel's disk fills up (minimumRequiredSpace = 0) while its
+/// sink cannot deliver: the source waits (no line is acknowledged that is
+/// not on disk). The agent is stopped on the full disk, the last bytes of
+/// it taken by another file, and started again: it starts, and once the
+/// sink can write it drains its backlog, its checkpoints free the disk and
+/// lines are acknowledged again, by themselves. Every acknowledged line is
+/// delivered.
+#[test]
+fn a_full_disk_recovers_once_the_sink_drains_and_an_agent_starts_on_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = dir.path().join("disk");
+    let Some(_mounted) = common::tmpfs::Tmpfs::mount(&disk, "2m") else {
+        eprintln!(
+            "note: cannot mount a tmpfs here (needs root and mount(8)); full-disk test skipped"
+        );
+        return;
+    };
+    let out = dir.path().join("out");
+    let port = free_port();
+    let k = disk.display();
+    let conf = file_to_roll(
+        dir.path(),
+        port,
+        true,
+        &format!(
+            "a1.channels.c1.checkpointDir = {k}/checkpoint\n\
+             a1.channels.c1.dataDirs = {k}/data\n\
+             a1.channels.c1.minimumRequiredSpace = 0\n\
+             a1.channels.c1.maxFileSize = 262144\n\
+             a1.channels.c1.checkpointInterval = 200\n"
+        ),
+    );
+    // No output directory yet: the sink fails, the disk fills.
+    let mut agent = ForegroundAgent::start(dir.path(), &conf);
+    let acked = Arc::new(AtomicI64::new(-1));
+    let t = sender(port, 0, acked.clone());
+    agent.wait_output("No space left on device");
+    assert_eq!(agent.stop(), Some(0), "{}", agent.output());
+    let _ = t.join();
+    let at_full = acked.load(Ordering::SeqCst);
+    assert!(at_full > 1000, "{at_full} lines before the disk was full");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(disk.join("filler")).expect("filler");
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    let mut agent = ForegroundAgent::start(dir.path(), &conf);
+    agent.wait_output("replayed");
+    let t = sender(port, at_full + 1, acked.clone());
+    std::fs::create_dir(&out).expect("mkdir");
+    wait_for("lines acknowledged again after the backlog drained", || {
+        acked.load(Ordering::SeqCst) >= at_full + 2000
+    });
+    let last = acked.load(Ordering::SeqCst);
+    assert_all_delivered(&out, last);
+    assert_eq!(agent.stop(), Some(0), "{}", agent.output());
+    let _ = t.join();
+    let output = agent.output();
+    assert!(!output.contains("panicked"), "{output}");
+}

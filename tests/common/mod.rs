@@ -7,6 +7,7 @@
 
 pub mod compare;
 pub mod stock;
+pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -115,10 +115,15 @@ pub fn decode(b: &[u8]) -> Result<Checkpoint, String> {
 /// Write `bytes` as `dir/checkpoint`, atomically and durably.
 pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(TMP);
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        // Half a checkpoint is no use, and on a full disk it holds room.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fs::rename(&tmp, dir.join(FILE))?;
     File::open(dir)?.sync_all()
 }

@@ -122,6 +122,11 @@ impl LiveSet {
         self.ptrs.front().copied()
     }
 
+    /// The newest pointer in the set.
+    pub fn last(&self) -> Option<Ptr> {
+        self.ptrs.iter().rev().find(|p| !is_dead(p)).copied()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = Ptr> + '_ {
         self.ptrs.iter().filter(|p| !is_dead(p)).copied()
     }

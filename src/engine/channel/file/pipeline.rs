@@ -143,6 +143,9 @@ impl Drop for Pipeline {
 fn write_loop(store: &Store, jobs: Receiver<Job>, written: Sender<Written>, warn: &dyn Fn(&str)) {
     // A job taken while gathering, for the next round (order kept).
     let mut held: Option<Job> = None;
+    // Take records failed to be written since the last warning (a full
+    // disk fails every one: said once, until one is written again).
+    let mut takes_failing = false;
     loop {
         let job = match held.take() {
             Some(j) => j,
@@ -169,11 +172,16 @@ fn write_loop(store: &Store, jobs: Receiver<Job>, written: Sender<Written>, warn
                 // The events are delivered either way; take records that
                 // could not be written mean they may come again after a
                 // restart.
-                if let Err(e) = store.take_commits(&takes) {
-                    warn(&format!(
-                        "cannot record {} take(s) ({e}); their events may be delivered again after a restart",
-                        takes.len()
-                    ));
+                match store.take_commits(&takes) {
+                    Ok(()) => takes_failing = false,
+                    Err(e) if !takes_failing => {
+                        takes_failing = true;
+                        warn(&format!(
+                            "cannot record {} take(s) ({e}); their events may be delivered again after a restart (said once until take records are written again)",
+                            takes.len()
+                        ));
+                    }
+                    Err(_) => {}
                 }
             }
             Job::Barrier(reached) => {

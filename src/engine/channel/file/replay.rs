@@ -333,10 +333,26 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         },
     )));
 
-    // This run writes a new file.
+    // This run writes a new file; on a full disk it starts without one
+    // (the first put that finds room makes it), so the backlog can drain.
     let id = last.map_or(1, |l| l + 1).max(start.file + 1);
-    let f = store::start_file(&settings.data_dirs, id, &mut spares)?;
-    files.insert(id, f.path);
+    let (file, magic) = match store::start_file(&settings.data_dirs, id, &mut spares) {
+        Ok(f) => {
+            files.insert(id, f.path);
+            (Some(Arc::new(f.file)), f.magic)
+        }
+        Err(e) if store::is_full(&e) => {
+            warnings.push(format!(
+                "no room for a new data file in {} ({e}): puts wait until the sinks have taken enough for a checkpoint to free data files",
+                log::file_path(&settings.data_dirs, id)
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .display()
+            ));
+            (None, 0)
+        }
+        Err(e) => return Err(e),
+    };
     let info = format!(
         "replayed: {} events in the channel ({} from the checkpoint{}, {records} log records after it) in {:?}",
         in_channel,
@@ -345,9 +361,9 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         started.elapsed()
     );
     let writer = Writer {
-        file: Arc::new(f.file),
+        file,
         id,
-        magic: f.magic,
+        magic,
         offset: FILE_HEADER_LEN,
         broken: false,
         buf: Vec::new(),

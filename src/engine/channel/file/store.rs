@@ -13,6 +13,19 @@
 //! times as fast as appending (no block allocation; `docs/benchmarks.md`).
 //! The file's header gets a new salt first, so replay reads the earlier
 //! life's records past the new ones as the end of the file (`log`).
+//!
+//! A full disk (ENOSPC; minimumRequiredSpace 0, or another writer on the
+//! same disk) is not the end: a put that finds no room deletes the spares
+//! and tries once more, else fails as "full" and its source retries; the
+//! writer may have no current file (none could be created, at start or
+//! at a rotation) and starts one at the next put. A checkpoint that cannot
+//! be written for want of room frees first what it would free after it
+//! (and retires the current file when no event in the channel is in it),
+//! then writes: a crash between the two finds, at the next start, the old
+//! checkpoint naming events in freed files, which were all taken (every
+//! event still in the channel is in a later file), and drops them with a
+//! warning. So once the sink has drained the channel, its disk is given
+//! back and puts go on by themselves.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -29,7 +42,9 @@ use crate::engine::channel::lock;
 use crate::engine::event::Event;
 
 pub struct Writer {
-    pub file: Arc<File>,
+    /// The current data file; `None` when none could be made for want of
+    /// room (the next append starts it, as `id`).
+    pub file: Option<Arc<File>>,
     pub id: u32,
     /// The current file's record magic.
     pub magic: u32,
@@ -161,14 +176,26 @@ fn create_file(path: PathBuf, id: u32) -> io::Result<NewFile> {
         .write(true)
         .open(&path)?;
     let magic = new_salt(0);
-    f.write_all_at(&log::file_header(id, magic, 0), 0)?;
-    f.sync_all()?;
-    sync_dir(&path)?;
+    let ready = f
+        .write_all_at(&log::file_header(id, magic, 0), 0)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| sync_dir(&path));
+    if let Err(e) = ready {
+        // Not a data file (a full disk, say): gone, so a later try can
+        // create it again.
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     Ok(NewFile {
         path,
         file: f,
         magic,
     })
+}
+
+/// An error that says the disk is full.
+pub fn is_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded
 }
 
 /// Make `spare` data file `id`: the new header (a new salt) on disk
@@ -243,23 +270,38 @@ impl Store {
     }
 
     /// Append `buf` (whole records) to the current file, starting a new
-    /// one first when it would pass maxFileSize; the position it starts at.
+    /// one first when it would pass maxFileSize (or there is none); the
+    /// position it starts at. Out of room, the spares are deleted and it
+    /// tries once more.
     fn append(&self, w: &mut Writer, records: &mut [u8]) -> io::Result<Ptr> {
+        match self.append_once(w, records) {
+            Err(e) if is_full(&e) && !w.spares.is_empty() => {
+                self.delete_spares(w);
+                self.append_once(w, records)
+            }
+            r => r,
+        }
+    }
+
+    fn append_once(&self, w: &mut Writer, records: &mut [u8]) -> io::Result<Ptr> {
         let full = w.offset > FILE_HEADER_LEN
             && w.offset + records.len() as u64 > self.settings.max_file_size;
-        if full || w.broken {
+        if full || w.broken || w.file.is_none() {
             self.rotate(w)?;
         }
+        let Some(file) = w.file.clone() else {
+            return Err(io::Error::other("no data file"));
+        };
         let at = Ptr {
             file: w.id,
             offset: w.offset,
         };
         log::stamp(records, w.magic);
         // At an offset: a recycled file is written over, not appended to.
-        if let Err(e) = std::os::unix::fs::FileExt::write_all_at(&*w.file, records, w.offset) {
+        if let Err(e) = std::os::unix::fs::FileExt::write_all_at(&*file, records, w.offset) {
             // Cut the partial write so later records follow whole ones;
             // if even that fails, the next append starts a new file.
-            if w.file.set_len(w.offset).is_err() {
+            if file.set_len(w.offset).is_err() {
                 w.broken = true;
             }
             return Err(e);
@@ -268,20 +310,35 @@ impl Store {
         Ok(at)
     }
 
-    /// Close the current file (synced) and start the next one.
+    /// Close the current file (synced) and start the next one; with no
+    /// current file, start the one it would have been (`w.id`).
     fn rotate(&self, w: &mut Writer) -> io::Result<()> {
-        w.file.sync_data()?;
-        self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        let id = w.id + 1;
+        let id = match &w.file {
+            Some(file) => {
+                file.sync_data()?;
+                self.fsyncs.fetch_add(1, Ordering::Relaxed);
+                w.id + 1
+            }
+            None => w.id,
+        };
         let f = start_file(&self.settings.data_dirs, id, &mut w.spares)?;
         w.files.insert(id, f.path);
-        w.file = Arc::new(f.file);
+        w.file = Some(Arc::new(f.file));
         w.id = id;
         w.magic = f.magic;
         w.offset = FILE_HEADER_LEN;
         w.broken = false;
         w.started += 1;
         Ok(())
+    }
+
+    /// Delete every spare: the disk is full, and they are our own room.
+    fn delete_spares(&self, w: &mut Writer) {
+        for spare in w.spares.drain(..) {
+            let _ = std::fs::remove_file(spare);
+        }
+        // None wanted until files are started again.
+        w.spares_wanted = 0;
     }
 
     /// Several put transactions, each its own record, written together
@@ -367,7 +424,9 @@ impl Store {
                     },
                 )
             };
-            let r = file.sync_data();
+            // No current file: nothing written since the last rotation,
+            // which synced the files before.
+            let r = file.map_or(Ok(()), |f| f.sync_data());
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
             let mut s = lock(&self.sync);
             s.syncing = false;
@@ -414,7 +473,25 @@ impl Store {
 
     /// Write a checkpoint, then free the data files nothing needs any
     /// more: kept as spares or deleted (see the module documentation).
+    /// Out of room to write it, the files are freed first (all deleted)
+    /// and the current file retired when no event is in it.
     pub fn checkpoint(&self) -> io::Result<Freed> {
+        let c = self.snapshot()?;
+        match self.write_checkpoint(&c) {
+            Ok(()) => self.free_before(&c, false),
+            Err(e) if is_full(&e) => {
+                self.retire_unused_file()?;
+                let c = self.snapshot()?;
+                let freed = self.free_before(&c, true)?;
+                self.write_checkpoint(&c)?;
+                Ok(freed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The live set as of the log written so far, that log on disk.
+    fn snapshot(&self) -> io::Result<Checkpoint> {
         let c = {
             let w = lock(&self.writer);
             Checkpoint {
@@ -428,12 +505,42 @@ impl Store {
         };
         // The checkpoint may name events whose put is still in flight.
         self.sync_to(c.pos)?;
-        let bytes = checkpoint::encode(&c);
+        Ok(c)
+    }
+
+    fn write_checkpoint(&self, c: &Checkpoint) -> io::Result<()> {
+        let bytes = checkpoint::encode(c);
         checkpoint::write(&self.settings.checkpoint_dir, &bytes)?;
         if let Some(backup) = &self.settings.backup_checkpoint_dir {
             checkpoint::write(backup, &bytes)?;
         }
-        // Replay starts at c.pos and reads events from their files.
+        Ok(())
+    }
+
+    /// No event in the channel is in the current file: close it (synced),
+    /// so that a checkpoint can free it; the next put starts a new one.
+    fn retire_unused_file(&self) -> io::Result<()> {
+        let mut w = lock(&self.writer);
+        let Some(file) = w.file.clone() else {
+            return Ok(());
+        };
+        if w.live.last().is_some_and(|p| p.file >= w.id) {
+            return Ok(());
+        }
+        file.sync_data()?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        w.file = None;
+        w.id += 1;
+        w.offset = FILE_HEADER_LEN;
+        w.broken = false;
+        Ok(())
+    }
+
+    /// Free the data files before both checkpoint `c`'s position and its
+    /// oldest event (replay starts there and reads events from their
+    /// files); `all` deletes them and every spare, else some are kept as
+    /// spares.
+    fn free_before(&self, c: &Checkpoint, all: bool) -> io::Result<Freed> {
         let keep_from = c
             .live
             .first()
@@ -444,7 +551,11 @@ impl Store {
         // checkpoint: as many as it started since the last one, or half
         // what was wanted last time (a burst's spares last a few
         // intervals, an idle channel's go).
-        let wanted = std::mem::take(&mut w.started).max(w.spares_wanted / 2);
+        let wanted = if all {
+            0
+        } else {
+            std::mem::take(&mut w.started).max(w.spares_wanted / 2)
+        };
         w.spares_wanted = wanted;
         let mut freed = Vec::new();
         for id in old {

@@ -1248,3 +1248,107 @@ fn entry_len_is_what_encode_put_writes() {
         buf.len() as u64
     );
 }
+
+#[path = "../../../../tests/common/tmpfs.rs"]
+mod tmpfs;
+use tmpfs::Tmpfs;
+
+/// Put batches of ten 1000-byte events numbered from `from` until the
+/// disk is full: how many went in.
+async fn put_until_full(c: &FileChannel, from: usize) -> usize {
+    let mut n = from;
+    loop {
+        let mut batch: Vec<Event> = (n..n + 10).map(big_numbered).collect();
+        match c.put(&mut batch).await {
+            Ok(()) => n += 10,
+            Err(ChannelError::Full(why)) => {
+                assert!(why.contains("space") || why.contains("quota"), "{why}");
+                assert_eq!(batch.len(), 10, "a failed put keeps its events");
+                return n - from;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        assert!(n < 100_000, "the disk never filled");
+    }
+}
+
+fn big_numbered(i: usize) -> Event {
+    ev(&format!("{i:06} {}", "d".repeat(993))).with_header("n", i.to_string())
+}
+
+/// Put 100 events (100 KB, more than a full disk has left) numbered from
+/// `from` until they go in (the checkpoint loop frees the disk meanwhile,
+/// by itself).
+async fn put_when_there_is_room(c: &FileChannel, from: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut batch: Vec<Event> = (from..from + 100).map(big_numbered).collect();
+        match c.put(&mut batch).await {
+            Ok(()) => return,
+            Err(ChannelError::Full(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "puts never had room again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_recovers_once_the_sink_drains_and_a_start_on_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk");
+    let Some(_mounted) = Tmpfs::mount(&disk, "2m") else {
+        eprintln!(
+            "note: cannot mount a tmpfs here (needs root and mount(8)); full-disk test skipped"
+        );
+        return;
+    };
+    let s = Settings {
+        max_file_size: 256 << 10,
+        memory_bytes: 0,
+        checkpoint_interval: Duration::from_millis(100),
+        ..settings(&disk)
+    };
+    // ENOSPC during puts: refused as full, the events kept.
+    let (c, out) = open_with(s.clone()).await;
+    let n = put_until_full(&c, 0).await;
+    assert!(n > 100, "{n}");
+    // The sink drains (reads from a full disk work, take records do not).
+    let got = numbers(&drain_events(&c, 100).await);
+    assert_eq!(got, (0..n).collect::<Vec<_>>());
+    // ENOSPC during checkpoints: they free the files first, so puts go on.
+    put_when_there_is_room(&c, n).await;
+    assert_eq!(
+        numbers(&drain_events(&c, 100).await),
+        (n..n + 100).collect::<Vec<_>>()
+    );
+    // Full again, then a stop (its checkpoint may fail) and the rest of the
+    // disk filled by someone else.
+    let m = put_until_full(&c, 1000).await;
+    assert!(m > 100, "{m}: {}", out.text());
+    c.stop().await;
+    drop(c);
+    let filler = disk.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    // ENOSPC at start: it starts, on its backlog.
+    let c = FileChannel::new("c1", s);
+    let out2 = Captured::default();
+    c.start(&out2.log()).await.expect("a start on a full disk");
+    assert_eq!(c.len(), m, "{}", out2.text());
+    let got = numbers(&drain_events(&c, 100).await);
+    assert_eq!(got, (1000..1000 + m).collect::<Vec<_>>());
+    put_when_there_is_room(&c, 5000).await;
+    assert_eq!(
+        numbers(&drain_events(&c, 100).await),
+        (5000..5100).collect::<Vec<_>>()
+    );
+    c.stop().await;
+    assert!(!out.text().contains("panicked"), "{}", out.text());
+}

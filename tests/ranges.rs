@@ -38,7 +38,7 @@ fn run_bounded(args: &[&str], conf: &Path) -> Output {
     child.wait_with_output().expect("output")
 }
 
-fn text(out: &Output) -> String {
+fn text_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
@@ -70,7 +70,7 @@ fn extreme_numbers_are_warnings_and_the_daemon_runs_and_stops_them() {
     let body = base_config(dir.path()) + EXTREMES;
     std::fs::write(&conf, &body).expect("write config");
     let out = run_bounded(&["check"], &conf);
-    let report = text(&out);
+    let report = text_of(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
     for key in [
         "startsecs",
@@ -144,7 +144,7 @@ fn values_that_cannot_run_are_errors_found_at_once() {
     std::fs::write(&conf, &body).expect("write config");
     for args in [&["check"][..], &["daemon"][..]] {
         let out = run_bounded(args, &conf);
-        let report = text(&out);
+        let report = text_of(&out);
         assert!(
             matches!(out.status.code(), Some(c) if c != 0),
             "{args:?}: {report}"
@@ -213,5 +213,188 @@ startsecs = 0
     for conf in [stock.conf(), ours.conf()] {
         let out = py(&conf, &["stop", "neg"]);
         assert_eq!(out.stdout, "neg: stopped\n", "{out:?}");
+    }
+}
+
+/// Every numeric property of every component, and the agent's wiring
+/// (netcat -> spillable -> file_roll, exec -> file -> logger, seq ->
+/// memory -> null).
+const NUMERIC: &[(&str, &[&str])] = &[
+    ("sources.nc", &["max-line-length"]),
+    (
+        "sources.ex",
+        &["restartThrottle", "batchSize", "batchTimeout"],
+    ),
+    ("sources.sq", &["totalEvents", "batchSize"]),
+    (
+        "channels.mem",
+        &[
+            "capacity",
+            "transactionCapacity",
+            "byteCapacity",
+            "byteCapacityBufferPercentage",
+            "keep-alive",
+        ],
+    ),
+    (
+        "channels.file",
+        &[
+            "capacity",
+            "transactionCapacity",
+            "checkpointInterval",
+            "maxFileSize",
+            "minimumRequiredSpace",
+            "keep-alive",
+            "fsyncInterval",
+            "memoryBytes",
+        ],
+    ),
+    (
+        "channels.spill",
+        &[
+            "memoryCapacity",
+            "overflowCapacity",
+            "overflowTimeout",
+            "transactionCapacity",
+            "byteCapacity",
+            "byteCapacityBufferPercentage",
+            "avgEventSize",
+            "checkpointInterval",
+            "maxFileSize",
+            "fsyncInterval",
+        ],
+    ),
+    ("sinks.nul", &["batchSize"]),
+    ("sinks.log", &["maxBytesToLog", "batchSize"]),
+    ("sinks.roll", &["sink.rollInterval", "sink.batchSize"]),
+];
+
+fn agent_file(dir: &Path, port: u16, value: &str, left_out: &[String]) -> String {
+    let d = dir.display();
+    let mut text = format!(
+        "a1.sources = nc ex sq\n\
+         a1.channels = mem file spill\n\
+         a1.sinks = nul log roll\n\
+         a1.sources.nc.type = netcat\n\
+         a1.sources.nc.bind = 127.0.0.1\n\
+         a1.sources.nc.port = {port}\n\
+         a1.sources.nc.channels = spill\n\
+         a1.sources.ex.type = exec\n\
+         a1.sources.ex.command = echo hi\n\
+         a1.sources.ex.restart = true\n\
+         a1.sources.ex.channels = file\n\
+         a1.sources.sq.type = seq\n\
+         a1.sources.sq.channels = mem\n\
+         a1.channels.mem.type = memory\n\
+         a1.channels.file.type = file\n\
+         a1.channels.file.checkpointDir = {d}/file/cp\n\
+         a1.channels.file.dataDirs = {d}/file/data\n\
+         a1.channels.spill.type = spillablememory\n\
+         a1.channels.spill.checkpointDir = {d}/spill/cp\n\
+         a1.channels.spill.dataDirs = {d}/spill/data\n\
+         a1.sinks.nul.type = null\n\
+         a1.sinks.nul.channel = mem\n\
+         a1.sinks.log.type = logger\n\
+         a1.sinks.log.channel = file\n\
+         a1.sinks.roll.type = file_roll\n\
+         a1.sinks.roll.sink.directory = {d}\n\
+         a1.sinks.roll.channel = spill\n"
+    );
+    for (component, keys) in NUMERIC {
+        for key in *keys {
+            let name = format!("a1.{component}.{key}");
+            if !left_out.contains(&name) {
+                text.push_str(&format!("{name} = {value}\n"));
+            }
+        }
+    }
+    text
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Every numeric property at each extreme: `sluice check` refuses it with
+/// file, line and property, or accepts it, and then the agent runs with
+/// every accepted one (traffic through netcat, exec and seq) and stops
+/// cleanly, without a panic.
+#[test]
+fn agent_numbers_at_the_extremes_are_refused_or_run() {
+    for value in [
+        "-1",
+        "0",
+        "1",
+        "2147483647",
+        "2147483648",
+        "9223372036854775807",
+        "18446744073709551616",
+        "99999999999999999999999999999999999999999999",
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("agent.conf");
+        let conf = dir.path().join("sluice.conf");
+        std::fs::write(
+            &conf,
+            base_config(dir.path())
+                + &format!(
+                    "[agent:x]\nconf_file = {}\nagent_name = a1\n",
+                    file.display()
+                ),
+        )
+        .expect("write config");
+        let port = free_port();
+        // Leave out what check refuses, until it accepts the rest.
+        let mut left_out: Vec<String> = Vec::new();
+        let text = loop {
+            let text = agent_file(dir.path(), port, value, &left_out);
+            std::fs::write(&file, &text).expect("write agent");
+            let out = run_bounded(&["check"], &conf);
+            let report = text_of(&out);
+            if out.status.code() == Some(0) {
+                break text;
+            }
+            let before = left_out.len();
+            for line in report.lines().filter(|l| l.contains(": error: ")) {
+                // FILE:LINE: error: [a1.sources.nc] max-line-length: ...
+                let (at, rest) = line
+                    .split_once(": error: [")
+                    .expect("an error with a place");
+                let (label, rest) = rest.split_once("] ").expect("a component");
+                let key = rest.split(": ").next().expect("a property");
+                let number: usize = at
+                    .rsplit(':')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("a line");
+                let name = format!("{label}.{key}");
+                assert!(
+                    at.starts_with(&file.display().to_string())
+                        && text
+                            .lines()
+                            .nth(number - 1)
+                            .is_some_and(|l| l.starts_with(&name)),
+                    "{value}: not at its file:line: {line}"
+                );
+                left_out.push(name);
+            }
+            assert!(
+                left_out.len() > before,
+                "{value}: no error named:\n{report}"
+            );
+        };
+        let mut agent = common::ForegroundAgent::start_file(&file);
+        agent.wait_output("agent started");
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::Write;
+            let _ = s.write_all(b"a line\n");
+        }
+        let code = agent.stop();
+        let out = agent.output();
+        assert!(!out.contains("panicked"), "{value}:\n{text}\n{out}");
+        assert_eq!(code, Some(0), "{value}:\n{text}\n{out}");
     }
 }

@@ -238,20 +238,32 @@ pub struct ForegroundAgent {
     out: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
+/// The options users pass after `--name`.
+const USERS_OPTIONS: &[&str] = &["-Dflume.root.logger=INFO,console"];
+
 impl ForegroundAgent {
     /// Write `conf` to `dir/agent.conf` and run it as agent `a1`, with
     /// flume-ng's own options as users pass them.
     pub fn start(dir: &Path, conf: &str) -> ForegroundAgent {
-        ForegroundAgent::start_with(dir, conf, &["-Dflume.root.logger=INFO,console"])
+        ForegroundAgent::start_with(dir, conf, USERS_OPTIONS)
     }
 
     /// The same with `options` (e.g. `-D` properties) after `--name a1`.
     pub fn start_with(dir: &Path, conf: &str, options: &[&str]) -> ForegroundAgent {
         let file = dir.join("agent.conf");
         std::fs::write(&file, conf).expect("write agent file");
+        ForegroundAgent::start_file_with(&file, options)
+    }
+
+    /// Run agent `a1` of an agent file already written.
+    pub fn start_file(file: &Path) -> ForegroundAgent {
+        ForegroundAgent::start_file_with(file, USERS_OPTIONS)
+    }
+
+    fn start_file_with(file: &Path, options: &[&str]) -> ForegroundAgent {
         let mut child = Command::new(sluice())
             .args(["agent", "--conf", "conf", "--conf-file"])
-            .arg(&file)
+            .arg(file)
             .args(["--name", "a1"])
             .args(options)
             .stdout(Stdio::piped())

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{Channel, ChannelError, Take, TakeTransaction};
+use crate::engine::config::props::Range;
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
 use crate::engine::registry::ChannelType;
@@ -57,18 +58,16 @@ impl Default for Settings {
 /// `byteCapacity` less its `byteCapacityBufferPercentage` (Flume keeps
 /// that share for the events' headers); `None` without a byteCapacity.
 pub(super) fn byte_capacity(props: &Props, diags: &mut Diags) -> Option<u64> {
-    let percent = props.u64(diags, "byteCapacityBufferPercentage", 20);
-    if percent > 100 {
-        props.error(
-            diags,
-            Some("byteCapacityBufferPercentage"),
-            "must be 0 to 100",
-        );
-    }
+    let percent = props.number(
+        diags,
+        "byteCapacityBufferPercentage",
+        20,
+        Range::new(0, 100),
+    );
     props
         .get("byteCapacity")
         .filter(|v| !v.is_empty())
-        .map(|_| props.u64(diags, "byteCapacity", 0))
+        .map(|_| props.bytes(diags, "byteCapacity", 0, 0))
         .map(|b| b.saturating_mul(100 - percent.min(100)) / 100)
 }
 
@@ -76,9 +75,13 @@ impl Settings {
     /// Read Flume's properties: capacity, transactionCapacity, byteCapacity,
     /// byteCapacityBufferPercentage, keep-alive.
     pub fn from_props(props: &Props, diags: &mut Diags) -> Settings {
-        let capacity = props.positive(diags, "capacity", DEFAULT_CAPACITY);
-        let transaction_capacity =
-            props.positive(diags, "transactionCapacity", DEFAULT_TRANSACTION_CAPACITY);
+        let capacity = props.count(diags, "capacity", DEFAULT_CAPACITY, 1);
+        let transaction_capacity = props.count(
+            diags,
+            "transactionCapacity",
+            DEFAULT_TRANSACTION_CAPACITY,
+            1,
+        );
         if transaction_capacity > capacity {
             props.error(
                 diags,
@@ -87,7 +90,7 @@ impl Settings {
             );
         }
         let byte_capacity = byte_capacity(props, diags);
-        let keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs());
+        let keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs(), 0);
         Settings {
             capacity,
             transaction_capacity,

@@ -102,12 +102,9 @@ impl Settings {
     /// byteCapacityBufferPercentage, avgEventSize, and the file channel's
     /// for the overflow.
     pub fn from_props(name: &str, props: &Props, diags: &mut Diags) -> Settings {
-        let memory_capacity =
-            usize::try_from(props.u64(diags, "memoryCapacity", DEFAULT_MEMORY_CAPACITY as u64))
-                .unwrap_or(usize::MAX);
+        let memory_capacity = props.count(diags, "memoryCapacity", DEFAULT_MEMORY_CAPACITY, 0);
         let overflow_capacity =
-            usize::try_from(props.u64(diags, "overflowCapacity", DEFAULT_OVERFLOW_CAPACITY as u64))
-                .unwrap_or(usize::MAX);
+            props.count(diags, "overflowCapacity", DEFAULT_OVERFLOW_CAPACITY, 0);
         if memory_capacity == 0 && overflow_capacity == 0 {
             props.error(
                 diags,
@@ -115,10 +112,18 @@ impl Settings {
                 "memoryCapacity and overflowCapacity cannot both be 0",
             );
         }
-        let overflow_timeout =
-            props.secs(diags, "overflowTimeout", DEFAULT_OVERFLOW_TIMEOUT.as_secs());
-        let transaction_capacity =
-            props.positive(diags, "transactionCapacity", DEFAULT_TRANSACTION_CAPACITY);
+        let overflow_timeout = props.secs(
+            diags,
+            "overflowTimeout",
+            DEFAULT_OVERFLOW_TIMEOUT.as_secs(),
+            0,
+        );
+        let transaction_capacity = props.count(
+            diags,
+            "transactionCapacity",
+            DEFAULT_TRANSACTION_CAPACITY,
+            1,
+        );
         let total = memory_capacity.saturating_add(overflow_capacity);
         if total > 0 && transaction_capacity > total {
             props.error(
@@ -130,10 +135,7 @@ impl Settings {
             );
         }
         let byte_capacity = super::memory::byte_capacity(props, diags);
-        let avg_event_size = props.u64(diags, "avgEventSize", DEFAULT_AVG_EVENT_SIZE);
-        if avg_event_size == 0 {
-            props.error(diags, Some("avgEventSize"), "must be more than 0");
-        }
+        let avg_event_size = props.bytes(diags, "avgEventSize", DEFAULT_AVG_EVENT_SIZE, 1);
         // The overflow reads the file channel's own properties (directories,
         // file sizes, checkpoints); its capacity and keep-alive are ours.
         let mut overflow = file::Settings::from_props(name, props, diags);

@@ -12,6 +12,29 @@ use std::time::Duration;
 use super::properties::Entry;
 use crate::config::{Diagnostic, Severity};
 
+/// The longest duration a property may give: 2147483647 seconds (about 68
+/// years), as in the supervisor config; nothing adds more to a clock.
+pub const MAX_SECS: u64 = i32::MAX as u64;
+/// The largest Java int: Flume reads counts as ints.
+pub const JAVA_INT_MAX: u64 = i32::MAX as u64;
+/// The largest Java long: Flume reads sizes as longs.
+pub const JAVA_LONG_MAX: u64 = i64::MAX as u64;
+
+/// A numeric property's range (each is in the README's component table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub min: u64,
+    pub max: u64,
+    /// Said after the range in messages (" ms", " s").
+    pub unit: &'static str,
+}
+
+impl Range {
+    pub const fn new(min: u64, max: u64) -> Range {
+        Range { min, max, unit: "" }
+    }
+}
+
 /// Problems found while building an agent.
 #[derive(Debug, Default)]
 pub struct Diags {
@@ -121,41 +144,67 @@ impl Props {
             .unwrap_or_default()
     }
 
-    fn parsed<T: std::str::FromStr>(
-        &self,
-        diags: &mut Diags,
-        key: &str,
-        default: T,
-        what: &str,
-    ) -> T {
-        match self.get(key).filter(|v| !v.is_empty()) {
-            None => default,
-            Some(v) => match v.parse() {
-                Ok(x) => x,
-                Err(_) => {
-                    self.error(diags, Some(key), format!("'{v}' is not {what}"));
-                    default
-                }
-            },
-        }
-    }
-
-    pub fn u64(&self, diags: &mut Diags, key: &str, default: u64) -> u64 {
-        self.parsed(diags, key, default, "a whole number")
-    }
-
-    pub fn i64(&self, diags: &mut Diags, key: &str, default: i64) -> i64 {
-        self.parsed(diags, key, default, "a whole number")
-    }
-
-    /// A count that must be at least 1 (batch sizes, capacities).
-    pub fn positive(&self, diags: &mut Diags, key: &str, default: usize) -> usize {
-        let v = self.u64(diags, key, default as u64);
-        if v == 0 {
-            self.error(diags, Some(key), "must be at least 1");
+    /// A whole number in `min..=max` (Java's `Long.parseLong` syntax, with
+    /// surrounding space allowed, as Flume's `Context` trims); outside the
+    /// range, or not a number, is an error naming the range, and gives
+    /// `default`. Every numeric property goes through here, so none can
+    /// carry a value that overflows a clock or an allocation later.
+    pub fn number(&self, diags: &mut Diags, key: &str, default: u64, range: Range) -> u64 {
+        let Some(v) = self.get(key).map(str::trim).filter(|v| !v.is_empty()) else {
+            return default;
+        };
+        let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            self.error(diags, Some(key), format!("'{v}' is not a whole number"));
             return default;
         }
-        usize::try_from(v).unwrap_or(usize::MAX)
+        // Too long for an i128 is far outside any range.
+        match v.parse::<i128>().ok().and_then(|n| u64::try_from(n).ok()) {
+            Some(n) if (range.min..=range.max).contains(&n) => n,
+            _ => {
+                self.error(
+                    diags,
+                    Some(key),
+                    format!(
+                        "{v} is out of range ({} to {}{})",
+                        range.min, range.max, range.unit
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    /// A count (capacities, batch sizes): a Java int, as Flume reads them,
+    /// from `min`.
+    pub fn count(&self, diags: &mut Diags, key: &str, default: usize, min: u64) -> usize {
+        let n = self.number(diags, key, default as u64, Range::new(min, JAVA_INT_MAX));
+        usize::try_from(n).unwrap_or(default)
+    }
+
+    /// A size in bytes, from `min` to Java's largest long.
+    pub fn bytes(&self, diags: &mut Diags, key: &str, default: u64, min: u64) -> u64 {
+        self.number(diags, key, default, Range::new(min, JAVA_LONG_MAX))
+    }
+
+    /// A duration given in milliseconds (Flume's `*Interval`, `*Timeout`),
+    /// from `min_ms` to [`MAX_SECS`] seconds.
+    pub fn millis(&self, diags: &mut Diags, key: &str, default_ms: u64, min_ms: u64) -> Duration {
+        let range = Range {
+            unit: " ms",
+            ..Range::new(min_ms, MAX_SECS * 1000)
+        };
+        Duration::from_millis(self.number(diags, key, default_ms, range))
+    }
+
+    /// A duration given in seconds (`keep-alive`, `rollInterval`), from
+    /// `min_s` to [`MAX_SECS`].
+    pub fn secs(&self, diags: &mut Diags, key: &str, default_s: u64, min_s: u64) -> Duration {
+        let range = Range {
+            unit: " s",
+            ..Range::new(min_s, MAX_SECS)
+        };
+        Duration::from_secs(self.number(diags, key, default_s, range))
     }
 
     pub fn port(&self, diags: &mut Diags, key: &str) -> Option<u16> {
@@ -185,16 +234,6 @@ impl Props {
                 default
             }
         }
-    }
-
-    /// A duration given in milliseconds (Flume's `*Interval`, `*Timeout`).
-    pub fn millis(&self, diags: &mut Diags, key: &str, default_ms: u64) -> Duration {
-        Duration::from_millis(self.u64(diags, key, default_ms))
-    }
-
-    /// A duration given in seconds (`keep-alive`, `rollInterval`).
-    pub fn secs(&self, diags: &mut Diags, key: &str, default_s: u64) -> Duration {
-        Duration::from_secs(self.u64(diags, key, default_s))
     }
 
     /// The properties under `prefix.` (e.g. `selector`, `interceptors.i1`)
@@ -274,13 +313,46 @@ mod tests {
         let p = props(&[("port", "44x"), ("batchSize", "0")]);
         let mut d = Diags::default();
         assert_eq!(p.port(&mut d, "port"), None);
-        assert_eq!(p.positive(&mut d, "batchSize", 20), 20);
+        assert_eq!(p.count(&mut d, "batchSize", 20, 1), 20);
         let text: Vec<String> = d.items.iter().map(|d| d.to_string()).collect();
         assert_eq!(
             text,
             vec![
                 "a.conf:10: error: [a1.sources.r1] port: '44x' is not a port number (0-65535)",
-                "a.conf:11: error: [a1.sources.r1] batchSize: must be at least 1",
+                "a.conf:11: error: [a1.sources.r1] batchSize: 0 is out of range (1 to 2147483647)",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_number_is_in_its_range_or_an_error() {
+        let p = props(&[
+            ("a", " 5 "),
+            ("huge", "99999999999999999999999999999999999999999999"),
+            ("neg", "-1"),
+            ("plus", "+7"),
+            ("word", "5s"),
+            ("ms", "9223372036854775807"),
+            ("s", "2147483648"),
+        ]);
+        let mut d = Diags::default();
+        assert_eq!(p.count(&mut d, "a", 1, 1), 5);
+        assert_eq!(p.count(&mut d, "plus", 1, 1), 7);
+        assert_eq!(p.count(&mut d, "huge", 1, 1), 1);
+        assert_eq!(p.bytes(&mut d, "neg", 3, 0), 3);
+        assert_eq!(p.count(&mut d, "word", 1, 1), 1);
+        assert_eq!(p.millis(&mut d, "ms", 10, 0), Duration::from_millis(10));
+        assert_eq!(p.secs(&mut d, "s", 3, 0), Duration::from_secs(3));
+        assert_eq!(p.secs(&mut d, "unset", 3, 0), Duration::from_secs(3));
+        let text: Vec<String> = d.items.iter().map(|d| d.message.clone()).collect();
+        assert_eq!(
+            text,
+            vec![
+                "99999999999999999999999999999999999999999999 is out of range (1 to 2147483647)",
+                "-1 is out of range (0 to 9223372036854775807)",
+                "'5s' is not a whole number",
+                "9223372036854775807 is out of range (0 to 2147483647000 ms)",
+                "2147483648 is out of range (0 to 2147483647 s)",
             ]
         );
     }

@@ -217,12 +217,12 @@ impl FileRoll {
                 ),
             }
         }
-        let roll = props.secs(diags, "sink.rollInterval", 30);
+        let roll = props.secs(diags, "sink.rollInterval", 30, 0);
         // Flume reads `sink.batchSize`; sluice's README once said `batchSize`.
         let batch = if props.get("sink.batchSize").is_some() {
-            props.positive(diags, "sink.batchSize", 100)
+            props.count(diags, "sink.batchSize", 100, 1)
         } else {
-            props.positive(diags, "batchSize", 100)
+            props.count(diags, "batchSize", 100, 1)
         };
 
         let naming_name = props

@@ -27,8 +27,8 @@ struct Logger {
 
 fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Sink>> {
     Some(Box::new(Logger {
-        max_bytes: props.u64(diags, "maxBytesToLog", 16) as usize,
-        batch: props.positive(diags, "batchSize", 100),
+        max_bytes: props.count(diags, "maxBytesToLog", 16, 0),
+        batch: props.count(diags, "batchSize", 100, 1),
         ctx: None,
         buf: String::new(),
     }))

@@ -19,7 +19,7 @@ struct Null {
 
 fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Sink>> {
     Some(Box::new(Null {
-        batch: props.positive(diags, "batchSize", 100),
+        batch: props.count(diags, "batchSize", 100, 1),
     }))
 }
 

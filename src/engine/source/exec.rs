@@ -87,10 +87,10 @@ fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Source>> {
     let command = props.required(diags, "command");
     let shell = props.string("shell");
     let restart = props.bool(diags, "restart", false);
-    let throttle = props.millis(diags, "restartThrottle", 10_000);
+    let throttle = props.millis(diags, "restartThrottle", 10_000, 0);
     let log_stderr = props.bool(diags, "logStdErr", false);
-    let batch_size = props.positive(diags, "batchSize", 20);
-    let batch_timeout = props.millis(diags, "batchTimeout", 3000);
+    let batch_size = props.count(diags, "batchSize", 20, 1);
+    let batch_timeout = props.millis(diags, "batchTimeout", 3000, 0);
     if let Some(cs) = props.string("charset") {
         let cs_lower = cs.to_ascii_lowercase();
         if cs_lower != "utf-8" && cs_lower != "utf8" {
@@ -318,7 +318,8 @@ async fn read_stdout(r: &mut Running, s: &Settings, ctx: &SourceContext) -> Resu
         }
     };
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut batch: Vec<Event> = Vec::with_capacity(s.batch_size);
+    // Room for the lines a batch usually gets, not for a huge batchSize.
+    let mut batch: Vec<Event> = Vec::with_capacity(s.batch_size.min(1024));
     // When the oldest line of a partial batch is due.
     let mut due: Option<Instant> = None;
     let mut stopping: Option<Stopping> = None;
@@ -875,7 +876,7 @@ mod tests {
             text,
             [
                 "a.conf:1: error: [a1.sources.r1] command: is required",
-                "a.conf:3: error: [a1.sources.r1] batchSize: must be at least 1",
+                "a.conf:3: error: [a1.sources.r1] batchSize: 0 is out of range (1 to 2147483647)",
                 "a.conf:2: error: [a1.sources.r1] charset: 'ISO-8859-1' is not supported (the exec source passes bytes through: UTF-8 only)",
             ]
         );

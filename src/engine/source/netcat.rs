@@ -74,7 +74,7 @@ pub struct Netcat {
 fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Source>> {
     let bind = props.required(diags, "bind");
     let port = props.port(diags, "port");
-    let max_line = props.positive(diags, "max-line-length", DEFAULT_MAX_LINE_LENGTH);
+    let max_line = props.count(diags, "max-line-length", DEFAULT_MAX_LINE_LENGTH, 1);
     let ack = props.bool(diags, "ack-every-event", true);
     Some(Box::new(Netcat::new(bind?, port?, max_line, ack)))
 }
@@ -836,7 +836,7 @@ mod tests {
             [
                 "a.conf:1: error: [a1.sources.r1] bind: is required",
                 "a.conf:1: error: [a1.sources.r1] port: is required",
-                "a.conf:2: error: [a1.sources.r1] max-line-length: must be at least 1",
+                "a.conf:2: error: [a1.sources.r1] max-line-length: 0 is out of range (1 to 2147483647)",
             ]
         );
         let mut d = Diags::default();

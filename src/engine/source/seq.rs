@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{Source, SourceContext};
+use crate::engine::config::props::{JAVA_LONG_MAX, Range};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
 use crate::engine::registry::SourceType;
@@ -16,6 +17,9 @@ pub const TYPE: SourceType = SourceType {
     build,
 };
 
+/// The most events made at once.
+const MAX_BATCH_IN_MEMORY: u64 = 65_536;
+
 struct Seq {
     total: u64,
     batch: usize,
@@ -23,8 +27,8 @@ struct Seq {
 
 fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Source>> {
     Some(Box::new(Seq {
-        total: props.u64(diags, "totalEvents", u64::MAX),
-        batch: props.positive(diags, "batchSize", 1),
+        total: props.number(diags, "totalEvents", u64::MAX, Range::new(0, JAVA_LONG_MAX)),
+        batch: props.count(diags, "batchSize", 1, 1),
     }))
 }
 
@@ -38,7 +42,11 @@ impl Source for Seq {
             if ctx.cancel.is_cancelled() {
                 return Ok(());
             }
-            let n = (self.total - next).min(self.batch as u64);
+            // A huge batchSize is made and delivered a slice at a time, so
+            // it costs no more memory than this.
+            let n = (self.total - next)
+                .min(self.batch as u64)
+                .min(MAX_BATCH_IN_MEMORY);
             let batch: Vec<Event> = (next..next + n)
                 .map(|i| Event::new(Bytes::from(i.to_string())))
                 .collect();

@@ -176,9 +176,13 @@ impl Settings {
                 ),
             }
         }
-        s.capacity = props.positive(diags, "capacity", DEFAULT_CAPACITY);
-        s.transaction_capacity =
-            props.positive(diags, "transactionCapacity", DEFAULT_TRANSACTION_CAPACITY);
+        s.capacity = props.count(diags, "capacity", DEFAULT_CAPACITY, 1);
+        s.transaction_capacity = props.count(
+            diags,
+            "transactionCapacity",
+            DEFAULT_TRANSACTION_CAPACITY,
+            1,
+        );
         if s.transaction_capacity > s.capacity {
             props.error(
                 diags,
@@ -189,32 +193,28 @@ impl Settings {
                 ),
             );
         }
-        s.checkpoint_interval =
-            props.millis(diags, "checkpointInterval", DEFAULT_CHECKPOINT_INTERVAL_MS);
-        if s.checkpoint_interval.is_zero() {
-            props.error(diags, Some("checkpointInterval"), "must be more than 0");
-        }
-        s.max_file_size = props.u64(diags, "maxFileSize", DEFAULT_MAX_FILE_SIZE);
-        if s.max_file_size < 4096 {
-            props.error(diags, Some("maxFileSize"), "must be at least 4096 bytes");
-        }
-        s.minimum_required_space = props.u64(
+        s.checkpoint_interval = props.millis(
+            diags,
+            "checkpointInterval",
+            DEFAULT_CHECKPOINT_INTERVAL_MS,
+            1,
+        );
+        s.max_file_size = props.bytes(diags, "maxFileSize", DEFAULT_MAX_FILE_SIZE, 4096);
+        s.minimum_required_space = props.bytes(
             diags,
             "minimumRequiredSpace",
             DEFAULT_MINIMUM_REQUIRED_SPACE,
+            0,
         );
-        s.keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs());
+        s.keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs(), 0);
         s.checkpoint_on_close = props.bool(diags, "checkpointOnClose", true);
         s.fsync_per_transaction = props.bool(diags, "fsyncPerTransaction", true);
-        s.fsync_interval = props.secs(diags, "fsyncInterval", DEFAULT_FSYNC_INTERVAL.as_secs());
-        if s.fsync_interval.is_zero() {
-            props.error(diags, Some("fsyncInterval"), "must be at least 1 (seconds)");
-        }
+        s.fsync_interval = props.secs(diags, "fsyncInterval", DEFAULT_FSYNC_INTERVAL.as_secs(), 1);
         // sluice's own (Flume ignores unknown keys): how much of the
         // channel's events may be held in memory; 0 reads every take back
         // from disk, as Flume does.
         s.memory_bytes =
-            usize::try_from(props.u64(diags, "memoryBytes", DEFAULT_MEMORY_BYTES as u64))
+            usize::try_from(props.bytes(diags, "memoryBytes", DEFAULT_MEMORY_BYTES as u64, 0))
                 .unwrap_or(usize::MAX);
         // Flume compresses the backup checkpoint with it; ours, main and
         // backup, are compact already (about 3 bytes an event).

@@ -31,6 +31,9 @@ fn connect(port: u16) -> TcpStream {
 /// Send `lines` one at a time and collect the replies (ack-every-event).
 fn send_acked(port: u16, lines: &[&str]) -> Vec<String> {
     let mut s = connect(port);
+    // A reply that never comes fails the test instead of hanging it.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("timeout");
     let mut reader = BufReader::new(s.try_clone().expect("clone"));
     let mut replies = Vec::new();
     for l in lines {
@@ -77,6 +80,36 @@ fn an_over_long_line_gets_flumes_failed_reply() {
     let _agent = ForegroundAgent::start(dir.path(), &netcat_logger(port));
     let replies = send_acked(port, &["this line is longer than twenty bytes"]);
     assert!(replies[0].starts_with("FAILED: "), "{replies:?}");
+}
+
+/// An event larger than a memory channel's byteCapacity can never be put:
+/// `FAILED: ...` at once with the reason, a log line, and the connection
+/// goes on; the lines around it reach the sink.
+#[test]
+fn an_event_larger_than_byte_capacity_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let conf = netcat_logger(port).replace("max-line-length = 20", "max-line-length = 4096")
+        + "a1.channels.c1.byteCapacity = 100
+           a1.channels.c1.byteCapacityBufferPercentage = 0
+";
+    let agent = ForegroundAgent::start(dir.path(), &conf);
+    let big = "x".repeat(500);
+    let replies = send_acked(port, &["small one", &big, "small two"]);
+    assert_eq!(replies[0], "OK", "{replies:?}");
+    assert!(
+        replies[1].starts_with("FAILED: channel c1 can never hold this event: 500 bytes")
+            && replies[1].contains("byteCapacity (100 bytes"),
+        "{replies:?}"
+    );
+    assert_eq!(replies[2], "OK", "{replies:?}");
+    agent.wait_output("small two");
+    let output = agent.output();
+    assert!(
+        output.contains("an event of 500 bytes is dropped, not delivered"),
+        "{output}"
+    );
+    assert!(!output.contains("not keeping up"), "{output}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::flume_ng::AgentArgs;
 use crate::engine::host;
 use crate::engine::log::AgentLog;
+use crate::engine::panics::PanicGuard;
 
 /// Run the agent; the process exit code.
 pub fn main(args: AgentArgs) -> i32 {
@@ -29,11 +30,9 @@ pub fn main(args: AgentArgs) -> i32 {
     for w in warnings {
         eprintln!("{w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let guard = PanicGuard::new();
+    guard.enter();
+    let runtime = match host::runtime(&args.name, &guard) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: cannot start the runtime: {e}");
@@ -57,6 +56,6 @@ pub fn main(args: AgentArgs) -> i32 {
             }
             on_signal.cancel();
         });
-        host::run(agent, &log, cancel).await
+        host::run(agent, &log, cancel, &guard).await
     })
 }

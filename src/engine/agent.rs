@@ -251,6 +251,26 @@ impl Agent {
     }
 }
 
+#[cfg(test)]
+impl Agent {
+    /// An agent of `source` alone, over the test harness's memory channel.
+    pub(crate) fn of_source(
+        name: &str,
+        source: Box<dyn Source>,
+        h: &super::source::testing::Harness,
+    ) -> Agent {
+        let channel: Arc<dyn Channel> = h.channel.clone();
+        Agent {
+            name: name.to_string(),
+            sources: vec![(source, h.ctx.clone())],
+            sinks: Vec::new(),
+            channels: vec![channel],
+            log: h.ctx.log.clone(),
+            sources_cancel: h.ctx.cancel.clone(),
+        }
+    }
+}
+
 /// Start a sink's loop: on the runtime, or, for a sink that blocks in
 /// `deliver` (see [`Sink::own_thread`]), on a blocking-pool thread that
 /// keeps it for the sink's whole life, with a small runtime of its own, so

@@ -16,6 +16,7 @@ pub mod flume_ng;
 pub mod host;
 pub mod interceptor;
 pub mod log;
+pub mod panics;
 pub mod processor;
 pub mod registry;
 pub mod selector;

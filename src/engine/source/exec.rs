@@ -52,6 +52,7 @@ use tokio::time::Instant;
 use super::{Source, SourceContext};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
+use crate::engine::panics;
 use crate::engine::processor::Cancelled;
 use crate::engine::registry::SourceType;
 
@@ -525,14 +526,13 @@ struct Spawner {
 impl Spawner {
     fn new(label: &str) -> Result<Spawner, String> {
         let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name(format!("exec-{label}"))
-            .spawn(move || {
-                while let Ok(req) = rx.recv() {
-                    spawn_and_wait(req);
-                }
-            })
-            .map_err(|e| format!("cannot start a thread for the command: {e}"))?;
+        let thread = std::thread::Builder::new().name(format!("exec-{label}"));
+        panics::spawn(thread, move || {
+            while let Ok(req) = rx.recv() {
+                spawn_and_wait(req);
+            }
+        })
+        .map_err(|e| format!("cannot start a thread for the command: {e}"))?;
         Ok(Spawner { requests: tx })
     }
 

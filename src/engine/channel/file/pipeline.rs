@@ -24,6 +24,7 @@ use super::log::Ptr;
 use super::store::Store;
 use crate::engine::channel::lock;
 use crate::engine::event::Event;
+use crate::engine::panics;
 
 /// One put transaction handed to the writer.
 pub struct PutJob {
@@ -82,19 +83,17 @@ impl Pipeline {
         let (written, written_rx) = mpsc::channel::<Written>();
         let writer = {
             let (store, warn) = (store.clone(), warn.clone());
-            std::thread::Builder::new()
-                .name(format!("{name}-writer"))
-                .spawn(move || write_loop(&store, job_rx, written, &*warn))?
+            let writer = std::thread::Builder::new().name(format!("{name}-writer"));
+            panics::spawn(writer, move || write_loop(&store, job_rx, written, &*warn))?
         };
-        let syncer = std::thread::Builder::new()
-            .name(format!("{name}-syncer"))
-            .spawn(move || {
-                if store.settings.fsync_per_transaction {
-                    sync_loop(&store, written_rx)
-                } else {
-                    sync_every(&store, written_rx, store.settings.fsync_interval, &*warn)
-                }
-            })?;
+        let syncer = std::thread::Builder::new().name(format!("{name}-syncer"));
+        let syncer = panics::spawn(syncer, move || {
+            if store.settings.fsync_per_transaction {
+                sync_loop(&store, written_rx)
+            } else {
+                sync_every(&store, written_rx, store.settings.fsync_interval, &*warn)
+            }
+        })?;
         Ok(Pipeline {
             jobs: Some(jobs),
             threads: vec![writer, syncer],

@@ -674,7 +674,7 @@ fn sink_lines(out: &Path) -> Vec<String> {
 fn a_full_disk_recovers_once_the_sink_drains_and_an_agent_starts_on_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let disk = dir.path().join("disk");
-    let Some(_mounted) = common::tmpfs::Tmpfs::mount(&disk, "2m") else {
+    let Some(_mounted) = common::tmpfs::Tmpfs::mount(&disk, "1m") else {
         eprintln!(
             "note: cannot mount a tmpfs here (needs root and mount(8)); full-disk test skipped"
         );

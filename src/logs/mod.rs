@@ -17,4 +17,4 @@ pub mod tail;
 pub use capture::{Capture, CaptureStats, Destination, Flusher, StreamStats, capture};
 pub use daemon_log::{DaemonLogHandle, LogLevel};
 pub use rotate::{RotatingFile, SharedRotatingFile, backup_path};
-pub use tail::{Follower, ReadError, Start, read_log, tail_log};
+pub use tail::{Follower, ReadError, Span, Start, read_log, read_span, tail_log, tail_span};

@@ -55,65 +55,135 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-/// Read up to `n` bytes (all when `None`) of `f` from `pos`.
-fn read_from(f: &mut File, pos: u64, n: Option<u64>) -> io::Result<Vec<u8>> {
-    f.seek(SeekFrom::Start(pos))?;
-    let mut data = Vec::new();
-    match n {
-        Some(n) => f.take(n).read_to_end(&mut data)?,
-        None => f.read_to_end(&mut data)?,
-    };
-    Ok(data)
+/// A part of an open log file that a read answers with, read when the
+/// answer is written: so a large read can be sent in pieces instead of
+/// being held in memory whole.
+#[derive(Debug)]
+pub struct Span {
+    file: File,
+    /// Where it starts in the file.
+    pub start: u64,
+    /// How many bytes it has at most (fewer if the file ends before).
+    pub len: u64,
+}
+
+impl Span {
+    fn empty(file: File) -> Span {
+        Span {
+            file,
+            start: 0,
+            len: 0,
+        }
+    }
+
+    /// Up to `max` bytes from `at` bytes into the span; empty at its end
+    /// (or the file's).
+    pub fn read_at(&self, at: u64, max: usize) -> io::Result<Vec<u8>> {
+        let left = self.len.saturating_sub(at);
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(max);
+        let mut buf = vec![0u8; want];
+        let mut got = 0;
+        while got < want {
+            match self
+                .file
+                .read_at(&mut buf[got..], self.start.saturating_add(at) + got as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// All of it.
+    pub fn read_all(&self) -> io::Result<Vec<u8>> {
+        let mut f = &self.file;
+        f.seek(SeekFrom::Start(self.start))?;
+        let mut data = Vec::new();
+        f.take(self.len).read_to_end(&mut data)?;
+        Ok(data)
+    }
 }
 
 /// supervisord's `readLog` / `readProcessStdoutLog` / `readProcessStderrLog`
 /// on the file `path` (pass `None` for a process without a log file: that is
-/// `NO_FILE`, as in supervisord).
-pub fn read_log(path: Option<&Path>, offset: i64, length: i64) -> Result<Vec<u8>, ReadError> {
+/// `NO_FILE`, as in supervisord): the part of the file to answer with. A
+/// read "to the end" ends where the file ends now.
+pub fn read_span(path: Option<&Path>, offset: i64, length: i64) -> Result<Span, ReadError> {
     let path = path.ok_or(ReadError::NoFile)?;
     if !path.exists() {
         return Err(ReadError::NoFile);
     }
-    let mut f = File::open(path).map_err(ReadError::Failed)?;
+    let f = File::open(path).map_err(ReadError::Failed)?;
+    let size = f.metadata().map_err(ReadError::Failed)?.len();
     if offset < 0 {
         if length != 0 {
             return Err(ReadError::BadArguments);
         }
         let want = offset.unsigned_abs();
-        let size = f.metadata().map_err(ReadError::Failed)?.len();
-        let pos = size.saturating_sub(want);
-        read_from(&mut f, pos, Some(want)).map_err(ReadError::Failed)
+        let start = size.saturating_sub(want);
+        Ok(Span {
+            file: f,
+            start,
+            len: want,
+        })
     } else {
         if length < 0 {
             return Err(ReadError::BadArguments);
         }
-        let n = if length == 0 {
-            None
+        let start = offset as u64;
+        let len = if length == 0 {
+            size.saturating_sub(start)
         } else {
-            Some(length as u64)
+            length as u64
         };
-        read_from(&mut f, offset as u64, n).map_err(ReadError::Failed)
+        Ok(Span {
+            file: f,
+            start,
+            len,
+        })
     }
 }
 
-/// supervisord's `tailProcessStdoutLog`: `(bytes, new_offset, overflow)`.
-/// `path == None` or a missing file gives `(empty, 0, false)`; an I/O error
-/// gives `(empty, offset, false)`.
-pub fn tail_log(path: Option<&Path>, offset: i64, length: i64) -> (Vec<u8>, i64, bool) {
+/// [`read_span`], read.
+pub fn read_log(path: Option<&Path>, offset: i64, length: i64) -> Result<Vec<u8>, ReadError> {
+    read_span(path, offset, length)?
+        .read_all()
+        .map_err(ReadError::Failed)
+}
+
+/// supervisord's `tailProcessStdoutLog`: `(part of the file, new_offset,
+/// overflow)`. `path == None` or a missing file gives `(None, 0, false)`;
+/// an I/O error gives `(None, offset, false)`.
+pub fn tail_span(path: Option<&Path>, offset: i64, length: i64) -> (Option<Span>, i64, bool) {
     let Some(path) = path else {
-        return (Vec::new(), 0, false);
+        return (None, 0, false);
     };
     if !path.exists() {
-        return (Vec::new(), 0, false);
+        return (None, 0, false);
     }
     match tail_file(path, offset, length) {
-        Ok(r) => r,
-        Err(_) => (Vec::new(), offset, false),
+        Ok((span, size, overflow)) => (Some(span), size, overflow),
+        Err(_) => (None, offset, false),
     }
 }
 
-fn tail_file(path: &Path, mut offset: i64, mut length: i64) -> io::Result<(Vec<u8>, i64, bool)> {
-    let mut f = File::open(path)?;
+/// [`tail_span`], read: `(bytes, new_offset, overflow)`.
+pub fn tail_log(path: Option<&Path>, offset: i64, length: i64) -> (Vec<u8>, i64, bool) {
+    match tail_span(path, offset, length) {
+        (Some(span), size, overflow) => match span.read_all() {
+            Ok(data) => (data, size, overflow),
+            Err(_) => (Vec::new(), offset, false),
+        },
+        (None, size, overflow) => (Vec::new(), size, overflow),
+    }
+}
+
+fn tail_file(path: &Path, mut offset: i64, mut length: i64) -> io::Result<(Span, i64, bool)> {
+    let f = File::open(path)?;
     let size = i64::try_from(f.metadata()?.len()).unwrap_or(i64::MAX);
     let mut overflow = false;
     if size > offset.saturating_add(length) {
@@ -128,12 +198,15 @@ fn tail_file(path: &Path, mut offset: i64, mut length: i64) -> io::Result<(Vec<u
     }
     offset = offset.max(0);
     length = length.max(0);
-    let data = if length == 0 {
-        Vec::new()
-    } else {
-        read_from(&mut f, offset as u64, Some(length as u64))?
+    if length == 0 {
+        return Ok((Span::empty(f), size, overflow));
+    }
+    let span = Span {
+        file: f,
+        start: offset as u64,
+        len: length as u64,
     };
-    Ok((data, size, overflow))
+    Ok((span, size, overflow))
 }
 
 /// Where a [`Follower`] starts in the file it first opens.

@@ -37,6 +37,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 
+use super::answer::{AnswerWriter, Start};
 use super::body::Body;
 use super::conns::{self, Conns, Ticket};
 use super::listen::{self, UnixListenSpec};
@@ -521,8 +522,16 @@ async fn rpc(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
             return plain(StatusCode::BAD_REQUEST, &format!("{e}\n"));
         }
     };
-    let result = ctx.dispatch.call(method, params).await;
-    let mut r = Response::new(Body::full(xml::write_result(&result)));
+    // The answer is written by a task of its own, as it is made; a large
+    // one goes out in pieces as the client takes them (`answer.rs`).
+    let (out, start) = AnswerWriter::new();
+    tokio::spawn(ctx.dispatch.answer(method, params, out));
+    let body = match start.await {
+        Ok(Start::Whole(bytes)) => Body::full(bytes),
+        Ok(Start::Pieces(rx)) => Body::Stream(rx),
+        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "no answer\n"),
+    };
+    let mut r = Response::new(body);
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     r

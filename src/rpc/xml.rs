@@ -601,10 +601,20 @@ pub fn parse_response(input: &[u8]) -> Result<Result<Value, Fault>, XmlError> {
 // ---------------------------------------------------------------- writing
 
 const HEADER: &str = "<?xml version=\"1.0\"?>\n";
+/// What comes before and after the value of a successful response.
+pub(crate) const RESPONSE_OPEN: &str =
+    "<?xml version=\"1.0\"?>\n<methodResponse>\n<params>\n<param>\n";
+pub(crate) const RESPONSE_CLOSE: &str = "\n</param>\n</params>\n</methodResponse>\n";
+/// Around an array's items (each followed by a newline).
+pub(crate) const ARRAY_OPEN: &str = "<value><array><data>\n";
+pub(crate) const ARRAY_CLOSE: &str = "</data></array></value>";
+/// Around a string's escaped text.
+pub(crate) const STRING_OPEN: &str = "<value><string>";
+pub(crate) const STRING_CLOSE: &str = "</string></value>";
 
 /// Appends `s` with the characters XML reserves escaped. `\r` is written as
 /// a character reference so that a reader's line-end normalisation keeps it.
-fn escape_into(out: &mut String, s: &str) {
+pub(crate) fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -617,7 +627,7 @@ fn escape_into(out: &mut String, s: &str) {
 }
 
 /// Writes one `<value>…</value>`.
-fn write_value(out: &mut String, v: &Value) {
+pub(crate) fn write_value(out: &mut String, v: &Value) {
     out.push_str("<value>");
     match v {
         Value::Int(i) => {
@@ -653,12 +663,13 @@ fn write_value(out: &mut String, v: &Value) {
             out.push_str("</base64>");
         }
         Value::Array(items) => {
-            out.push_str("<array><data>\n");
+            // ARRAY_OPEN and ARRAY_CLOSE, inside the <value> already open.
+            out.push_str(&ARRAY_OPEN["<value>".len()..]);
             for item in items {
                 write_value(out, item);
                 out.push('\n');
             }
-            out.push_str("</data></array>");
+            out.push_str(&ARRAY_CLOSE[..ARRAY_CLOSE.len() - "</value>".len()]);
         }
         Value::Struct(members) => {
             out.push_str("<struct>\n");
@@ -693,10 +704,9 @@ pub fn write_call(method: &str, params: &[Value]) -> String {
 
 /// Serializes a successful `<methodResponse>` carrying `value`.
 pub fn write_response(value: &Value) -> String {
-    let mut out = String::from(HEADER);
-    out.push_str("<methodResponse>\n<params>\n<param>\n");
+    let mut out = String::from(RESPONSE_OPEN);
     write_value(&mut out, value);
-    out.push_str("\n</param>\n</params>\n</methodResponse>\n");
+    out.push_str(RESPONSE_CLOSE);
     out
 }
 

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{CallFuture, Dispatch, Fault, Value, faults};
+use super::{AnswerFuture, AnswerWriter, CallFuture, Dispatch, Fault, Reply, Value, faults};
 use crate::config::{self, ConfigSource, GroupSpec};
 use crate::logs::{self, DaemonLogHandle, ReadError};
 use crate::supervisor::changes::{Changes, ProcChange};
@@ -285,6 +285,14 @@ impl Dispatch for Api {
         Box::pin(async move { api.dispatch(&method, params).await })
     }
 
+    fn answer(&self, method: String, params: Vec<Value>, mut out: AnswerWriter) -> AnswerFuture {
+        let api = self.clone();
+        Box::pin(async move {
+            api.write_answer(&method, params, &mut out).await;
+            out.finish().await;
+        })
+    }
+
     fn log_path(&self, name: Option<&str>, channel: &str) -> Result<PathBuf, Fault> {
         match name {
             None => self
@@ -422,6 +430,9 @@ impl Api {
     }
 
     async fn dispatch(&self, method: &str, params: Vec<Value>) -> Result<Value, Fault> {
+        if let Some(reply) = self.log_reply(method, &params).await {
+            return reply?.into_value().await;
+        }
         let p = &params[..];
         match method {
             "supervisor.getAPIVersion" | "supervisor.getVersion" => {
@@ -520,46 +531,6 @@ impl Api {
                 let procs = self.handle().snapshot().processes.clone();
                 self.stop_many(procs, arg_wait(p, 0)?).await
             }
-            "supervisor.readLog" | "supervisor.readMainLog" => {
-                check_arity(p, 2, 2)?;
-                self.check_mood()?;
-                let path = self.log_path(None, "stdout")?;
-                read_log(&path, arg_int(p, 0)?, arg_int(p, 1)?).await
-            }
-            "supervisor.readProcessStdoutLog"
-            | "supervisor.readProcessLog"
-            | "supervisor.readProcessStderrLog" => {
-                check_arity(p, 3, 3)?;
-                self.check_mood()?;
-                let name = arg_str(p, 0)?;
-                let channel = if method.ends_with("StderrLog") {
-                    "stderr"
-                } else {
-                    "stdout"
-                };
-                let path = self.log_path(Some(&name), channel)?;
-                read_log(&path, arg_int(p, 1)?, arg_int(p, 2)?).await
-            }
-            "supervisor.tailProcessStdoutLog"
-            | "supervisor.tailProcessLog"
-            | "supervisor.tailProcessStderrLog" => {
-                check_arity(p, 3, 3)?;
-                self.check_mood()?;
-                let name = arg_str(p, 0)?;
-                let channel = if method.ends_with("StderrLog") {
-                    "stderr"
-                } else {
-                    "stdout"
-                };
-                let (offset, length) = (arg_int(p, 1)?, arg_int(p, 2)?);
-                match self.log_path(Some(&name), channel) {
-                    Ok(path) if path.exists() => tail_log(&path, offset, length).await,
-                    // supervisord: no log file (or none yet) tails as empty.
-                    Ok(_) => Ok(empty_tail()),
-                    Err(f) if f.code == faults::NO_FILE => Ok(empty_tail()),
-                    Err(f) => Err(f),
-                }
-            }
             "supervisor.reloadConfig" => {
                 check_arity(p, 0, 0)?;
                 let changes = self.reread().await?;
@@ -627,32 +598,14 @@ impl Api {
                 Ok((*help).into())
             }
             "system.multicall" => {
-                check_arity(p, 1, 1)?;
-                let calls = p[0].as_array().ok_or_else(bad_params)?;
+                let calls = multicall_calls(p)?;
                 let mut results = Vec::with_capacity(calls.len());
                 for call in calls {
-                    let name = call.get("methodName").and_then(Value::as_str);
-                    let args = call.get("params").and_then(Value::as_array);
-                    let result = match (name, args) {
-                        (Some("system.multicall"), _) => Err(Fault::new(
-                            faults::INCORRECT_PARAMETERS,
-                            "Recursive system.multicall forbidden",
-                        )),
-                        (Some(name), Some(args)) => {
-                            Box::pin(self.dispatch(name, args.to_vec())).await
-                        }
-                        (Some(name), None) => Box::pin(self.dispatch(name, Vec::new())).await,
-                        (None, _) => Err(Fault::new(faults::INCORRECT_PARAMETERS, "No methodName")),
+                    let result = match self.multicall_one(call).await {
+                        Ok(reply) => reply.into_value().await,
+                        Err(f) => Err(f),
                     };
-                    // supervisord puts each result as it is, not in a
-                    // one-item array as the multicall convention would.
-                    results.push(match result {
-                        Ok(v) => v,
-                        Err(f) => Value::Struct(vec![
-                            ("faultCode".into(), Value::Int(i64::from(f.code))),
-                            ("faultString".into(), f.string.into()),
-                        ]),
-                    });
+                    results.push(result.unwrap_or_else(fault_struct));
                 }
                 Ok(Value::Array(results))
             }
@@ -698,6 +651,112 @@ impl Api {
             }
             _ => Err(Fault::new(faults::UNKNOWN_METHOD, "")),
         }
+    }
+
+    /// A method's answer, with log reads left in their files
+    /// ([`Reply::Text`]) to be read as the answer is written.
+    async fn reply(&self, method: &str, params: Vec<Value>) -> Result<Reply, Fault> {
+        match self.log_reply(method, &params).await {
+            Some(reply) => reply,
+            None => self.dispatch(method, params).await.map(Reply::Value),
+        }
+    }
+
+    /// supervisord's log reads; `None` for any other method.
+    async fn log_reply(&self, method: &str, p: &[Value]) -> Option<Result<Reply, Fault>> {
+        let channel = || {
+            if method.ends_with("StderrLog") {
+                "stderr"
+            } else {
+                "stdout"
+            }
+        };
+        Some(match method {
+            "supervisor.readLog"
+            | "supervisor.readMainLog"
+            | "supervisor.readProcessStdoutLog"
+            | "supervisor.readProcessLog"
+            | "supervisor.readProcessStderrLog" => {
+                // The main log's reads have no name argument.
+                let main = matches!(method, "supervisor.readLog" | "supervisor.readMainLog");
+                let args = (|| {
+                    let n = if main { 2 } else { 3 };
+                    check_arity(p, n, n)?;
+                    self.check_mood()?;
+                    let name = if main { None } else { Some(arg_str(p, 0)?) };
+                    let path = self.log_path(name.as_deref(), channel())?;
+                    Ok((path, arg_int(p, n - 2)?, arg_int(p, n - 1)?))
+                })();
+                match args {
+                    Ok((path, offset, length)) => read_log(&path, offset, length).await,
+                    Err(f) => Err(f),
+                }
+            }
+            "supervisor.tailProcessStdoutLog"
+            | "supervisor.tailProcessLog"
+            | "supervisor.tailProcessStderrLog" => {
+                let args = (|| {
+                    check_arity(p, 3, 3)?;
+                    self.check_mood()?;
+                    Ok((arg_str(p, 0)?, arg_int(p, 1)?, arg_int(p, 2)?))
+                })();
+                match args {
+                    Ok((name, offset, length)) => match self.log_path(Some(&name), channel()) {
+                        Ok(path) if path.exists() => tail_log(&path, offset, length).await,
+                        // supervisord: no log file (or none yet) tails as empty.
+                        Ok(_) => Ok(empty_tail()),
+                        Err(f) if f.code == faults::NO_FILE => Ok(empty_tail()),
+                        Err(f) => Err(f),
+                    },
+                    Err(f) => Err(f),
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// One call of a multicall (not another multicall).
+    async fn multicall_one(&self, call: &Value) -> Result<Reply, Fault> {
+        let name = call.get("methodName").and_then(Value::as_str);
+        let args = call.get("params").and_then(Value::as_array);
+        match (name, args) {
+            (Some("system.multicall"), _) => Err(Fault::new(
+                faults::INCORRECT_PARAMETERS,
+                "Recursive system.multicall forbidden",
+            )),
+            (Some(name), Some(args)) => Box::pin(self.reply(name, args.to_vec())).await,
+            (Some(name), None) => Box::pin(self.reply(name, Vec::new())).await,
+            (None, _) => Err(Fault::new(faults::INCORRECT_PARAMETERS, "No methodName")),
+        }
+    }
+
+    /// The server's way in: as `dispatch`, but the answer is written as it
+    /// is made (a multicall one result at a time, log text a piece at a
+    /// time), so no answer is held in memory whole.
+    async fn write_answer(&self, method: &str, params: Vec<Value>, out: &mut AnswerWriter) {
+        if method != "system.multicall" {
+            let reply = self.reply(method, params).await;
+            out.result(reply).await;
+            return;
+        }
+        let calls = match multicall_calls(&params) {
+            Ok(calls) => calls,
+            Err(f) => return out.result(Err(f)).await,
+        };
+        out.write(crate::rpc::xml::RESPONSE_OPEN).await;
+        out.write(crate::rpc::xml::ARRAY_OPEN).await;
+        for call in calls {
+            // Run even when the client has gone: a call may change things
+            // (as supervisord runs every call it was sent).
+            let reply = self
+                .multicall_one(call)
+                .await
+                .unwrap_or_else(|f| Reply::Value(fault_struct(f)));
+            out.reply(reply).await;
+            out.write("\n").await;
+        }
+        out.write(crate::rpc::xml::ARRAY_CLOSE).await;
+        out.write(crate::rpc::xml::RESPONSE_CLOSE).await;
     }
 
     async fn start_process(&self, name: &str, wait: bool) -> Result<Value, Fault> {
@@ -1063,15 +1122,16 @@ fn rename_fault(f: Fault, name: &str) -> Fault {
     }
 }
 
-/// supervisord's log reads: the bytes as text (invalid UTF-8 replaced, as
-/// supervisord decodes them). File reads run off the event loop.
-async fn read_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Value, Fault> {
+/// supervisord's log reads: the part of the file, read as the answer is
+/// written (as text, invalid UTF-8 replaced, as supervisord decodes it).
+/// The file is opened off the event loop.
+async fn read_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Reply, Fault> {
     let owned = path.to_path_buf();
-    let result = tokio::task::spawn_blocking(move || logs::read_log(Some(&owned), offset, length))
+    let result = tokio::task::spawn_blocking(move || logs::read_span(Some(&owned), offset, length))
         .await
         .map_err(|e| Fault::new(faults::FAILED, e.to_string()))?;
     match result {
-        Ok(bytes) => Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        Ok(span) => Ok(Reply::Text(span)),
         Err(ReadError::NoFile) => Err(Fault::new(faults::NO_FILE, path.display().to_string())),
         Err(ReadError::BadArguments) => Err(Fault::new(faults::BAD_ARGUMENTS, "")),
         Err(e @ ReadError::Failed(_)) => Err(Fault::new(e.fault_code(), e.to_string())),
@@ -1079,26 +1139,46 @@ async fn read_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Va
 }
 
 /// What supervisord's `tailProcess*Log` answers when there is no file.
-fn empty_tail() -> Value {
-    Value::Array(vec![
+fn empty_tail() -> Reply {
+    Reply::Value(Value::Array(vec![
         Value::String(String::new()),
         Value::Int(0),
         Value::Bool(false),
-    ])
+    ]))
 }
 
 /// supervisord's `tailProcess*Log`: `[text, new offset, overflow]`.
-async fn tail_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Value, Fault> {
+async fn tail_log(path: &std::path::Path, offset: i64, length: i64) -> Result<Reply, Fault> {
     let owned = path.to_path_buf();
-    let (bytes, offset, overflow) =
-        tokio::task::spawn_blocking(move || logs::tail_log(Some(&owned), offset, length))
+    let (span, offset, overflow) =
+        tokio::task::spawn_blocking(move || logs::tail_span(Some(&owned), offset, length))
             .await
             .map_err(|e| Fault::new(faults::FAILED, e.to_string()))?;
-    Ok(Value::Array(vec![
-        Value::String(String::from_utf8_lossy(&bytes).into_owned()),
-        Value::Int(offset),
-        Value::Bool(overflow),
+    let text = match span {
+        Some(span) => Reply::Text(span),
+        None => Reply::Value(Value::String(String::new())),
+    };
+    Ok(Reply::Array(vec![
+        text,
+        Reply::Value(Value::Int(offset)),
+        Reply::Value(Value::Bool(overflow)),
     ]))
+}
+
+/// A multicall's calls (its one argument, an array).
+fn multicall_calls(p: &[Value]) -> Result<&[Value], Fault> {
+    check_arity(p, 1, 1)?;
+    p[0].as_array().ok_or_else(bad_params)
+}
+
+/// A fault inside a multicall's results: supervisord puts each result as
+/// it is, a fault as a struct (not in a one-item array as the multicall
+/// convention would).
+fn fault_struct(f: Fault) -> Value {
+    Value::Struct(vec![
+        ("faultCode".into(), Value::Int(i64::from(f.code))),
+        ("faultString".into(), f.string.into()),
+    ])
 }
 
 #[cfg(test)]

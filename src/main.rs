@@ -50,10 +50,26 @@ enum Command {
     },
     /// Run one Flume agent in the foreground (flume-ng agent's options).
     Agent(sluice::engine::flume_ng::AgentArgs),
-    /// Validate the configuration; print every problem; exit 1 if any.
+    /// Validate the configuration and every agent file it runs (or one
+    /// agent file alone: -f FILE -n NAME); print every problem; exit 1 if any.
     Check {
+        /// The configuration file (else $SLUICE_CONFIG, ./sluice.conf, the
+        /// embedded default). With --conf-file: flume-ng's configuration
+        /// directory, accepted and ignored.
         #[arg(short = 'c', long = "configuration")]
         config: Option<PathBuf>,
+        /// Check this agent file alone (flume-ng's -f/--conf-file).
+        #[arg(short = 'f', long = "conf-file", requires = "name")]
+        conf_file: Option<PathBuf>,
+        /// The agent's name in that file (flume-ng's -n/--name).
+        #[arg(short = 'n', long = "name", requires = "conf_file")]
+        name: Option<String>,
+        /// flume-ng's --conf DIR (accepted; sluice needs none).
+        #[arg(long = "conf", hide = true)]
+        conf_dir: Option<PathBuf>,
+        /// flume-ng's -Dkey=value (accepted and ignored).
+        #[arg(short = 'D', hide = true)]
+        defines: Vec<String>,
     },
     /// The daemon's watchdog (started by the daemon itself; see
     /// sluice::descendants).
@@ -89,9 +105,25 @@ fn main() -> ExitCode {
         }),
         Command::Agent(args) => sluice::standalone::main(args),
         Command::Watchdog => sluice::descendants::watchdog::main(),
-        Command::Check { config } => {
-            let source = sluice::config::discover(config.as_deref());
-            let (report, code) = sluice::config::check(&source);
+        Command::Check {
+            config,
+            conf_file,
+            name,
+            conf_dir,
+            defines,
+        } => {
+            let (report, code) = match (conf_file, name) {
+                (Some(conf_file), Some(name)) => {
+                    sluice::config::check_agent(&sluice::engine::flume_ng::AgentArgs {
+                        conf_file,
+                        name,
+                        conf_dir,
+                        defines,
+                        ..Default::default()
+                    })
+                }
+                _ => sluice::config::check(&sluice::config::discover(config.as_deref())),
+            };
             print!("{report}");
             code
         }

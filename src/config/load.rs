@@ -86,9 +86,22 @@ const HANDLED_NAMES: &[&str] = &[
 ];
 
 pub fn load_with(source: &ConfigSource, host: &Host) -> Result<Loaded, Vec<Diagnostic>> {
+    match load_all(source, host) {
+        (Some(config), diags) if !diags.iter().any(Diagnostic::is_error) => Ok(Loaded {
+            config,
+            warnings: diags,
+        }),
+        (_, diags) => Err(diags),
+    }
+}
+
+/// Everything that could be read, errors or not (`None` when the main file
+/// could not be read), and every problem: `sluice check` goes on to the
+/// agent files of a config with errors.
+pub fn load_all(source: &ConfigSource, host: &Host) -> (Option<Config>, Vec<Diagnostic>) {
     let mut diags = Diags::default();
     let Some(sources) = sources::read(source, host, &mut diags) else {
-        return Err(diags.into_sorted(&[]));
+        return (None, diags.into_sorted(&[]));
     };
     let mut ctx = Ctx {
         host,
@@ -121,14 +134,7 @@ pub fn load_with(source: &ConfigSource, host: &Host) -> Result<Loaded, Vec<Diagn
         groups,
         files: sources.files.clone(),
     };
-    if diags.has_errors() {
-        Err(diags.into_sorted(&order))
-    } else {
-        Ok(Loaded {
-            config,
-            warnings: diags.into_sorted(&order),
-        })
-    }
+    (Some(config), diags.into_sorted(&order))
 }
 
 /// Only what the control client needs: `[supervisorctl]`, with

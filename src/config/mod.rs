@@ -22,7 +22,7 @@ pub mod spec;
 mod supervisord;
 pub(crate) mod values;
 
-pub use check::check;
+pub use check::{check, check_agent};
 pub use diagnostic::{Diagnostic, Severity};
 pub use embedded::{EMBEDDED_CONFIG, EMBEDDED_NAME};
 pub use spec::*;

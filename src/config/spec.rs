@@ -180,6 +180,17 @@ impl ProcessSpec {
         }
     }
 
+    /// The section it comes from: `agent:x`, or `program:x` (also for a
+    /// `flume-ng agent` command, which keeps the user's command line).
+    pub fn section(&self) -> String {
+        match &self.kind {
+            ProcessKind::Agent(a) if self.command == a.child_command => {
+                format!("agent:{}", self.program_name)
+            }
+            _ => format!("program:{}", self.program_name),
+        }
+    }
+
     pub fn display_name(&self) -> String {
         if self.group == self.name {
             self.name.clone()

@@ -973,10 +973,18 @@ fn tutorial_user_that_does_not_exist_is_an_error() {
     );
 }
 
+/// `sluice check`'s report on the config alone (no agent files).
+fn check_report_of(path: &Path) -> (String, i32) {
+    let source = ConfigSource::File(path.to_path_buf());
+    let cwd = path.parent().unwrap_or(Path::new("/"));
+    let (config, diags) = super::load::load_all(&source, &host(cwd));
+    check::render(&source, config.as_ref(), &diags, &[])
+}
+
 #[test]
 fn check_report() {
     let (_dir, path) = conf("[supervisord]\n[program:a]\ncommand=/bin/a\nflavour=x\n");
-    let (out, code) = check::render(&ConfigSource::File(path.clone()), load_file(&path));
+    let (out, code) = check_report_of(&path);
     assert_eq!(code, 0);
     assert_eq!(
         out,
@@ -988,7 +996,7 @@ fn check_report() {
     );
 
     let (_dir, path) = conf("[supervisord]\n[program:a]\nstartsecs=x\nflavour=x\n");
-    let (out, code) = check::render(&ConfigSource::File(path.clone()), load_file(&path));
+    let (out, code) = check_report_of(&path);
     assert_eq!(code, 1);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");

@@ -10,7 +10,7 @@ use clap::Parser;
 use super::log::Level;
 
 /// The options of `flume-ng agent` (and `sluice agent`).
-#[derive(clap::Args, Debug, Clone, PartialEq)]
+#[derive(clap::Args, Debug, Clone, PartialEq, Default)]
 pub struct AgentArgs {
     /// The agent's properties file.
     #[arg(short = 'f', long = "conf-file")]

@@ -66,6 +66,10 @@ fn find<'a, T>(
         let (name, aliases) = names(t);
         name.eq_ignore_ascii_case(type_name) || aliases.contains(&type_name)
     });
+    if found.is_none() {
+        // Nothing will read its properties: they are not also unknown.
+        props.keys();
+    }
     if found.is_none() && !type_name.is_empty() {
         let known: Vec<&str> = types.iter().map(|t| names(t).0).collect();
         props.error(

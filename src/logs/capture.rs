@@ -259,11 +259,9 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_flush_writes_what_is_in_the_pipe_while_a_writer_still_holds_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f.log");
-        let f = RotatingFile::open(&p, 0, 0).unwrap().shared();
+    /// A pipe captured into the log file `path`, and its write end.
+    fn capture_pipe_into(path: &std::path::Path) -> (Capture, fs::File) {
+        let f = RotatingFile::open(path, 0, 0).unwrap().shared();
         let (read, write) = nix::unistd::pipe().unwrap();
         let capture = Capture::start(
             "t",
@@ -273,7 +271,14 @@ mod tests {
             Destination::Discard,
         )
         .unwrap();
-        let mut write = std::fs::File::from(write);
+        (capture, fs::File::from(write))
+    }
+
+    #[tokio::test]
+    async fn a_flush_writes_what_is_in_the_pipe_while_a_writer_still_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.log");
+        let (capture, mut write) = capture_pipe_into(&p);
         std::io::Write::write_all(&mut write, &vec![b'x'; 300_000]).unwrap();
         // The writer end stays open: no EOF, yet the flush comes back with
         // every byte written so far in the file.
@@ -285,6 +290,64 @@ mod tests {
         assert_eq!(stats.stdout.bytes, 300_004);
         // A flush of finished streams answers at once.
         Flusher::default().flush().await;
+    }
+
+    /// A grandchild that keeps writing into the dead child's pipe faster
+    /// than the log takes it (a slow disk, here a FIFO read slowly) does not
+    /// hold a flush (and with it the pump, every other program's output)
+    /// for as long as it writes: a flush reads what the pipe held when it
+    /// was asked for.
+    #[tokio::test]
+    async fn a_flush_ends_while_a_writer_keeps_the_pipe_full() {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("slow.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut reader = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let (capture, mut write) = capture_pipe_into(&fifo);
+        let (writing, reading) = (
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicBool::new(true)),
+        );
+        let chunk = vec![b'x'; 64 * 1024];
+        // Full before the flush is asked for, and kept full.
+        std::io::Write::write_all(&mut write, &chunk).unwrap();
+        let writer = {
+            let writing = writing.clone();
+            std::thread::spawn(move || {
+                while writing.load(Ordering::SeqCst) {
+                    if std::io::Write::write_all(&mut write, &chunk).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let slow = {
+            let reading = reading.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while reading.load(Ordering::SeqCst) {
+                    let _ = std::io::Read::read(&mut reader, &mut buf);
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            })
+        };
+        let flushed = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            capture.flusher().flush(),
+        )
+        .await;
+        writing.store(false, Ordering::SeqCst);
+        writer.join().unwrap();
+        reading.store(false, Ordering::SeqCst);
+        slow.join().unwrap();
+        assert!(flushed.is_ok(), "the flush waited for the writer to stop");
     }
 
     #[tokio::test]

@@ -23,10 +23,12 @@
 //! Why flushes: the manager reports a child's exit only once what the child
 //! wrote before it exited is in its log file. At EOF that is obvious; but a
 //! grandchild may hold the pipe open for ever, so the manager asks for a
-//! flush instead: the pump reads the named pipes until they are empty (or at
-//! EOF) and answers. The child is dead by then, so everything it wrote was
-//! in the pipe and is now in the file; what a grandchild writes later is not
-//! waited for.
+//! flush instead: the pump reads from each named pipe as many bytes as it
+//! holds when the flush arrives (FIONREAD; fewer at EOF) and answers. The
+//! child is dead by then, so everything it wrote was in the pipe and is now
+//! in the file; what a grandchild writes later is not waited for (reading
+//! "until empty" would never end while a grandchild writes faster than the
+//! log takes it, and would starve every other pipe meanwhile).
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -65,7 +67,7 @@ const WAKE: u64 = u64::MAX;
 /// What goes over the channel to the pump thread.
 enum Msg {
     Add(Stream),
-    /// Read these streams until empty or at EOF, then answer.
+    /// Read what these streams hold now (or to EOF), then answer.
     Flush(Vec<Token>, oneshot::Sender<()>),
 }
 
@@ -131,7 +133,7 @@ impl Pump {
         }
     }
 
-    /// Read `streams` until each is empty or at EOF; the receiver fires
+    /// Read what `streams` hold now (or to EOF); the receiver fires
     /// then (at once for streams already finished). Used once the writer
     /// has exited, so whatever it wrote is in its destination by then.
     pub fn flush(&self, streams: Vec<Token>) -> oneshot::Receiver<()> {
@@ -211,11 +213,26 @@ enum Drained {
     Finished(io::Result<()>),
 }
 
+/// How much one drain of a stream may read.
+#[derive(Clone, Copy)]
+enum Budget {
+    /// At most this many reads (a readiness report).
+    Reads(usize),
+    /// At most this many bytes, however many reads it takes (a flush).
+    Bytes(usize),
+}
+
 impl Stream {
-    /// Read at most `reads` buffers (until the pipe is empty or at EOF).
-    fn drain(&mut self, buf: &mut [u8], reads: usize) -> Drained {
-        for _ in 0..reads {
-            let n = match self.pipe.read(buf) {
+    /// Read within `budget` (or until the pipe is empty or at EOF).
+    fn drain(&mut self, buf: &mut [u8], budget: Budget) -> Drained {
+        let (mut reads, mut bytes) = match budget {
+            Budget::Reads(n) => (n, usize::MAX),
+            Budget::Bytes(n) => (usize::MAX, n),
+        };
+        while reads > 0 && bytes > 0 {
+            reads -= 1;
+            let want = buf.len().min(bytes);
+            let n = match self.pipe.read(&mut buf[..want]) {
                 Ok(0) => {
                     if self.ansi.as_mut().is_some_and(AnsiStripper::finish) {
                         self.write(b"\x1b");
@@ -227,6 +244,7 @@ impl Stream {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::More,
                 Err(e) => return Drained::Finished(Err(e)),
             };
+            bytes -= n;
             self.stats.bytes += n as u64;
             let len = match self.ansi.as_mut() {
                 None => n,
@@ -292,7 +310,13 @@ fn run(epoll: &Epoll, wake: &OwnedFd, messages: &mpsc::Receiver<Msg>) {
             {
                 return;
             }
-            drain_stream(token, READS_PER_WAKE, epoll, &mut streams, &mut buf);
+            drain_stream(
+                token,
+                Budget::Reads(READS_PER_WAKE),
+                epoll,
+                &mut streams,
+                &mut buf,
+            );
         }
     }
 }
@@ -300,7 +324,7 @@ fn run(epoll: &Epoll, wake: &OwnedFd, messages: &mpsc::Receiver<Msg>) {
 /// Drain one stream; at EOF (or a read error) drop it and report.
 fn drain_stream(
     token: u64,
-    reads: usize,
+    budget: Budget,
     epoll: &Epoll,
     streams: &mut HashMap<u64, Stream>,
     buf: &mut [u8],
@@ -308,7 +332,7 @@ fn drain_stream(
     let Some(stream) = streams.get_mut(&token) else {
         return;
     };
-    if let Drained::Finished(result) = stream.drain(buf, reads) {
+    if let Drained::Finished(result) = stream.drain(buf, budget) {
         let _ = epoll.delete(stream.pipe.as_fd());
         if let Some(stream) = streams.remove(&token) {
             let _ = stream.done.send(result.map(|()| stream.stats));
@@ -323,12 +347,24 @@ fn receive(msg: Msg, epoll: &Epoll, streams: &mut HashMap<u64, Stream>, buf: &mu
         }
         Msg::Flush(tokens, answer) => {
             for Token(token) in tokens {
-                // The writer is gone, so the pipe only empties: no budget.
-                drain_stream(token, usize::MAX, epoll, streams, buf);
+                // The writer is gone: what it wrote is what the pipe holds
+                // now (at least one byte, to see an EOF).
+                let held = streams.get(&token).map_or(0, |s| pending_bytes(&s.pipe));
+                drain_stream(token, Budget::Bytes(held.max(1)), epoll, streams, buf);
             }
             let _ = answer.send(());
         }
     }
+}
+
+/// The bytes waiting in a pipe (0 if it cannot say).
+fn pending_bytes(pipe: &std::fs::File) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into a local, on a pipe we own.
+    if unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) } < 0 {
+        return 0;
+    }
+    usize::try_from(n).unwrap_or(0)
 }
 
 /// Take messages off the channel until the stream with `token` is among

@@ -256,6 +256,11 @@ fn shuts_down_on(sig: i32) {
     // As supervisord's cleanup: the socket file and the pidfile are removed.
     assert!(!d.path("sluice.sock").exists(), "socket file removed");
     assert!(!d.path("sluice.pid").exists(), "pidfile removed");
+    // Nothing of the programs is left, so neither is their record.
+    assert!(
+        !d.path("sluice.pid.groups").exists(),
+        "groups record removed"
+    );
     let log = d.log();
     for name in ["a", "b", "c"] {
         assert!(log.contains(&format!("stopped: {name}")), "{log}");

@@ -249,3 +249,25 @@ fn a_recorded_pid_that_another_process_got_since_is_left_alone() {
     let _ = stranger.kill();
     let _ = stranger.wait();
 }
+
+#[test]
+fn what_a_program_left_in_its_group_goes_when_the_daemon_exits() {
+    // The background job outlives its program (only the program gets the
+    // stop signal, as stopasgroup=false says), but not the daemon.
+    let mut d = Daemon::start(
+        "[program:leaver]\n\
+         command = sh -c 'sleep 1004 & echo $! > {dir}/bg.pid; exec sleep 1005'\n\
+         startsecs = 0\n",
+    );
+    d.wait_state("leaver", "RUNNING");
+    let bg = wait_pid_file(&d.path("bg.pid"));
+    d.ctl(&["stop", "leaver"]);
+    d.wait_state("leaver", "STOPPED");
+    assert!(
+        alive(bg),
+        "left running by its program, as supervisord leaves it"
+    );
+    d.signal(libc::SIGTERM);
+    d.wait_exit();
+    wait_for("the background job to go with the daemon", || !alive(bg));
+}

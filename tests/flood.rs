@@ -209,3 +209,62 @@ fn an_unauthenticated_connection_does_not_keep_its_place() {
     );
     drop(others);
 }
+
+/// Set the daemon's RLIMIT_NOFILE while it runs.
+fn set_nofile(pid: i32, n: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: 128,
+    };
+    // SAFETY: prlimit on the daemon this test started; no old value wanted.
+    let r = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut()) };
+    assert_eq!(r, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn accepts_that_fail_back_off_and_are_logged_once() {
+    // The daemon out of descriptors (its limit lowered below what it holds):
+    // every accept fails. It must neither spin nor log each failure, and
+    // serve again once descriptors are back.
+    let port = free_port();
+    let d = start(port);
+    d.wait_state("flappy", "RUNNING");
+    let open = std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
+        .unwrap()
+        .count() as u64;
+    set_nofile(d.pid(), open.saturating_sub(8));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut pending = Vec::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            pending.push(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let failures = d.log().matches("accept failed").count();
+    assert!(
+        (1..=2).contains(&failures),
+        "{failures} lines about failed accepts in 3 s:\n{}",
+        d.log()
+    );
+    set_nofile(d.pid(), 128);
+    drop(pending);
+    let url = format!("http://127.0.0.1:{port}");
+    wait_for("an answer once descriptors are back", || {
+        String::from_utf8_lossy(
+            &d.ctl(&[
+                "-s",
+                url.as_str(),
+                "-u",
+                USER,
+                "-p",
+                PASS,
+                "status",
+                "flappy",
+            ])
+            .stdout,
+        )
+        .starts_with("flappy ")
+    });
+}

@@ -214,11 +214,6 @@ async fn run_once(
     let server = rpc::bind(ServerConfig::from_config(config))
         .await
         .map_err(|e| format!("could not start the control server: {e}"))?;
-    // The socket is ours, so no other daemon runs here: end what a killed
-    // one left, and start the watchdog, before anything is spawned.
-    crate::descendants::guard(&crate::descendants::record_path(
-        &config.supervisord.pidfile,
-    ));
     write_pidfile(config)?;
     let (manager, handle) = Manager::new(config, server.urls().into_iter().next());
     let manager = manager.with_daemon_log(daemon_log.clone());
@@ -238,6 +233,12 @@ async fn run_once(
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
+    // The socket is ours, so no other daemon runs here: end what a killed
+    // one left, and start the watchdog, before anything is spawned. That may
+    // take the old programs' stopwaitsecs; meanwhile the server answers
+    // (status shows nothing started yet) and commands wait for the manager.
+    let record = crate::descendants::record_path(&config.supervisord.pidfile);
+    let _ = tokio::task::spawn_blocking(move || crate::descendants::guard(&record)).await;
     let exit = manager.run().await.map_err(|e| e.to_string())?;
     let _ = stop_tx.send(());
     let _ = serving.await;

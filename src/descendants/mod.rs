@@ -170,8 +170,7 @@ pub fn record_path(pidfile: &Path) -> PathBuf {
 /// watchdog. Later calls (a restart) only move the record if its path
 /// changed.
 pub fn guard(record_path: &Path) {
-    let mut reg = registry();
-    if let Some(reg) = reg.as_mut() {
+    if let Some(reg) = registry().as_mut() {
         let moved = reg.record.as_ref().is_none_or(|r| r.path() != record_path);
         if moved {
             let old = reg.record.take();
@@ -182,6 +181,7 @@ pub fn guard(record_path: &Path) {
         }
         return;
     }
+    // Not under the lock: this may wait for the old programs' grace.
     record::end_previous(record_path);
     let watchdog = match Watchdog::start() {
         Ok(w) => Some(w),
@@ -193,7 +193,7 @@ pub fn guard(record_path: &Path) {
             None
         }
     };
-    *reg = Some(Registry {
+    *registry() = Some(Registry {
         groups: HashMap::new(),
         watchdog,
         record: Record::create(record_path, std::iter::empty()),

@@ -6,36 +6,19 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Instant;
+use std::process::{Command, Output};
 
 use common::compare::{StockDaemon, py, timeless};
 use common::{DEADLINE, Daemon, base_config, sluice, wait_for};
 
-/// Run `sluice ARGS... -c CONF`, killed (and a failure) past the deadline:
-/// a value that makes the config reader allocate or loop without end shows
-/// up as this timeout.
+/// `sluice ARGS... -c CONF`, within the deadline.
 fn run_bounded(args: &[&str], conf: &Path) -> Output {
-    let mut child = Command::new(sluice())
-        .args(args)
+    let mut cmd = Command::new(sluice());
+    cmd.args(args)
         .arg("-c")
         .arg(conf)
-        .env_remove("SLUICE_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sluice");
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("sluice {args:?} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
+        .env_remove("SLUICE_CONFIG");
+    common::output_within(cmd, DEADLINE)
 }
 
 fn text_of(out: &Output) -> String {

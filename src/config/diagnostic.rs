@@ -1,18 +1,19 @@
 //! Config problems with their place (file, line, section, key), and the
 //! collector the loader fills while it reads everything it can.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// How bad a config problem is: warnings are printed and ignored, errors stop the load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Severity {
     Warning,
     Error,
 }
 
 /// One problem found in a config file, with where it is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub file: PathBuf,
@@ -53,7 +54,9 @@ impl fmt::Display for Diagnostic {
 /// process of a `numprocs` program reports its problem once).
 #[derive(Debug, Default)]
 pub struct Diags {
+    /// Repeats included: they are dropped once, at the end.
     items: Vec<Diagnostic>,
+    errors: bool,
 }
 
 /// Where a diagnostic points.
@@ -78,9 +81,8 @@ impl<'a> Place<'a> {
 
 impl Diags {
     pub fn push(&mut self, d: Diagnostic) {
-        if !self.items.contains(&d) {
-            self.items.push(d);
-        }
+        self.errors |= d.is_error();
+        self.items.push(d);
     }
 
     pub fn error(&mut self, at: Place<'_>, message: impl Into<String>) {
@@ -103,21 +105,31 @@ impl Diags {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(Diagnostic::is_error)
+        self.errors
     }
 
     /// All diagnostics, grouped by file in the order given (files not in
     /// the list last), then by line; otherwise in the order found.
     pub fn into_sorted(self, file_order: &[PathBuf]) -> Vec<Diagnostic> {
-        let mut items = self.items;
-        let rank = |d: &Diagnostic| {
-            let f = file_order
-                .iter()
-                .position(|p| *p == d.file)
-                .unwrap_or(usize::MAX);
+        let files: HashMap<&Path, usize> = file_order
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, p)| (p.as_path(), i))
+            .collect();
+        let mut seen = HashSet::with_capacity(self.items.len());
+        let first: Vec<bool> = self.items.iter().map(|d| seen.insert(d)).collect();
+        drop(seen);
+        let mut items: Vec<Diagnostic> = self
+            .items
+            .into_iter()
+            .zip(first)
+            .filter_map(|(d, first)| first.then_some(d))
+            .collect();
+        items.sort_by_cached_key(|d| {
+            let f = files.get(d.file.as_path()).copied().unwrap_or(usize::MAX);
             (f, d.line.unwrap_or(0))
-        };
-        items.sort_by_key(rank);
+        });
         items
     }
 }

@@ -43,6 +43,7 @@ pub struct Section {
     pub entries: Vec<Entry>,
 }
 
+#[cfg(test)]
 impl Section {
     pub fn get(&self, key: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.key == key)

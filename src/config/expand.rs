@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A value that can be substituted: text or an integer (`process_num`).
 #[derive(Debug, Clone, PartialEq)]
@@ -17,10 +18,34 @@ pub enum Val {
     Int(i64),
 }
 
+/// `ENV_<name>` for each variable of an environment: one table shared by
+/// the names of every section and process (a config of many programs
+/// copies a pointer each, not the whole environment).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvNames(Arc<BTreeMap<String, Val>>);
+
+impl EnvNames {
+    pub fn new(env: &BTreeMap<String, String>) -> EnvNames {
+        let mut names = EnvNames::default();
+        names.extend(env);
+        names
+    }
+
+    /// Add (or replace) these variables.
+    pub fn extend<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a String, &'a String)>) {
+        let map = Arc::make_mut(&mut self.0);
+        for (k, v) in pairs {
+            map.insert(format!("ENV_{k}"), Val::Str(v.clone()));
+        }
+    }
+}
+
 /// The names available to one value's expansion.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Vars {
     map: BTreeMap<String, Val>,
+    /// Looked up after `map`.
+    env: EnvNames,
 }
 
 impl Vars {
@@ -43,8 +68,13 @@ impl Vars {
         }
     }
 
+    /// The shared `ENV_*` names (those set by `set_env` come first).
+    pub fn set_env_names(&mut self, env: EnvNames) {
+        self.env = env;
+    }
+
     pub fn get(&self, name: &str) -> Option<&Val> {
-        self.map.get(name)
+        self.map.get(name).or_else(|| self.env.0.get(name))
     }
 
     /// The names for an error message; `ENV_*` summarised as one entry.

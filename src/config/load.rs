@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, Diags};
-use super::expand::Vars;
+use super::expand::{EnvNames, Vars};
 use super::sources::{self, Sources};
 use super::spec::{Config, CtlSection};
 use super::{ConfigSource, Loaded, program, supervisord};
@@ -48,8 +48,9 @@ pub struct Ctx<'a> {
     /// `%(here)s` of the main file.
     pub here: PathBuf,
     /// `ENV_*` names: the process environment, then `[supervisord]
-    /// environment=` (as supervisord extends its expansions).
-    pub env: BTreeMap<String, String>,
+    /// environment=` (as supervisord extends its expansions); one table
+    /// every section's names share.
+    pub env: EnvNames,
 }
 
 impl Ctx<'_> {
@@ -70,7 +71,7 @@ impl Ctx<'_> {
         let mut vars = Vars::new();
         vars.set_str("here", here.to_string_lossy());
         vars.set_str("host_node_name", self.host.node.clone());
-        vars.set_env(self.env.iter());
+        vars.set_env_names(self.env.clone());
         vars
     }
 }
@@ -107,13 +108,12 @@ pub fn load_all(source: &ConfigSource, host: &Host) -> (Option<Config>, Vec<Diag
         host,
         embedded: matches!(source, ConfigSource::Embedded(_)),
         here: sources.here.clone(),
-        env: host.env.clone(),
+        env: EnvNames::new(&host.env),
     };
 
     let daemon = supervisord::read_supervisord(&sources, &ctx, &mut diags);
-    for (k, v) in &daemon.environment {
-        ctx.env.insert(k.clone(), v.clone());
-    }
+    ctx.env
+        .extend(daemon.environment.iter().map(|(k, v)| (k, v)));
     let unix = supervisord::read_unix_http_server(&sources, &ctx, &mut diags);
     let inet = supervisord::read_inet_http_server(&sources, &ctx, &mut diags);
     let ctl = supervisord::read_supervisorctl(&sources, &ctx, unix.as_ref(), &mut diags);
@@ -151,13 +151,12 @@ pub fn load_ctl_with(source: &ConfigSource, host: &Host) -> Result<CtlSection, V
         host,
         embedded: matches!(source, ConfigSource::Embedded(_)),
         here: sources.here.clone(),
-        env: host.env.clone(),
+        env: EnvNames::new(&host.env),
     };
     // [supervisord] environment= feeds %(ENV_X)s; its problems are the daemon's.
     let daemon = supervisord::read_supervisord(&sources, &ctx, &mut Diags::default());
-    for (k, v) in &daemon.environment {
-        ctx.env.insert(k.clone(), v.clone());
-    }
+    ctx.env
+        .extend(daemon.environment.iter().map(|(k, v)| (k, v)));
     let unix = supervisord::read_unix_http_server(&sources, &ctx, &mut diags);
     let ctl = supervisord::read_supervisorctl(&sources, &ctx, unix.as_ref(), &mut diags);
     if diags.has_errors() {

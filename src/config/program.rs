@@ -9,7 +9,7 @@
 //! `[group:g]` belongs to that group only; every other program is a group
 //! of its own name.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diags, Place};
@@ -87,7 +87,12 @@ pub fn read_groups(
             Err(e) => diags.error(loc.at(None, None), format!("bad program name: {e}")),
         }
     }
-    let find_program = |name: &str| programs.iter().find(|(n, _)| n == name).map(|(_, l)| *l);
+    // The first section of each name (a later one is refused as a repeat).
+    let mut by_name: HashMap<&str, &Located> = HashMap::new();
+    for (name, loc) in &programs {
+        by_name.entry(name.as_str()).or_insert(loc);
+    }
+    let find_program = |name: &str| by_name.get(name).copied();
 
     let mut groups: Vec<(GroupSpec, &Located)> = Vec::new();
     let mut in_groups: HashSet<String> = HashSet::new();
@@ -120,7 +125,7 @@ pub fn read_groups(
                 }
                 None => {
                     let fcgi = format!("fcgi-program:{member}");
-                    if sources.sections.iter().any(|l| l.section.name == fcgi) {
+                    if sources.section(&fcgi).is_some() {
                         diags.warn(
                             r.at("programs"),
                             format!("[{fcgi}] is not supported yet (left out of the group)"),
@@ -183,8 +188,9 @@ fn priority(r: &Reader, vars: &Vars, diags: &mut Diags) -> i32 {
 
 /// Group names are unique; process names are unique within their group.
 fn check_unique(groups: &[(GroupSpec, &Located)], diags: &mut Diags) {
-    for (i, (g, loc)) in groups.iter().enumerate() {
-        if let Some((_, first)) = groups[..i].iter().find(|(o, _)| o.name == g.name) {
+    let mut names: HashMap<&str, &Located> = HashMap::new();
+    for (g, loc) in groups {
+        if let Some(first) = names.get(g.name.as_str()) {
             diags.error(
                 loc.at(None, None),
                 format!(
@@ -195,6 +201,8 @@ fn check_unique(groups: &[(GroupSpec, &Located)], diags: &mut Diags) {
                     first.section.line
                 ),
             );
+        } else {
+            names.insert(&g.name, loc);
         }
         let mut seen: BTreeMap<&str, &ProcessSpec> = BTreeMap::new();
         for p in &g.processes {
@@ -453,13 +461,7 @@ fn program_processes(
             flume_ng_command(&r, command, isolation, directory.as_deref(), diags)
         };
 
-        let mut environment = daemon.environment.clone();
-        for (k, v) in own_env {
-            match environment.iter_mut().find(|(ek, _)| *ek == k) {
-                Some(e) => e.1 = v,
-                None => environment.push((k, v)),
-            }
-        }
+        let environment = merge_environment(&daemon.environment, own_env);
 
         out.push(ProcessSpec {
             stdout: place_log(stdout, &name, "stdout", daemon),
@@ -492,6 +494,29 @@ fn program_processes(
     // supervisord orders a program's processes by (priority, name).
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// The daemon's `environment` with the program's over it (same keys keep
+/// their place, new ones follow in order).
+fn merge_environment(
+    daemon: &[(String, String)],
+    own: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut environment = daemon.to_vec();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for (i, (k, _)) in environment.iter().enumerate() {
+        at.entry(k.clone()).or_insert(i);
+    }
+    for (k, v) in own {
+        match at.get(&k) {
+            Some(&i) => environment[i].1 = v,
+            None => {
+                at.insert(k.clone(), environment.len());
+                environment.push((k, v));
+            }
+        }
+    }
+    environment
 }
 
 /// A command that can never be split into words is an error; an empty one

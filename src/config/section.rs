@@ -34,7 +34,7 @@ impl<'a> Reader<'a> {
     }
 
     pub fn entry(&self, key: &str) -> Option<&'a Entry> {
-        self.loc.section.get(key)
+        self.loc.entry(key)
     }
 
     /// The key's line if it is set, else the section header's.

@@ -11,7 +11,7 @@
 //! (supervisord's parser runs with `strict=False`); unlike supervisord,
 //! each repeat is a warning naming both places.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::ConfigSource;
@@ -64,6 +64,11 @@ impl Located {
             section: Some(&self.section.name),
             key,
         }
+    }
+
+    /// The entry of `key` (found through the index, not a scan).
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        self.keys.get(key).map(|&i| &self.section.entries[i])
     }
 
     /// `%(here)s` for `key`: its own file's directory.
@@ -125,6 +130,13 @@ pub struct Sources {
     pub here: PathBuf,
     /// Each section's index in `sections`, by name.
     index: HashMap<String, usize>,
+}
+
+impl Sources {
+    /// The section named `name`, if there is one.
+    pub fn section(&self, name: &str) -> Option<&Located> {
+        self.index.get(name).map(|&i| &self.sections[i])
+    }
 }
 
 /// Read the main text and its includes; `None` if the main file cannot be
@@ -264,7 +276,7 @@ fn read_includes(
     host: &Host,
     diags: &mut Diags,
 ) {
-    let Some(entry) = include.section.get("files") else {
+    let Some(entry) = include.entry("files") else {
         diags.error(include.at(None, None), "[include] has no files= setting");
         return;
     };
@@ -285,7 +297,22 @@ fn read_includes(
         require_literal_separator: true,
         require_literal_leading_dot: true,
     };
-    for pattern in value.split_whitespace() {
+    // Each file once, however many globs match it.
+    let mut read: HashSet<PathBuf> = sources.files.iter().cloned().collect();
+    for written in value.split_whitespace() {
+        // supervisord's glob is not recursive: `**` matches like `*`, one
+        // name (the glob crate's `**` would walk every directory below).
+        let pattern = one_star_each(written);
+        if pattern != written {
+            diags.warn(
+                at,
+                format!(
+                    "'{written}': '**' matches one name, as '*' does (supervisord's globs \
+                     are not recursive)"
+                ),
+            );
+        }
+        let pattern = pattern.as_str();
         let full = sources.here.join(pattern);
         let full_str = full.to_string_lossy().into_owned();
         let matches = match glob::glob_with(&full_str, options) {
@@ -301,7 +328,7 @@ fn read_includes(
             diags.warn(at, format!("No file matches via include \"{full_str}\""));
         }
         for path in found {
-            if sources.files.contains(&path) || !path.is_file() {
+            if !path.is_file() || !read.insert(path.clone()) {
                 continue;
             }
             let Some(text) = read_text(&path, diags) else {
@@ -315,4 +342,15 @@ fn read_includes(
             add_document(sources, &text, &path, &here, diags, false);
         }
     }
+}
+
+/// `pattern` with each run of `*` made one `*`.
+fn one_star_each(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        if !(c == '*' && out.ends_with('*')) {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -37,7 +37,7 @@ const SUPERVISORD_KEYS: &[&str] = &[
 ];
 
 fn find<'a>(sources: &'a Sources, name: &str) -> Option<&'a Located> {
-    sources.sections.iter().find(|l| l.section.name == name)
+    sources.section(name)
 }
 
 /// `~` expanded, made absolute against the working directory, normalised.

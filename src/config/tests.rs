@@ -1287,3 +1287,42 @@ fn values_that_cannot_run_safely_are_errors() {
     }
     assert_eq!(errors_only(&d).len(), 6, "{}", render(&d));
 }
+
+#[test]
+fn a_double_star_include_matches_one_level_as_supervisord() {
+    // Python's glob.glob (not recursive): `**` is `*`. A recursive walk
+    // would read conf.d/top.ini and conf.d/a/b/two.ini too, and could walk
+    // a whole tree.
+    let (dir, path) = conf("[supervisord]\n[include]\nfiles = conf.d/**/*.ini\n");
+    write(
+        dir.path(),
+        "conf.d/top.ini",
+        "[program:top]\ncommand=/bin/top\n",
+    );
+    write(
+        dir.path(),
+        "conf.d/a/one.ini",
+        "[program:one]\ncommand=/bin/one\n",
+    );
+    write(
+        dir.path(),
+        "conf.d/a/b/two.ini",
+        "[program:two]\ncommand=/bin/two\n",
+    );
+    let loaded = ok(&path);
+    let names: Vec<&str> = loaded
+        .config
+        .groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["one"]);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|d| d.line == Some(3) && d.message.contains("'**' matches one name")),
+        "{}",
+        render(&loaded.warnings)
+    );
+}

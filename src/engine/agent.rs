@@ -49,12 +49,13 @@ pub fn build(config: AgentConfig, log: AgentLog) -> Result<(Agent, Diags), Diags
         }
         c.props.warn_unknown(&mut diags);
     }
-    let channel = |name: &str| -> Option<Arc<dyn Channel>> {
-        channels
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, c)| c.clone())
-    };
+    // The first channel of each name (a name listed twice is an error).
+    let mut by_name: std::collections::HashMap<&str, &Arc<dyn Channel>> =
+        std::collections::HashMap::new();
+    for (n, c) in &channels {
+        by_name.entry(n.as_str()).or_insert(c);
+    }
+    let channel = |name: &str| by_name.get(name).map(|c| Arc::clone(c));
 
     let sources_cancel = CancellationToken::new();
     let mut sources = Vec::new();

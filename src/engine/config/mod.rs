@@ -103,6 +103,8 @@ fn agent_names(entries: &Entries) -> Vec<String> {
 /// found under `a1.<kind>.<name>.`.
 struct Listed {
     names: Vec<(String, usize)>,
+    /// The same names, to look one up at once.
+    known: BTreeSet<String>,
     props: BTreeMap<String, BTreeMap<String, Entry>>,
 }
 
@@ -150,6 +152,7 @@ fn wire(path: &Path, entries: &Entries, agent: &str, diags: &mut Diags) -> Optio
         listed.insert(
             kind,
             Listed {
+                known: names.iter().map(|(n, _)| n.clone()).collect(),
                 names,
                 props: BTreeMap::new(),
             },
@@ -165,7 +168,7 @@ fn wire(path: &Path, entries: &Entries, agent: &str, diags: &mut Diags) -> Optio
         match (kind, name, prop) {
             (Some(kind), Some(name), Some(prop)) if KINDS.contains(&kind) => {
                 let l = listed.get_mut(kind)?;
-                if l.names.iter().any(|(n, _)| n == name) {
+                if l.known.contains(name) {
                     l.props
                         .entry(name.to_string())
                         .or_default()

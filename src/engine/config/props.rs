@@ -240,16 +240,20 @@ impl Props {
     /// as their own set; the parent treats them as known.
     pub fn sub(&self, prefix: &str) -> Props {
         let dotted = format!("{prefix}.");
-        let entries: BTreeMap<String, Entry> = self
-            .entries
-            .iter()
-            .filter_map(|(k, e)| {
-                k.strip_prefix(&dotted)
-                    .map(|rest| (rest.to_string(), e.clone()))
-            })
+        // The keys under `prefix.` are next to each other in key order.
+        let under = || {
+            self.entries
+                .range::<str, _>((
+                    std::ops::Bound::Included(dotted.as_str()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take_while(|(k, _)| k.starts_with(&dotted))
+        };
+        let entries: BTreeMap<String, Entry> = under()
+            .map(|(k, e)| (k[dotted.len()..].to_string(), e.clone()))
             .collect();
         let mut used = self.used.borrow_mut();
-        for k in self.entries.keys().filter(|k| k.starts_with(&dotted)) {
+        for (k, _) in under() {
             used.insert(k.clone());
         }
         let line = entries.values().map(|e| e.line).min().unwrap_or(self.line);

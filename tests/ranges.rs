@@ -381,3 +381,40 @@ fn agent_numbers_at_the_extremes_are_refused_or_run() {
         assert_eq!(code, Some(0), "{value}:\n{text}\n{out}");
     }
 }
+
+/// A source waiting for room in a full channel whose keep-alive is the
+/// longest allowed (68 years) does not hold the agent's stop.
+#[test]
+fn a_put_waiting_out_the_longest_keep_alive_does_not_hold_the_stop() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().display();
+    let conf = format!(
+        "a1.sources = r1 r2\n\
+         a1.channels = mem file drained\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = seq\n\
+         a1.sources.r1.channels = mem\n\
+         a1.sources.r2.type = seq\n\
+         a1.sources.r2.channels = file\n\
+         a1.channels.mem.type = memory\n\
+         a1.channels.mem.capacity = 10\n\
+         a1.channels.mem.transactionCapacity = 10\n\
+         a1.channels.mem.keep-alive = 2147483647\n\
+         a1.channels.file.type = file\n\
+         a1.channels.file.checkpointDir = {d}/cp\n\
+         a1.channels.file.dataDirs = {d}/data\n\
+         a1.channels.file.capacity = 10\n\
+         a1.channels.file.transactionCapacity = 10\n\
+         a1.channels.file.keep-alive = 2147483647\n\
+         a1.channels.drained.type = memory\n\
+         a1.sinks.k1.type = null\n\
+         a1.sinks.k1.channel = drained\n"
+    );
+    let mut agent = common::ForegroundAgent::start(dir.path(), &conf);
+    agent.wait_output("agent started");
+    // Both channels fill at once (no sink drains them); the sources wait.
+    let code = agent.stop();
+    let out = agent.output();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("agent stopped"), "{out}");
+}

@@ -52,6 +52,25 @@ pub struct ChannelProcessor {
 const FIRST_PAUSE: Duration = Duration::from_millis(20);
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
+/// Once the agent stops, how much longer a put may wait for room (a
+/// channel's keep-alive may be far longer: it must not hold the stop).
+const PUT_AFTER_STOP: Duration = Duration::from_secs(3);
+
+/// `put`, waiting for room no longer than [`PUT_AFTER_STOP`] once `cancel`
+/// fires (`None` then). A put dropped while it waits for room leaves the
+/// channel and the events as they were.
+async fn until_stopped<T>(
+    put: impl std::future::Future<Output = T>,
+    cancel: &CancellationToken,
+) -> Option<T> {
+    tokio::pin!(put);
+    tokio::select! {
+        biased;
+        r = &mut put => Some(r),
+        () = cancel.cancelled() => tokio::time::timeout(PUT_AFTER_STOP, put).await.ok(),
+    }
+}
+
 impl ChannelProcessor {
     pub fn new(
         label: String,
@@ -311,7 +330,10 @@ impl ChannelProcessor {
         let mut pause = FIRST_PAUSE;
         let mut warned = false;
         loop {
-            match channel.begin_put(events).await {
+            let Some(begun) = until_stopped(channel.begin_put(events), cancel).await else {
+                return Err(Cancelled);
+            };
+            match begun {
                 Ok(p) => return Ok(vec![p]),
                 Err(ChannelError::NeverFits(why)) => {
                     let Some(mut second) = self.halve(events, &why) else {
@@ -349,7 +371,10 @@ impl ChannelProcessor {
         let mut pause = FIRST_PAUSE;
         let mut warned = false;
         loop {
-            match channel.put(events).await {
+            let Some(put) = until_stopped(channel.put(events), cancel).await else {
+                return Err(Cancelled);
+            };
+            match put {
                 Ok(()) => return Ok(()),
                 Err(ChannelError::NeverFits(why)) => {
                     let Some(mut second) = self.halve(events, &why) else {

@@ -60,6 +60,7 @@ pub(super) struct AgentProblems {
 fn agent_problems(config: &Config) -> Vec<AgentProblems> {
     let mut found: Vec<AgentProblems> = Vec::new();
     let mut index = std::collections::HashMap::new();
+    let mut users = std::collections::HashSet::new();
     for p in config.groups.iter().flat_map(|g| &g.processes) {
         let ProcessKind::Agent(a) = &p.kind else {
             continue;
@@ -77,9 +78,9 @@ fn agent_problems(config: &Config) -> Vec<AgentProblems> {
             });
             found.len() - 1
         });
-        let user = (p.section(), p.file.clone(), p.line);
-        if !found[i].users.contains(&user) {
-            found[i].users.push(user);
+        // A numprocs program runs it once per process: its section once.
+        if users.insert((i, p.file.clone(), p.line)) {
+            found[i].users.push((p.section(), p.file.clone(), p.line));
         }
     }
     for a in &mut found {

@@ -301,22 +301,73 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The extremes every numeric key or property is tried at.
+const EXTREME_VALUES: [&str; 8] = [
+    "-1",
+    "0",
+    "1",
+    "2147483647",
+    "2147483648",
+    "9223372036854775807",
+    "18446744073709551616",
+    "99999999999999999999999999999999999999999999",
+];
+
+/// Write `make(left_out)` to `file` and run `sluice check -c conf` until it
+/// passes, leaving out each `SECTION.KEY` it refuses; every refusal must
+/// name `file` and a line of it that sets that key. The text it accepted.
+fn leave_out_refused(
+    conf: &Path,
+    file: &Path,
+    value: &str,
+    make: impl Fn(&[String]) -> String,
+) -> String {
+    let mut left_out: Vec<String> = Vec::new();
+    loop {
+        let text = make(&left_out);
+        std::fs::write(file, &text).expect("write");
+        let out = run_bounded(&["check"], conf);
+        let report = text_of(&out);
+        if out.status.code() == Some(0) {
+            return text;
+        }
+        let before = left_out.len();
+        for line in report.lines().filter(|l| l.contains(": error: ")) {
+            // FILE:LINE: error: [SECTION] KEY: ...
+            let (at, rest) = line
+                .split_once(": error: [")
+                .expect("an error with a place");
+            let (section, rest) = rest.split_once("] ").expect("a section");
+            let key = rest.split(": ").next().expect("a key");
+            let number: usize = at
+                .rsplit(':')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("a line");
+            assert!(
+                at.starts_with(&file.display().to_string())
+                    && text
+                        .lines()
+                        .nth(number - 1)
+                        .is_some_and(|l| l.contains(&format!("{key} ="))),
+                "{value}: not at its file:line: {line}"
+            );
+            left_out.push(format!("{section}.{key}"));
+        }
+        assert!(
+            left_out.len() > before,
+            "{value}: no error named:\n{report}"
+        );
+    }
+}
+
 /// Every numeric property at each extreme: `sluice check` refuses it with
 /// file, line and property, or accepts it, and then the agent runs with
 /// every accepted one (traffic through netcat, exec and seq) and stops
 /// cleanly, without a panic.
 #[test]
 fn agent_numbers_at_the_extremes_are_refused_or_run() {
-    for value in [
-        "-1",
-        "0",
-        "1",
-        "2147483647",
-        "2147483648",
-        "9223372036854775807",
-        "18446744073709551616",
-        "99999999999999999999999999999999999999999999",
-    ] {
+    for value in EXTREME_VALUES {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("agent.conf");
         let conf = dir.path().join("sluice.conf");
@@ -330,45 +381,9 @@ fn agent_numbers_at_the_extremes_are_refused_or_run() {
         )
         .expect("write config");
         let port = free_port();
-        // Leave out what check refuses, until it accepts the rest.
-        let mut left_out: Vec<String> = Vec::new();
-        let text = loop {
-            let text = agent_file(dir.path(), port, value, &left_out);
-            std::fs::write(&file, &text).expect("write agent");
-            let out = run_bounded(&["check"], &conf);
-            let report = text_of(&out);
-            if out.status.code() == Some(0) {
-                break text;
-            }
-            let before = left_out.len();
-            for line in report.lines().filter(|l| l.contains(": error: ")) {
-                // FILE:LINE: error: [a1.sources.nc] max-line-length: ...
-                let (at, rest) = line
-                    .split_once(": error: [")
-                    .expect("an error with a place");
-                let (label, rest) = rest.split_once("] ").expect("a component");
-                let key = rest.split(": ").next().expect("a property");
-                let number: usize = at
-                    .rsplit(':')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("a line");
-                let name = format!("{label}.{key}");
-                assert!(
-                    at.starts_with(&file.display().to_string())
-                        && text
-                            .lines()
-                            .nth(number - 1)
-                            .is_some_and(|l| l.starts_with(&name)),
-                    "{value}: not at its file:line: {line}"
-                );
-                left_out.push(name);
-            }
-            assert!(
-                left_out.len() > before,
-                "{value}: no error named:\n{report}"
-            );
-        };
+        let text = leave_out_refused(&conf, &file, value, |left_out| {
+            agent_file(dir.path(), port, value, left_out)
+        });
         let mut agent = common::ForegroundAgent::start_file(&file);
         agent.wait_output("agent started");
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -417,4 +432,81 @@ fn a_put_waiting_out_the_longest_keep_alive_does_not_hold_the_stop() {
     let out = agent.output();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("agent stopped"), "{out}");
+}
+
+/// Every numeric key of the supervisor config, by section (`minfds` and
+/// `minprocs` aside: the daemon refuses to start when it cannot raise its
+/// limits that far, as supervisord does; and the socket's `chmod`).
+const INI_NUMERIC: &[(&str, &[&str])] = &[
+    (
+        "supervisord",
+        &["logfile_maxbytes", "logfile_backups", "umask"],
+    ),
+    (
+        "program:all",
+        &[
+            "priority",
+            "startsecs",
+            "startretries",
+            "stopwaitsecs",
+            "numprocs",
+            "numprocs_start",
+            "exitcodes",
+            "stopsignal",
+            "umask",
+            "stdout_logfile_maxbytes",
+            "stdout_logfile_backups",
+            "stdout_capture_maxbytes",
+            "stderr_logfile_maxbytes",
+            "stderr_logfile_backups",
+            "stderr_capture_maxbytes",
+        ],
+    ),
+    ("group:g", &["priority"]),
+];
+
+fn ini_sections(value: &str, left_out: &[String]) -> String {
+    let mut text = String::new();
+    for (section, keys) in INI_NUMERIC {
+        text.push_str(&format!("[{section}]\n"));
+        match *section {
+            "program:all" => text.push_str(
+                "command = sleep 1000\nprocess_name = %(program_name)s_%(process_num)d\n",
+            ),
+            "group:g" => text.push_str("programs = all\n"),
+            _ => {}
+        }
+        for key in *keys {
+            if !left_out.contains(&format!("{section}.{key}")) {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+    }
+    text
+}
+
+/// Every numeric INI key at each extreme: `sluice check` refuses it at its
+/// file, line and key, or accepts it; the daemon then runs with every
+/// accepted one, stops its programs and exits on SIGTERM, without a panic.
+#[test]
+fn ini_numbers_at_the_extremes_are_refused_or_run() {
+    for value in EXTREME_VALUES {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conf = dir.path().join("sluice.conf");
+        let head = base_config(dir.path());
+        let text = leave_out_refused(&conf, &conf, value, |left_out| {
+            head.clone() + &ini_sections(value, left_out)
+        });
+        let programs = text.strip_prefix(head.as_str()).expect("the head");
+        let mut d = Daemon::start(programs);
+        let out = d.ctl(&["stop", "all"]);
+        assert!(out.status.success(), "{value}: {out:?}\n{text}");
+        d.signal(libc::SIGTERM);
+        let status = d.wait_exit();
+        let log = d.log();
+        let stderr = std::fs::read_to_string(d.path("daemon.stderr")).unwrap_or_default();
+        assert!(!log.contains("panicked"), "{value}:\n{text}\n{log}");
+        assert!(!stderr.contains("panicked"), "{value}:\n{text}\n{stderr}");
+        assert!(status.success(), "{value}: {status:?}\n{text}\n{stderr}");
+    }
 }

@@ -106,6 +106,16 @@ fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Source>> {
     }
     let command = command?;
     let argv = argv(shell.as_deref(), &command);
+    for (key, v) in [
+        ("command", Some(command.as_str())),
+        ("shell", shell.as_deref()),
+    ] {
+        if v.is_some_and(|v| v.contains('\0')) {
+            // It could never be executed: every restart would fail alike.
+            props.error(diags, Some(key), "contains a NUL byte");
+            return None;
+        }
+    }
     if argv.is_empty() {
         props.error(diags, Some("command"), "is empty");
         return None;
@@ -847,10 +857,10 @@ mod tests {
         wait_until("the command to be gone", || !alive(pid)).await;
     }
 
-    #[test]
-    fn command_is_required_and_charset_checked() {
+    /// Props of `a1.sources.r1` from `pairs`, on lines 2, 3, ...
+    fn props_of(pairs: &[(&str, &str)]) -> Props {
         use crate::engine::config::properties::Entry;
-        let entries = [("charset", "ISO-8859-1"), ("batchSize", "0")]
+        let entries = pairs
             .iter()
             .enumerate()
             .map(|(i, (k, v))| {
@@ -863,12 +873,37 @@ mod tests {
                 )
             })
             .collect();
-        let props = Props::new(
+        Props::new(
             std::sync::Arc::new("a.conf".into()),
             "a1.sources.r1".into(),
             1,
             entries,
-        );
+        )
+    }
+
+    #[test]
+    fn a_command_with_a_nul_byte_is_refused() {
+        for pairs in [
+            &[("command", "echo a\0b")][..],
+            &[("command", "echo"), ("shell", "/bin/sh\0 -c")][..],
+        ] {
+            let mut d = Diags::default();
+            assert!(build(&props_of(pairs), &mut d).is_none());
+            let text: Vec<String> = d.items.iter().map(|d| d.to_string()).collect();
+            let key = pairs.last().map(|(k, _)| *k).unwrap_or_default();
+            assert_eq!(
+                text,
+                [format!(
+                    "a.conf:{}: error: [a1.sources.r1] {key}: contains a NUL byte",
+                    pairs.len() + 1
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn command_is_required_and_charset_checked() {
+        let props = props_of(&[("charset", "ISO-8859-1"), ("batchSize", "0")]);
         let mut d = Diags::default();
         assert!(build(&props, &mut d).is_none());
         let text: Vec<String> = d.items.iter().map(|d| d.to_string()).collect();

@@ -263,16 +263,25 @@ const SIGNALS: &[(&str, i32)] = &[
 pub fn signal_named(s: &str) -> Option<(&'static str, i32)> {
     let upper = s.trim().to_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS.iter().find(|(name, _)| *name == bare).copied()
+    every_signal().find(|(name, _)| *name == bare)
+}
+
+/// [`SIGNALS`] and the platform's first and last real-time signals (which
+/// Python's `signal` module, and so supervisord, also knows).
+fn every_signal() -> impl Iterator<Item = (&'static str, i32)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let realtime = [("RTMIN", libc::SIGRTMIN()), ("RTMAX", libc::SIGRTMAX())];
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let realtime: [(&'static str, i32); 0] = [];
+    SIGNALS.iter().copied().chain(realtime)
 }
 
 /// `TERM`, `SIGTERM`, `term` or `15`.
 pub fn signal(s: &str) -> Result<StopSignal, String> {
     if let Some(n) = parse_int(s, 10) {
-        return SIGNALS
-            .iter()
+        return every_signal()
             .find(|(_, num)| i64::from(*num) == n)
-            .map(|&(name, number)| StopSignal { name, number })
+            .map(|(name, number)| StopSignal { name, number })
             .ok_or_else(|| format!("'{s}' is not a valid signal number"));
     }
     signal_named(s)
@@ -504,6 +513,13 @@ mod tests {
             assert_eq!(signal(s).map(|x| x.number), Ok(n), "{s}");
         }
         assert_eq!(signal("sigterm").map(|x| x.name), Ok("TERM"));
+        // supervisord (Python's signal module) knows these two too.
+        assert_eq!(signal("RTMIN").map(|x| x.number), Ok(libc::SIGRTMIN()));
+        assert_eq!(
+            signal(&libc::SIGRTMAX().to_string()).map(|x| x.name),
+            Ok("RTMAX")
+        );
+        assert!(signal(&(libc::SIGRTMIN() + 1).to_string()).is_err());
         assert_eq!(signal("9").map(|x| x.name), Ok("KILL"));
         for bad in ["", "TERMINATE", "0", "999", "SIG"] {
             assert!(signal(bad).is_err(), "{bad}");

@@ -150,7 +150,8 @@ fn values_that_cannot_run_are_errors_found_at_once() {
 }
 
 /// What supervisord tolerates (a negative startsecs or startretries, an
-/// empty command, numprocs=0), sluice runs the same way: the same status.
+/// empty command, numprocs=0, an empty stdout_logfile), sluice runs the
+/// same way: the same status.
 #[test]
 fn tolerated_values_run_as_under_supervisord() {
     let programs = "\
@@ -173,6 +174,11 @@ process_name = %(program_name)s_%(process_num)d
 numprocs = 2
 numprocs_start = -2
 startsecs = 0
+
+[program:nolog]
+command = sleep 1000
+startsecs = 0
+stdout_logfile =
 ";
     let stock = StockDaemon::start(programs);
     let ours = Daemon::start(programs);
@@ -188,10 +194,17 @@ startsecs = 0
         wait_for("every program to settle", || {
             let s = status(theirs).stdout;
             s.contains("empty                            FATAL")
-                && s.matches("RUNNING").count() == 3
+                && s.matches("RUNNING").count() == 4
         });
     }
     assert_eq!(status(false), status(true));
+    // An empty stdout_logfile is no log file.
+    let tails: Vec<_> = [stock.conf(), ours.conf()]
+        .iter()
+        .map(|conf| py(conf, &["tail", "nolog"]))
+        .collect();
+    assert_eq!(tails[0].stdout, "nolog: ERROR (no log file)\n", "{tails:?}");
+    assert_eq!(tails[1], tails[0]);
     // Stopping with stopwaitsecs=-5 (no wait before SIGKILL) works too.
     for conf in [stock.conf(), ours.conf()] {
         let out = py(&conf, &["stop", "neg"]);

@@ -305,7 +305,8 @@ pub enum LogTarget {
 
 pub fn logfile_name(s: &str) -> LogTarget {
     match s.to_lowercase().as_str() {
-        "none" | "off" => LogTarget::Disabled,
+        // Empty is no file too: supervisord keeps '' and opens nothing.
+        "none" | "off" | "" => LogTarget::Disabled,
         "auto" => LogTarget::Auto,
         "syslog" => LogTarget::Syslog,
         _ => LogTarget::Path(s.to_string()),
@@ -546,6 +547,7 @@ mod tests {
     fn logfile_names() {
         assert_eq!(logfile_name("NONE"), LogTarget::Disabled);
         assert_eq!(logfile_name("off"), LogTarget::Disabled);
+        assert_eq!(logfile_name(""), LogTarget::Disabled);
         assert_eq!(logfile_name("Auto"), LogTarget::Auto);
         assert_eq!(logfile_name("syslog"), LogTarget::Syslog);
         assert_eq!(logfile_name("/x/y.log"), LogTarget::Path("/x/y.log".into()));

@@ -150,8 +150,8 @@ fn values_that_cannot_run_are_errors_found_at_once() {
 }
 
 /// What supervisord tolerates (a negative startsecs or startretries, an
-/// empty command, numprocs=0, an empty stdout_logfile), sluice runs the
-/// same way: the same status.
+/// empty command, numprocs=0, an empty stdout_logfile, a program named
+/// twice in a group), sluice runs the same way: the same status.
 #[test]
 fn tolerated_values_run_as_under_supervisord() {
     let programs = "\
@@ -179,6 +179,13 @@ startsecs = 0
 command = sleep 1000
 startsecs = 0
 stdout_logfile =
+
+[program:dup]
+command = sleep 1000
+startsecs = 0
+
+[group:grp]
+programs = dup,dup
 ";
     let stock = StockDaemon::start(programs);
     let ours = Daemon::start(programs);
@@ -194,7 +201,7 @@ stdout_logfile =
         wait_for("every program to settle", || {
             let s = status(theirs).stdout;
             s.contains("empty                            FATAL")
-                && s.matches("RUNNING").count() == 4
+                && s.matches("RUNNING").count() == 5
         });
     }
     assert_eq!(status(false), status(true));

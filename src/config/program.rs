@@ -9,7 +9,7 @@
 //! `[group:g]` belongs to that group only; every other program is a group
 //! of its own name.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diags, Place};
@@ -111,10 +111,22 @@ pub fn read_groups(
             }
         };
         let vars = ctx.base_vars(&loc.here);
-        let members = match r.text("programs", &vars, diags) {
+        let mut members = match r.text("programs", &vars, diags) {
             Some(Ok(v)) => values::list_of_strings(&v),
             _ => Vec::new(),
         };
+        // A program named twice runs once, as under supervisord.
+        let mut named = HashSet::new();
+        members.retain(|m| {
+            let first = named.insert(m.clone());
+            if !first {
+                diags.warn(
+                    r.at("programs"),
+                    format!("'{m}' is named twice; its processes are in the group once"),
+                );
+            }
+            first
+        });
         let priority = priority(&r, &vars, diags);
         let mut processes = Vec::new();
         for member in members {
@@ -168,7 +180,7 @@ pub fn read_groups(
         ));
     }
 
-    check_unique(&groups, diags);
+    check_unique(&mut groups, diags);
     let mut groups: Vec<GroupSpec> = groups.into_iter().map(|(g, _)| g).collect();
     groups.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
     groups
@@ -186,11 +198,13 @@ fn priority(r: &Reader, vars: &Vars, diags: &mut Diags) -> i32 {
     )
 }
 
-/// Group names are unique; process names are unique within their group.
-fn check_unique(groups: &[(GroupSpec, &Located)], diags: &mut Diags) {
-    let mut names: HashMap<&str, &Located> = HashMap::new();
-    for (g, loc) in groups {
-        if let Some(first) = names.get(g.name.as_str()) {
+/// Group names are unique. Two processes of one name in a group (from
+/// two programs with the same process_name): the later runs, as in
+/// supervisord's dict of a group's processes, with a warning.
+fn check_unique(groups: &mut [(GroupSpec, &Located)], diags: &mut Diags) {
+    let mut names: HashMap<String, &Located> = HashMap::new();
+    for (g, loc) in groups.iter_mut() {
+        if let Some(first) = names.get(&g.name) {
             diags.error(
                 loc.at(None, None),
                 format!(
@@ -202,28 +216,38 @@ fn check_unique(groups: &[(GroupSpec, &Located)], diags: &mut Diags) {
                 ),
             );
         } else {
-            names.insert(&g.name, loc);
+            names.insert(g.name.clone(), loc);
         }
-        let mut seen: BTreeMap<&str, &ProcessSpec> = BTreeMap::new();
-        for p in &g.processes {
-            if let Some(first) = seen.get(p.name.as_str()) {
-                let section = format!("program:{}", p.program_name);
-                diags.error(
+        // Each name's last process.
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, p) in g.processes.iter().enumerate() {
+            if let Some(earlier) = last.insert(&p.name, i) {
+                let (first, p) = (&g.processes[earlier], p);
+                diags.warn(
                     Place {
                         file: &p.file,
                         line: Some(p.line),
-                        section: Some(&section),
+                        section: Some(&p.section()),
                         key: Some("process_name"),
                     },
                     format!(
-                        "two processes named '{}' in group '{}' (from [program:{}] and [program:{}]); \
-                         set process_name so that each is unique",
-                        p.name, g.name, first.program_name, p.program_name
+                        "two processes named '{}' in group '{}' (from [{}] and [{}]): only the \
+                         later runs, as under supervisord; set process_name so that each is unique",
+                        p.name,
+                        g.name,
+                        first.section(),
+                        p.section()
                     ),
                 );
-            } else {
-                seen.insert(&p.name, p);
             }
+        }
+        if last.len() < g.processes.len() {
+            let keep: HashSet<usize> = last.into_values().collect();
+            let mut i = 0;
+            g.processes.retain(|_| {
+                i += 1;
+                keep.contains(&(i - 1))
+            });
         }
     }
 }

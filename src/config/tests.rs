@@ -687,8 +687,9 @@ fn group_and_name_errors() {
         "{}",
         render(&d)
     );
+    // supervisord runs the later of two processes of one name: a warning.
     assert!(
-        has_error(&d, 7, Some("process_name"), "same"),
+        has_warning(&d, 7, "process_name", "only the later runs"),
         "{}",
         render(&d)
     );
@@ -1325,4 +1326,37 @@ fn a_double_star_include_matches_one_level_as_supervisord() {
         "{}",
         render(&loaded.warnings)
     );
+}
+
+#[test]
+fn repeated_names_in_a_group_run_once_as_supervisord() {
+    // supervisord keeps a group's processes in a dict by name: a program
+    // named twice runs once, and of two processes of one name the later.
+    let (_dir, path) = conf(
+        "[supervisord]\n\
+         [program:a]\ncommand=/bin/a\nprocess_name=same\n\
+         [program:b]\ncommand=/bin/b\nprocess_name=same\n\
+         [program:c]\ncommand=/bin/c\n\
+         [group:g]\nprograms=a,b,c,c\n",
+    );
+    let loaded = ok(&path);
+    let g = &loaded.config.groups[0];
+    let got: Vec<(&str, &str)> = g
+        .processes
+        .iter()
+        .map(|p| (p.name.as_str(), p.command.as_str()))
+        .collect();
+    assert_eq!(got, vec![("same", "/bin/b"), ("c", "/bin/c")]);
+    let w = &loaded.warnings;
+    assert!(
+        has_warning(w, 11, "programs", "'c' is named twice"),
+        "{}",
+        render(w)
+    );
+    assert!(
+        has_warning(w, 5, "process_name", "only the later runs"),
+        "{}",
+        render(w)
+    );
+    assert_eq!(w.len(), 2, "{}", render(w));
 }

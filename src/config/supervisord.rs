@@ -46,7 +46,13 @@ fn normalized(s: &str, ctx: &Ctx) -> PathBuf {
 }
 
 /// Report (at `at`) a file path whose directory does not exist.
+/// Also a path that names a directory (an empty value is the working
+/// directory): the daemon could not open it as a file.
 fn check_parent(path: &Path, at: Place<'_>, ctx: &Ctx, diags: &mut Diags) {
+    if path.is_dir() {
+        diags.error(at, format!("{} is a directory, not a file", path.display()));
+        return;
+    }
     if let Some(dir) = paths::parent_dir(path)
         && !ctx.dir_ok(dir)
     {

@@ -1360,3 +1360,20 @@ fn repeated_names_in_a_group_run_once_as_supervisord() {
     );
     assert_eq!(w.len(), 2, "{}", render(w));
 }
+
+#[test]
+fn a_daemon_log_or_pidfile_that_is_a_directory_is_an_error() {
+    // supervisord crashes at start on them (IsADirectoryError); an empty
+    // value is the working directory.
+    let (dir, path) = conf("[supervisord]\nlogfile =\npidfile = %(here)s\n");
+    let d = errs(&path);
+    let here = dir.path().display().to_string();
+    for (line, key) in [(2, "logfile"), (3, "pidfile")] {
+        assert!(
+            has_error(&d, line, Some(key), "is a directory, not a file"),
+            "{}",
+            render(&d)
+        );
+    }
+    assert!(render(&d).contains(&here), "{}", render(&d));
+}

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::compare::{Said, StockDaemon, py, rs, said, same, stock, timeless};
+use common::compare::{Said, py, rs, said, same, stock, timeless};
+use common::stock::Stock as Supervisord;
 use common::{Daemon, wait_for};
 
 fn same_timeless(conf: &Path, args: &[&str]) -> Said {
@@ -66,11 +67,11 @@ programs = web,worker
 ";
 
 /// The stock supervisord running [`PROGRAMS`], once they run.
-struct Stock(StockDaemon);
+struct Stock(Supervisord);
 
 impl Stock {
     fn start() -> Stock {
-        let s = Stock(StockDaemon::start(PROGRAMS));
+        let s = Stock(Supervisord::start(PROGRAMS));
         let conf = s.conf();
         for name in ["alone", "cat", "svc:web"] {
             wait_for(&format!("{name} to run under supervisord"), || {

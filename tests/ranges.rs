@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::compare::{StockDaemon, py, timeless};
+use common::compare::{py, timeless};
+use common::stock::Stock;
 use common::{DEADLINE, Daemon, base_config, sluice, wait_for};
 
 /// `sluice ARGS... -c CONF`, within the deadline.
@@ -187,7 +188,7 @@ startsecs = 0
 [group:grp]
 programs = dup,dup
 ";
-    let stock = StockDaemon::start(programs);
+    let stock = Stock::start(programs);
     let ours = Daemon::start(programs);
     let status = |theirs: bool| {
         let said = if theirs {

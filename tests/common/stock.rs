@@ -102,6 +102,11 @@ impl Stock {
         stock
     }
 
+    /// supervisord's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn sock(&self) -> PathBuf {
         self.path("sv.sock")
     }

@@ -236,6 +236,28 @@ fn the_root_logger_property_of_a_flume_ng_program_sets_its_log_level() {
     }
 }
 
+/// exec (through `/bin/sh -c`) -> memory -> logger; `extra` adds source
+/// properties, one `key = value` per line, without the `a1.sources.r1.` prefix.
+fn exec_logger(command: &str, extra: &[&str]) -> String {
+    let extra: String = extra
+        .iter()
+        .map(|p| format!("a1.sources.r1.{p}\n"))
+        .collect();
+    format!(
+        "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = exec\n\
+         a1.sources.r1.shell = /bin/sh -c\n\
+         a1.sources.r1.command = {command}\n\
+         {extra}\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = logger\n\
+         a1.sinks.k1.channel = c1\n"
+    )
+}
+
 /// The daemon config for one agent program, in-process or as a child.
 fn agent_program(name: &str, conf: &Path, isolation: &str) -> String {
     format!(
@@ -325,20 +347,13 @@ fn an_exec_source_restarts_its_command_and_the_command_dies_with_the_agent() {
         "if [ -e {s} ]; then echo stay $$; exec sleep 600; fi; echo run; echo tick",
         s = stay.display()
     );
-    let conf = format!(
-        "a1.sources = r1\n\
-         a1.channels = c1\n\
-         a1.sinks = k1\n\
-         a1.sources.r1.type = exec\n\
-         a1.sources.r1.shell = /bin/sh -c\n\
-         a1.sources.r1.command = {command}\n\
-         a1.sources.r1.restart = true\n\
-         a1.sources.r1.restartThrottle = 100\n\
-         a1.sources.r1.batchTimeout = 50\n\
-         a1.sources.r1.channels = c1\n\
-         a1.channels.c1.type = memory\n\
-         a1.sinks.k1.type = logger\n\
-         a1.sinks.k1.channel = c1\n"
+    let conf = exec_logger(
+        &command,
+        &[
+            "restart = true",
+            "restartThrottle = 100",
+            "batchTimeout = 50",
+        ],
     );
     let mut agent = ForegroundAgent::start(dir.path(), &conf);
     wait_for("the command's lines more than once (a restart)", || {
@@ -383,18 +398,9 @@ fn an_exec_source_restarts_its_command_and_the_command_dies_with_the_agent() {
 fn an_exec_source_delivers_what_it_read_when_the_agent_stops() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mark = dir.path().join("mark");
-    let conf = format!(
-        "a1.sources = r1\n\
-         a1.channels = c1\n\
-         a1.sinks = k1\n\
-         a1.sources.r1.type = exec\n\
-         a1.sources.r1.shell = /bin/sh -c\n\
-         a1.sources.r1.command = echo one; echo two; touch {m}; sleep 100\n\
-         a1.sources.r1.channels = c1\n\
-         a1.channels.c1.type = memory\n\
-         a1.sinks.k1.type = logger\n\
-         a1.sinks.k1.channel = c1\n",
-        m = mark.display()
+    let conf = exec_logger(
+        &format!("echo one; echo two; touch {}; sleep 100", mark.display()),
+        &[],
     );
     let mut agent = ForegroundAgent::start(dir.path(), &conf);
     wait_for("the command's lines written", || mark.exists());
@@ -411,17 +417,7 @@ fn an_exec_source_delivers_what_it_read_when_the_agent_stops() {
 #[test]
 fn an_exec_command_dies_when_its_agent_is_killed_outright() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let conf = "a1.sources = r1\n\
-         a1.channels = c1\n\
-         a1.sinks = k1\n\
-         a1.sources.r1.type = exec\n\
-         a1.sources.r1.shell = /bin/sh -c\n\
-         a1.sources.r1.command = echo pid $$; exec sleep 600\n\
-         a1.sources.r1.batchTimeout = 50\n\
-         a1.sources.r1.channels = c1\n\
-         a1.channels.c1.type = memory\n\
-         a1.sinks.k1.type = logger\n\
-         a1.sinks.k1.channel = c1\n";
+    let conf = &exec_logger("echo pid $$; exec sleep 600", &["batchTimeout = 50"]);
     let mut agent = ForegroundAgent::start(dir.path(), conf);
     let mut pid = 0;
     wait_for("the command's pid", || {
@@ -448,18 +444,10 @@ fn an_exec_source_in_an_in_process_agent_gets_its_commands_exit_codes() {
     let conf = conf_dir.path().join("exec.conf");
     std::fs::write(
         &conf,
-        "a1.sources = r1\n\
-         a1.channels = c1\n\
-         a1.sinks = k1\n\
-         a1.sources.r1.type = exec\n\
-         a1.sources.r1.shell = /bin/sh -c\n\
-         a1.sources.r1.command = echo tick; exit 3\n\
-         a1.sources.r1.restart = true\n\
-         a1.sources.r1.restartThrottle = 50\n\
-         a1.sources.r1.channels = c1\n\
-         a1.channels.c1.type = memory\n\
-         a1.sinks.k1.type = logger\n\
-         a1.sinks.k1.channel = c1\n",
+        exec_logger(
+            "echo tick; exit 3",
+            &["restart = true", "restartThrottle = 50"],
+        ),
     )
     .expect("write");
     let d = Daemon::start(&agent_program("flume", &conf, "inprocess"));

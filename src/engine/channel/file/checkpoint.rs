@@ -112,9 +112,15 @@ pub fn decode(b: &[u8]) -> Result<Checkpoint, String> {
     Ok(Checkpoint { pos, next_tx, live })
 }
 
-/// Write `bytes` as `dir/checkpoint`, atomically and durably.
+/// `e` with the path it is about (its kind kept).
+fn named(p: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+}
+
+/// Write `bytes` as `dir/checkpoint`, atomically and durably. An error
+/// names the file (its kind kept: a full disk is told apart).
 pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(TMP);
+    let (tmp, file) = (dir.join(TMP), dir.join(FILE));
     let written = File::create(&tmp).and_then(|mut f| {
         f.write_all(bytes)?;
         f.sync_all()
@@ -122,10 +128,12 @@ pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Err(e) = written {
         // Half a checkpoint is no use, and on a full disk it holds room.
         let _ = fs::remove_file(&tmp);
-        return Err(e);
+        return Err(named(&tmp)(e));
     }
-    fs::rename(&tmp, dir.join(FILE))?;
-    File::open(dir)?.sync_all()
+    fs::rename(&tmp, &file).map_err(named(&file))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(named(dir))
 }
 
 /// The checkpoint in `dir`: `Ok(None)` when there is none, `Err` with

@@ -366,10 +366,14 @@ pub fn encode_take_range(buf: &mut Vec<u8>, tx: u64, first: Ptr, last: Ptr, coun
 /// A decoded record.
 #[derive(Debug)]
 pub enum Record {
-    /// Each event with the offset of its entry in the payload.
+    /// Each event with the offset of its entry in the payload; and the
+    /// offsets of the entries that failed their own crc (version 5: the
+    /// record's crc, over the entries' crcs, shows the record's framing
+    /// is whole, so only those events are damaged).
     Put {
         tx: u64,
         events: Vec<(u64, Event)>,
+        damaged: Vec<u64>,
     },
     Take {
         tx: u64,
@@ -462,13 +466,22 @@ impl<'a> Cur<'a> {
     /// One event's entry of a version 5 `PUT` record, checked against
     /// its crc; the event and that crc.
     fn checked_entry(&mut self) -> Result<(Event, u32), String> {
+        match self.entry_and_crc()? {
+            (Ok(e), crc) => Ok((e, crc)),
+            (Err(why), _) => Err(why),
+        }
+    }
+    /// One event's entry of a version 5 `PUT` record and its stored crc;
+    /// the event, or why it is damaged when its bytes fail that crc (an
+    /// outer `Err`: the entry cannot even be parsed).
+    fn entry_and_crc(&mut self) -> Result<(Result<Event, String>, u32), String> {
         let crc = self.u32()?;
         let from = self.at;
         let e = self.entry()?;
         if crc32fast::hash(&self.all[from..self.at]) != crc {
-            return Err("bad entry crc (the event is damaged)".into());
+            return Ok((Err("bad entry crc (the event is damaged)".into()), crc));
         }
-        Ok((e, crc))
+        Ok((Ok(e), crc))
     }
     fn string(&mut self) -> Result<String, String> {
         let n = self.len()?;
@@ -498,21 +511,28 @@ pub fn decode(kind: u8, payload: &Bytes, crc: u32, version: u32) -> Result<Recor
             record_crc.update(&[kind]);
             record_crc.update(&payload[..c.at]);
             let mut events = Vec::with_capacity(n);
+            let mut damaged = Vec::new();
             for _ in 0..n {
                 let at = c.at as u64;
-                let e = if entry_crcs {
-                    let (e, crc) = c.checked_entry()?;
+                if entry_crcs {
+                    let (e, crc) = c.entry_and_crc()?;
                     record_crc.update(&crc.to_le_bytes());
-                    e
+                    match e {
+                        Ok(e) => events.push((at, e)),
+                        Err(_) => damaged.push(at),
+                    }
                 } else {
-                    c.entry()?
-                };
-                events.push((at, e));
+                    events.push((at, c.entry()?));
+                }
             }
             if entry_crcs && record_crc.finalize() != crc {
                 return Err("bad crc".into());
             }
-            Record::Put { tx, events }
+            Record::Put {
+                tx,
+                events,
+                damaged,
+            }
         }
         KIND_TAKE => {
             let tx = c.u64()?;
@@ -870,8 +890,14 @@ impl Reader {
         let mut h = [0u8; RECORD_HEADER_LEN];
         self.inner.read_exact(&mut h)?;
         if h[..4] != self.header.magic.to_le_bytes() {
-            // In a recycled file: the earlier life's bytes, the end of this one's.
-            if self.header.recycled {
+            // In a recycled file: the earlier life's bytes, the end of this
+            // one's; unless it is this life's salt with a bit or two
+            // flipped, a damaged record (random bytes are that close one
+            // time in millions).
+            let near = (u32::from_le_bytes([h[0], h[1], h[2], h[3]]) ^ self.header.magic)
+                .count_ones()
+                <= 2;
+            if self.header.recycled && !near {
                 return Ok(Err(Stop::End));
             }
             return Ok(Err(Stop::Bad(at, "bad record magic".into())));
@@ -894,7 +920,84 @@ impl Reader {
         self.offset = at + (RECORD_HEADER_LEN + n) as u64;
         Ok(Ok((at, r)))
     }
+
+    /// After a bad record at `bad`: the offset of the next whole record
+    /// of this file (its magic, a length inside the file, its crc right),
+    /// and the reader moved there; `None` when there is none within
+    /// [`RESYNC_WINDOW`] (a torn end: nothing was written after it). So
+    /// one damaged record costs its own events, not every record after it.
+    pub fn resync(&mut self, bad: u64) -> io::Result<Option<u64>> {
+        use io::Seek;
+        use std::os::unix::fs::FileExt;
+        let f = self.inner.get_ref();
+        let mut h = [0u8; RECORD_HEADER_LEN];
+        // Where the bad record says it ends, should only its payload be damaged.
+        let mut after = None;
+        if bad + RECORD_HEADER_LEN as u64 <= self.len {
+            f.read_exact_at(&mut h, bad)?;
+            if let Ok((_, n, _)) = parse_header(&h, self.len) {
+                after = Some(bad + (RECORD_HEADER_LEN + n) as u64);
+            }
+        }
+        let magic = self.header.magic.to_le_bytes();
+        let finder = memchr::memmem::Finder::new(&magic);
+        let end = self.len.min(bad.saturating_add(RESYNC_WINDOW));
+        let mut found = match after {
+            Some(at) if self.whole_record_at(at)? => Some(at),
+            _ => None,
+        };
+        let mut from = bad + 1;
+        let mut chunk = vec![0u8; 1 << 20];
+        while found.is_none() && from + RECORD_HEADER_LEN as u64 <= end {
+            let n = chunk.len().min((end - from) as usize);
+            f.read_exact_at(&mut chunk[..n], from)?;
+            for hit in finder.find_iter(&chunk[..n]) {
+                let at = from + hit as u64;
+                if self.whole_record_at(at)? {
+                    found = Some(at);
+                    break;
+                }
+            }
+            // The next chunk overlaps by a magic's length, less one byte.
+            from += (n.max(4) - 3) as u64;
+        }
+        if let Some(at) = found {
+            self.inner.seek(io::SeekFrom::Start(at))?;
+            self.offset = at;
+        }
+        Ok(found)
+    }
+
+    /// Whether a whole, undamaged record of this file starts at `at`.
+    fn whole_record_at(&self, at: u64) -> io::Result<bool> {
+        use std::os::unix::fs::FileExt;
+        let f = self.inner.get_ref();
+        let mut h = [0u8; RECORD_HEADER_LEN];
+        if at + RECORD_HEADER_LEN as u64 > self.len {
+            return Ok(false);
+        }
+        f.read_exact_at(&mut h, at)?;
+        if h[..4] != self.header.magic.to_le_bytes() {
+            return Ok(false);
+        }
+        let Ok((kind, n, crc)) = parse_header(&h, RESYNC_WINDOW) else {
+            return Ok(false);
+        };
+        if at + (RECORD_HEADER_LEN + n) as u64 > self.len {
+            return Ok(false);
+        }
+        let mut payload = vec![0u8; n];
+        f.read_exact_at(&mut payload, at + RECORD_HEADER_LEN as u64)?;
+        Ok(decode(kind, &Bytes::from(payload), crc, self.header.version).is_ok())
+    }
 }
+
+/// How far past a bad record [`Reader::resync`] looks for the next whole
+/// one (and the largest record it takes for one): damage is a flipped bit
+/// or a lost block; a torn end after a crash has nothing after it, and in
+/// a recycled file the earlier life's bytes, which are not looked through
+/// further than this.
+const RESYNC_WINDOW: u64 = 16 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -928,7 +1031,9 @@ mod tests {
         encode_put_v4(&mut old, 42, &events, &mut old_entries);
         for (buf, entries, version) in [(&buf[start..], entries, 5), (&old[..], old_entries, 4)] {
             let (kind, p, crc) = payload(buf);
-            let Record::Put { tx, events: back } = decode(kind, &p, crc, version).expect("decode")
+            let Record::Put {
+                tx, events: back, ..
+            } = decode(kind, &p, crc, version).expect("decode")
             else {
                 panic!("not a put")
             };
@@ -953,14 +1058,32 @@ mod tests {
         let mut entries = Vec::new();
         encode_put(&mut buf, 42, &events, &mut entries);
         let (kind, p, crc) = payload(&buf);
+        let Ok(Record::Put { events: whole, .. }) = decode_now(kind, &p, crc) else {
+            panic!("not a put")
+        };
         for i in 0..p.len() {
             for flip in [0x01, 0x80, 0xff] {
                 let mut b = p.to_vec();
                 b[i] ^= flip;
-                assert!(
-                    decode_now(kind, &Bytes::from(b), crc).is_err(),
-                    "byte {i} ^ {flip:#x} not detected"
-                );
+                // Either the record is refused, or the events it still
+                // gives are the undamaged ones, each where it was, and the
+                // damaged one is named.
+                match decode_now(kind, &Bytes::from(b), crc) {
+                    Err(_) => {}
+                    Ok(Record::Put {
+                        events: back,
+                        damaged,
+                        ..
+                    }) => {
+                        assert_eq!(damaged.len(), 1, "byte {i} ^ {flip:#x}");
+                        assert_eq!(back.len(), whole.len() - 1);
+                        for e in &back {
+                            assert!(whole.contains(e), "byte {i} ^ {flip:#x} not detected");
+                        }
+                        assert!(!back.iter().any(|(at, _)| *at == damaged[0]));
+                    }
+                    Ok(r) => panic!("{r:?}"),
+                }
             }
         }
         assert!(decode_now(kind, &p, crc ^ 1).is_err());
@@ -974,6 +1097,64 @@ mod tests {
         bytes.extend_from_slice(&records);
         std::fs::write(&path, bytes).unwrap();
         path
+    }
+
+    /// A recycled file: this life's records (salt 77), then the earlier
+    /// life's (another salt). A damaged record of this life, a bit of its salt
+    /// included, is skipped to the next one of this life; the earlier
+    /// life's are never read, and a torn last record of this life has
+    /// nothing to skip to.
+    #[test]
+    fn a_reader_skips_a_damaged_record_to_the_next_of_its_files_life() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = |tx: u64, salt: u32| {
+            let mut b = Vec::new();
+            encode_put(&mut b, tx, &five_events(), &mut Vec::new());
+            stamp(&mut b, salt);
+            b
+        };
+        let mut bytes = file_header(1, 77, 9).to_vec();
+        let starts: Vec<usize> = (1..=4)
+            .map(|tx| {
+                let at = bytes.len();
+                bytes.extend(record(tx, 77));
+                at
+            })
+            .collect();
+        bytes.extend(record(100, 0xdead_beef));
+        bytes.extend(record(101, 0xdead_beef));
+        let path = dir.path().join("log-1");
+        let txs = |bytes: &[u8]| -> (Vec<u64>, Vec<u64>) {
+            std::fs::write(&path, bytes).unwrap();
+            let mut r = Reader::open(&path, 1, 0).unwrap().unwrap();
+            let (mut got, mut bad) = (Vec::new(), Vec::new());
+            loop {
+                match r.next_record().unwrap() {
+                    Ok((_, Record::Put { tx, .. })) => got.push(tx),
+                    Ok(other) => panic!("{other:?}"),
+                    Err(Stop::End) => break,
+                    Err(Stop::Bad(at, _)) => {
+                        bad.push(at);
+                        if r.resync(at).unwrap().is_none() {
+                            break;
+                        }
+                    }
+                }
+            }
+            (got, bad)
+        };
+        assert_eq!(txs(&bytes), (vec![1, 2, 3, 4], vec![]));
+        let mut salt = bytes.clone();
+        salt[starts[1]] ^= 0x04;
+        assert_eq!(txs(&salt), (vec![1, 3, 4], vec![starts[1] as u64]));
+        let mut body = bytes.clone();
+        body[starts[2] + 40] ^= 0x01;
+        body[starts[2] + 6] ^= 0x10; // its length too: found by looking
+        assert_eq!(txs(&body), (vec![1, 2, 4], vec![starts[2] as u64]));
+        // The last record of this life torn (its tail is the earlier life's).
+        let mut torn = bytes.clone();
+        torn[starts[3] + 25] ^= 0x01; // an entry's crc: the record's fails
+        assert_eq!(txs(&torn), (vec![1, 2, 3], vec![starts[3] as u64]));
     }
 
     fn five_events() -> Vec<Event> {

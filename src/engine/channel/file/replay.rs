@@ -28,7 +28,8 @@ pub struct Opened {
     pub logged: Vec<Run>,
     /// For the agent log.
     pub warnings: Vec<String>,
-    /// Checkpointed events dropped because their files are gone or short.
+    /// Events dropped: checkpointed ones whose files are gone or short,
+    /// and damaged ones of the log.
     pub dropped: usize,
     pub info: String,
 }
@@ -241,9 +242,12 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     warnings.extend(warnings_lost);
     let last = files.keys().next_back().copied();
     let mut records = 0u64;
+    // Events of whole put records whose own bytes fail their crc.
+    let mut damaged_events = 0usize;
     for (&id, path) in files.range(start.file..) {
         let from = if id == start.file { start.offset } else { 0 };
-        let mut reader = match Reader::open(path, id, from)? {
+        let named = |e: io::Error| ctx(path, e);
+        let mut reader = match Reader::open(path, id, from).map_err(named)? {
             Ok(r) => r,
             Err(e) => {
                 warnings.push(format!("data file {} skipped: {e}", path.display()));
@@ -251,13 +255,27 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
             }
         };
         loop {
-            match reader.next_record()? {
+            match reader.next_record().map_err(named)? {
                 Ok((at, rec)) => {
                     records += 1;
                     match rec {
-                        Record::Put { tx, events } => {
+                        Record::Put {
+                            tx,
+                            events,
+                            damaged,
+                        } => {
                             next_tx = next_tx.max(tx + 1);
                             let base = at + RECORD_HEADER_LEN as u64;
+                            for entry in damaged {
+                                damaged_events += 1;
+                                if damaged_events <= 10 {
+                                    warnings.push(format!(
+                                        "an event cannot be read back ({} offset {}: bad entry crc (the event is damaged)); dropped, not delivered",
+                                        path.display(),
+                                        base + entry
+                                    ));
+                                }
+                            }
                             for (entry, event) in events {
                                 let p = Ptr {
                                     file: id,
@@ -289,6 +307,15 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                 }
                 Err(Stop::End) => break,
                 Err(Stop::Bad(at, why)) => {
+                    // Damage with whole records after it: skip to them.
+                    if let Some(next) = reader.resync(at).map_err(named)? {
+                        warnings.push(format!(
+                            "data file {}: {why} at offset {at}; skipped to the next whole record at offset {next} ({} bytes: a put's events there are dropped, a take's delivered again)",
+                            path.display(),
+                            next - at
+                        ));
+                        continue;
+                    }
                     let len = fs::metadata(path).map(|m| m.len()).unwrap_or(at);
                     if Some(id) == last {
                         warnings.push(format!(
@@ -296,7 +323,11 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
                             path.display(),
                             len.saturating_sub(at)
                         ));
-                        OpenOptions::new().write(true).open(path)?.set_len(at)?;
+                        OpenOptions::new()
+                            .write(true)
+                            .open(path)
+                            .and_then(|f| f.set_len(at))
+                            .map_err(named)?;
                     } else {
                         warnings.push(format!(
                             "data file {}: {why} at offset {at}; the rest of this file ({} bytes) is ignored",
@@ -324,6 +355,11 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
     }
     if lost > 10 {
         warnings.push(format!("{lost} events in all could not be read back"));
+    }
+    if damaged_events > 10 {
+        warnings.push(format!(
+            "{damaged_events} damaged events in all were dropped from the log"
+        ));
     }
     let in_channel = on_disk.len() + logged.len();
     let logged = logged.into_runs();
@@ -379,7 +415,7 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
         on_disk,
         logged,
         warnings,
-        dropped: lost,
+        dropped: lost + damaged_events,
         info,
     })
 }

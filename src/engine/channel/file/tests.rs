@@ -228,8 +228,10 @@ async fn a_truncated_tail_is_cut_at_the_last_whole_record_with_a_warning() {
     assert_eq!(c.len(), 0);
 }
 
+/// A damaged event of a whole record (its own crc fails, its record's
+/// holds) costs that event alone, not its record or those after it.
 #[tokio::test]
-async fn a_bad_crc_in_the_last_file_keeps_the_records_before_it() {
+async fn a_damaged_event_in_the_last_file_costs_only_itself() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (c, _) = open(dir.path()).await;
@@ -247,7 +249,8 @@ async fn a_bad_crc_in_the_last_file_keeps_the_records_before_it() {
     std::fs::write(&last, bytes).unwrap();
     let (c, out) = open(dir.path()).await;
     assert!(out.text().contains("bad entry crc"), "{}", out.text());
-    assert_eq!(drain(&c).await, ["first1", "first2"]);
+    assert_eq!(drain(&c).await, ["first1", "first2", "middle", "after"]);
+    assert_eq!(c.damaged(), 1);
 }
 
 #[tokio::test]
@@ -271,6 +274,31 @@ async fn garbage_files_and_checkpoints_never_panic() {
     }
     let (c, _) = open(dir.path()).await;
     assert_eq!(drain(&c).await, ["a", "b"]);
+}
+
+/// A path that is no file where the channel needs one (a directory in
+/// place of a data file, of the checkpoint) is an error naming that path.
+#[tokio::test]
+async fn a_directory_in_place_of_a_data_file_or_checkpoint_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, _) = open(dir.path()).await;
+        c.put(&mut evs(&["a"])).await.unwrap();
+        c.stop().await;
+    }
+    let data = data_files(dir.path()).pop().unwrap();
+    std::fs::remove_file(&data).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    let c = FileChannel::new("c1", settings(dir.path()));
+    let e = c.start(&Captured::default().log()).await.unwrap_err();
+    assert!(e.contains(&data.display().to_string()), "{e}");
+    std::fs::remove_dir(&data).unwrap();
+    let cp = dir.path().join("checkpoint/checkpoint");
+    std::fs::remove_file(&cp).unwrap();
+    std::fs::create_dir(&cp).unwrap();
+    let (c, _) = open(dir.path()).await;
+    let e = c.checkpoint().await.unwrap_err();
+    assert!(e.contains(&cp.display().to_string()), "{e}");
 }
 
 #[tokio::test]
@@ -461,7 +489,8 @@ async fn a_torn_record_in_a_recycled_file_is_cut_with_a_warning() {
     };
     c.put(&mut vec![ev("last, torn")]).await.unwrap();
     drop(c);
-    // Tear the last record: its salt is right, its payload is not.
+    // Tear the last record: its salt is right, its payload (the entry's
+    // crc, 6 bytes before the body, on) is not.
     let bytes = std::fs::read(&recycled).unwrap();
     let last = bytes.windows(10).rposition(|w| w == b"last, torn").unwrap();
     let f = std::fs::OpenOptions::new()
@@ -469,10 +498,10 @@ async fn a_torn_record_in_a_recycled_file_is_cut_with_a_warning() {
         .open(&recycled)
         .unwrap();
     use std::os::unix::fs::FileExt;
-    f.write_all_at(b"LAST", last as u64).unwrap();
+    f.write_all_at(b"LASTLAST", last as u64 - 6).unwrap();
     drop(f);
     let (c, out) = open_with(s).await;
-    assert!(out.text().contains("bad entry crc"), "{}", out.text());
+    assert!(out.text().contains("cut there"), "{}", out.text());
     let got = drain(&c).await;
     assert_eq!(got.last().map(String::as_str), Some(body(i - 1).as_str()));
     // Cut at the record's start: its header (13 bytes), transaction id
@@ -981,6 +1010,57 @@ async fn damaged_events_of_a_checkpointed_backlog_are_never_delivered() {
     );
     let (c, _) = open_with(small_memory(dir.path())).await;
     assert_eq!(c.len(), 0);
+}
+
+/// Damage in the log after the checkpoint (replayed at start) costs the
+/// damaged events, or the one record whose framing is damaged, never the
+/// whole records after it; nothing damaged is delivered. With events held
+/// in memory at replay and without.
+#[tokio::test]
+async fn damage_in_the_replayed_log_costs_only_the_damaged_records() {
+    for memory_bytes in [Settings::in_dir(Path::new(".")).memory_bytes, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings {
+            memory_bytes,
+            ..settings(dir.path())
+        };
+        {
+            let (c, _) = open_with(s.clone()).await;
+            for i in (0..100).step_by(4) {
+                let mut batch: Vec<Event> = (i..i + 4).map(numbered).collect();
+                c.put(&mut batch).await.unwrap();
+            }
+            drop(c); // a crash: no checkpoint, the whole log replays
+        }
+        // An entry starts 11 bytes before its body (see above); a batch's
+        // record 25 bytes before its first entry (record header, tx id,
+        // count), its length 5 bytes into it.
+        let (file, body_42) = find_in_data_files(dir.path(), b"event 0042 ");
+        flip(&file, body_42 + 3, 0x01); // one event's body: that event
+        let (_, body_57) = find_in_data_files(dir.path(), b"event 0057 ");
+        flip(&file, body_57 - 11, 0x80); // its crc: the record fails its own
+        let (_, body_80) = find_in_data_files(dir.path(), b"event 0080 ");
+        flip(&file, body_80 - 11 - 25 + 8, 0x40); // a record's length
+        let (c, out) = open_with(s).await;
+        let got = drain_events(&c, 7).await;
+        let lost = [42, 56, 57, 58, 59, 80, 81, 82, 83];
+        let want: Vec<usize> = (0..100).filter(|i| !lost.contains(i)).collect();
+        assert_eq!(numbers(&got), want, "{}", out.text());
+        assert!(
+            got.iter()
+                .all(|e| e.body.len() == 101 && e.body.starts_with(b"event "))
+        );
+        let text = out.text();
+        let named = format!("{} offset {}", file.display(), body_42 - 11);
+        assert!(text.contains(&named), "{named} not in:\n{text}");
+        assert_eq!(
+            text.matches("skipped to the next whole record").count(),
+            2,
+            "{text}"
+        );
+        assert_eq!(c.damaged(), 1);
+        c.stop().await;
+    }
 }
 
 #[tokio::test]

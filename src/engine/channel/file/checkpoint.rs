@@ -121,7 +121,14 @@ fn named(p: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
 /// names the file (its kind kept: a full disk is told apart).
 pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<()> {
     let (tmp, file) = (dir.join(TMP), dir.join(FILE));
-    let written = File::create(&tmp).and_then(|mut f| {
+    // Ours alone: whatever is there (a FIFO, say) goes first.
+    let _ = fs::remove_file(&tmp);
+    let create = File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .clone();
+    let written = log::open_regular(&create, &tmp).and_then(|mut f| {
         f.write_all(bytes)?;
         f.sync_all()
     });
@@ -139,7 +146,11 @@ pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<()> {
 /// The checkpoint in `dir`: `Ok(None)` when there is none, `Err` with
 /// the reason when it is unreadable or corrupt.
 pub fn read(dir: &Path) -> Result<Option<Checkpoint>, String> {
-    match fs::read(dir.join(FILE)) {
+    let read = log::open_read(&dir.join(FILE)).and_then(|mut f| {
+        let mut b = Vec::new();
+        io::Read::read_to_end(&mut f, &mut b).map(|_| b)
+    });
+    match read {
         Ok(b) => decode(&b).map(Some),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.to_string()),

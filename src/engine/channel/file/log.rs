@@ -87,6 +87,34 @@ pub struct Ptr {
     pub offset: u64,
 }
 
+/// Open `path` with `opts`, refusing anything but a regular file (a FIFO
+/// put in place of a data file or checkpoint would block the open or the
+/// reads for ever; a directory reads as an error later): the open does
+/// not wait (`O_NONBLOCK`, which means nothing for a regular file), and
+/// the opened file is checked. The refusal is an `InvalidInput` error
+/// ([`is_not_regular`]); the caller names the path.
+pub fn open_regular(opts: &std::fs::OpenOptions, path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = opts.clone().custom_flags(libc::O_NONBLOCK).open(path)?;
+    if f.metadata()?.is_file() {
+        Ok(f)
+    } else {
+        Err(io::Error::new(io::ErrorKind::InvalidInput, NOT_REGULAR))
+    }
+}
+
+const NOT_REGULAR: &str = "not a regular file";
+
+/// Whether `e` is [`open_regular`]'s refusal.
+pub fn is_not_regular(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidInput && e.to_string().ends_with(NOT_REGULAR)
+}
+
+/// [`open_regular`] for reading.
+pub fn open_read(path: &Path) -> io::Result<File> {
+    open_regular(std::fs::OpenOptions::new().read(true), path)
+}
+
 pub fn file_name(id: u32) -> String {
     format!("log-{id}")
 }
@@ -680,7 +708,7 @@ pub fn read_entries(
                 .map(|p| Err(format!("{} offset {}: {why}", path.display(), p.offset)))
                 .collect()
         };
-        match File::open(&path) {
+        match open_read(&path) {
             Ok(f) => match read_file_header(&f, run[0].file)? {
                 Ok(h) if h.version >= ENTRY_CRC_VERSION => read_run(&f, &path, &h, run, &mut out)?,
                 Ok(h) => {
@@ -692,6 +720,7 @@ pub fn read_entries(
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 out.extend(damaged("the data file is gone"));
             }
+            Err(e) if is_not_regular(&e) => out.extend(damaged(NOT_REGULAR)),
             Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
         }
         i = j;
@@ -850,7 +879,11 @@ impl Reader {
     /// Open `path`, check its file header, and seek to `from` (at least
     /// past the header).
     pub fn open(path: &Path, id: u32, from: u64) -> io::Result<Result<Reader, String>> {
-        let mut f = File::open(path)?;
+        let mut f = match open_read(path) {
+            Ok(f) => f,
+            Err(e) if is_not_regular(&e) => return Ok(Err(NOT_REGULAR.into())),
+            Err(e) => return Err(e),
+        };
         let len = f.metadata()?.len();
         let mut h = Vec::with_capacity(FILE_HEADER_LEN as usize);
         (&mut f).take(FILE_HEADER_LEN).read_to_end(&mut h)?;

@@ -492,10 +492,16 @@ async fn checkpoint_now(inner: &Inner) -> Result<Freed, String> {
         // Closed meanwhile: `stop` joined the writer, all is written.
         let _ = w.await;
     }
-    tokio::task::spawn_blocking(move || store.checkpoint())
+    let freed = tokio::task::spawn_blocking(move || store.checkpoint())
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("checkpoint failed: {e}"))
+        .map_err(|e| format!("checkpoint failed: {e}"))?;
+    for f in &freed.failed {
+        inner.warn(&format!(
+            "a freed data file cannot be removed ({f}); left there, forgotten"
+        ));
+    }
+    Ok(freed)
 }
 
 /// Checkpoint every interval while the channel lives and is not stopped.

@@ -36,11 +36,11 @@ pub struct Opened {
 
 fn lock_dir(dir: &Path) -> io::Result<nix::fcntl::Flock<File>> {
     let path = dir.join("in_use.lock");
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)?;
+    let f = log::open_regular(
+        OpenOptions::new().create(true).truncate(false).write(true),
+        &path,
+    )
+    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
         io::Error::other(format!(
             "{} is locked ({e}): another channel is using this checkpointDir",
@@ -225,15 +225,20 @@ pub fn open(settings: Settings) -> io::Result<Opened> {
             files
                 .get(&p.file)
                 .and_then(|f| fs::metadata(f).ok())
+                .filter(|m| m.is_file())
                 .map(|m| m.len())
         });
         let there = size.is_some_and(|len| p.offset < len);
         if !there {
             lost += 1;
             if lost <= 10 {
+                let file = files.get(&p.file).map_or_else(
+                    || format!("data file {}", p.file),
+                    |f| f.display().to_string(),
+                );
                 warnings_lost.push(format!(
-                    "event at data file {} offset {} cannot be read back (its file is missing or shorter); dropped",
-                    p.file, p.offset
+                    "event at {file} offset {} cannot be read back (its file is missing, shorter or not a regular file); dropped",
+                    p.offset
                 ));
             }
         }

@@ -83,6 +83,10 @@ pub struct Freed {
     pub files: Vec<PathBuf>,
     /// Spare files kept for reuse now.
     pub spares: usize,
+    /// Freed files (and spares) that could not be removed, with why:
+    /// forgotten, left on disk (their events were all taken), so that
+    /// one such file does not keep every later one from being freed.
+    pub failed: Vec<String>,
 }
 
 pub struct Store {
@@ -557,7 +561,7 @@ impl Store {
             std::mem::take(&mut w.started).max(w.spares_wanted / 2)
         };
         w.spares_wanted = wanted;
-        let mut freed = Vec::new();
+        let (mut freed, mut not_removed) = (Vec::new(), Vec::new());
         for id in old {
             let Some(path) = w.files.remove(&id) else {
                 continue;
@@ -572,27 +576,21 @@ impl Store {
             match r {
                 Ok(()) => freed.push(path),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    w.files.insert(id, path);
-                    return Err(e);
-                }
+                Err(e) => not_removed.push(format!("{}: {e}", path.display())),
             }
         }
         while w.spares.len() > wanted {
-            if let Some(spare) = w.spares.pop() {
-                match std::fs::remove_file(&spare) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        w.spares.push(spare);
-                        return Err(e);
-                    }
-                }
+            let Some(spare) = w.spares.pop() else { break };
+            match std::fs::remove_file(&spare) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => not_removed.push(format!("{}: {e}", spare.display())),
             }
         }
         Ok(Freed {
             files: freed,
             spares: w.spares.len(),
+            failed: not_removed,
         })
     }
 }

@@ -276,27 +276,63 @@ async fn garbage_files_and_checkpoints_never_panic() {
     assert_eq!(drain(&c).await, ["a", "b"]);
 }
 
-/// A path that is no file where the channel needs one (a directory in
-/// place of a data file, of the checkpoint) is an error naming that path.
+/// Paths that are no regular file where the channel reads or writes its
+/// own never hang or stop a start (a FIFO's open or reads would block for
+/// ever): a checkpoint that is a FIFO is unusable (a full replay follows),
+/// a data file that is a directory is skipped, named, with its events; a
+/// FIFO left as checkpoint.tmp is replaced. A freed data file that cannot
+/// be removed is forgotten with a warning, the others freed still. A
+/// directory as the checkpoint is a checkpoint error naming it.
 #[tokio::test]
-async fn a_directory_in_place_of_a_data_file_or_checkpoint_is_named() {
+async fn no_regular_file_where_one_is_wanted_never_hangs_a_start() {
     let dir = tempfile::tempdir().unwrap();
+    let s = small_files(dir.path());
     {
-        let (c, _) = open(dir.path()).await;
-        c.put(&mut evs(&["a"])).await.unwrap();
+        let (c, _) = open_with(s.clone()).await;
+        for i in 0..90 {
+            c.put(&mut vec![numbered(i)]).await.unwrap();
+        }
         c.stop().await;
     }
-    let data = data_files(dir.path()).pop().unwrap();
-    std::fs::remove_file(&data).unwrap();
-    std::fs::create_dir(&data).unwrap();
-    let c = FileChannel::new("c1", settings(dir.path()));
-    let e = c.start(&Captured::default().log()).await.unwrap_err();
-    assert!(e.contains(&data.display().to_string()), "{e}");
-    std::fs::remove_dir(&data).unwrap();
+    let files = data_files(dir.path());
+    assert!(files.len() >= 3, "{files:?}");
+    let in_first: Vec<usize> = (0..90)
+        .filter(|i| {
+            let needle = format!("event {i:04} ");
+            std::fs::read(&files[0])
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+        })
+        .collect();
+    assert!(!in_first.is_empty());
+    std::fs::remove_file(&files[0]).unwrap();
+    std::fs::create_dir(&files[0]).unwrap();
     let cp = dir.path().join("checkpoint/checkpoint");
+    let fifo = nix::sys::stat::Mode::from_bits_truncate(0o600);
+    std::fs::remove_file(&cp).unwrap();
+    nix::unistd::mkfifo(&cp, fifo).unwrap();
+    nix::unistd::mkfifo(&dir.path().join("checkpoint/checkpoint.tmp"), fifo).unwrap();
+    let (c, out) = tokio::time::timeout(Duration::from_secs(30), open_with(s.clone()))
+        .await
+        .expect("the start hung");
+    let text = out.text();
+    assert!(text.contains("unusable (not a regular file)"), "{text}");
+    let skipped = format!("{} skipped: not a regular file", files[0].display());
+    assert!(text.contains(&skipped), "{text}");
+    let got = numbers(&drain_events(&c, 7).await);
+    let want: Vec<usize> = (0..90).filter(|i| !in_first.contains(i)).collect();
+    assert_eq!(got, want, "{text}");
+    let freed = c.checkpoint().await.expect("a checkpoint over the FIFO");
+    assert_eq!(freed.failed.len(), 1, "{:?}", freed.failed);
+    assert!(freed.failed[0].contains(&files[0].display().to_string()));
+    assert!(!freed.files.is_empty());
+    assert!(out.text().contains("cannot be removed"), "{}", out.text());
+    // A directory where the checkpoint goes: the error names it.
+    c.stop().await;
     std::fs::remove_file(&cp).unwrap();
     std::fs::create_dir(&cp).unwrap();
-    let (c, _) = open(dir.path()).await;
+    let (c, _) = open_with(s).await;
     let e = c.checkpoint().await.unwrap_err();
     assert!(e.contains(&cp.display().to_string()), "{e}");
 }
@@ -1080,7 +1116,9 @@ async fn checkpointed_events_whose_file_is_gone_at_start_are_dropped_with_a_warn
     let (c, out) = open_with(s).await;
     let text = out.text();
     assert!(
-        text.contains("cannot be read back (its file is missing or shorter); dropped"),
+        text.contains(
+            "cannot be read back (its file is missing, shorter or not a regular file); dropped"
+        ),
         "{text}"
     );
     let left = c.len();

@@ -160,3 +160,92 @@ fn one_agent_file_is_checked_alone_with_sluices_or_flume_ngs_options() {
     // -f without -n is a usage error.
     assert_eq!(check(&["-f", &g], dir.path()).0, Some(2));
 }
+
+/// `sluice check`, the daemon and `sluice agent` each within the deadline.
+fn bounded(args: &[&str], cwd: &Path) -> (Option<i32>, String) {
+    let mut cmd = Command::new(sluice());
+    cmd.args(args).current_dir(cwd).env_remove("SLUICE_CONFIG");
+    let out = common::output_within(cmd, common::DEADLINE);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// An agent file that is a FIFO (reading it blocks until a writer comes)
+/// or a device (/dev/zero never ends) is an error, found at once: in
+/// `sluice check`, `check -f`, `sluice agent`, and the daemon starts.
+#[test]
+fn an_agent_file_that_is_not_a_regular_file_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("agent.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    for file in [fifo.as_path(), Path::new("/dev/zero")] {
+        let f = file.display().to_string();
+        let conf = dir.path().join("sluice.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "{}[agent:x]\nconf_file = {f}\nagent_name = a1\n",
+                base_config(dir.path())
+            ),
+        )
+        .expect("write config");
+        let (code, out) = bounded(&["check", "-c", "sluice.conf"], dir.path());
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains(&format!(
+                "{f}: error: cannot read the agent file: not a regular file"
+            )),
+            "{out}"
+        );
+        let (code, out) = bounded(&["check", "-f", &f, "-n", "a1"], dir.path());
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains("not a regular file"), "{out}");
+        let (code, out) = bounded(&["agent", "-f", &f, "-n", "a1"], dir.path());
+        assert_ne!(code, Some(0), "{out}");
+        assert!(out.contains("not a regular file"), "{out}");
+    }
+    // The daemon reads the agent file at its config load (to see edits).
+    let d = common::Daemon::start(&format!(
+        "[agent:x]\nconf_file = {}\nagent_name = a1\nstartretries = 0\n",
+        fifo.display()
+    ));
+    d.wait_state("x", "FATAL");
+}
+
+/// 10^4 processes of one agent file of 8 MB: the daemon's config load
+/// reads the file once (to see edits on reread), not once per process
+/// (80 GB read: minutes).
+#[test]
+fn an_agent_file_run_by_many_processes_is_read_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let agent = dir.path().join("agent.conf");
+    let mut text = String::from(
+        "a1.sources = r1\na1.channels = c1\na1.sinks = k1\n\
+         a1.sources.r1.type = seq\na1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = null\na1.sinks.k1.channel = c1\n",
+    );
+    let comment = format!("# {}\n", "x".repeat(1021));
+    while text.len() < 8 << 20 {
+        text.push_str(&comment);
+    }
+    std::fs::write(&agent, text).expect("write agent");
+    std::fs::write(
+        dir.path().join("sluice.conf"),
+        format!(
+            "{}[agent:x]\nconf_file = {}\nagent_name = a1\nautostart = false\n\
+             numprocs = 10000\nprocess_name = x%(process_num)d\n",
+            base_config(dir.path()),
+            agent.display()
+        ),
+    )
+    .expect("write config");
+    let (code, out) = bounded(&["check", "-c", "sluice.conf"], dir.path());
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.ends_with("OK: 10000 processes in 1 group, 1 file read, 0 warnings\n"),
+        "{out}"
+    );
+}

@@ -1,7 +1,8 @@
 //! The loader: read the sources, build each part of the `Config`, classify
 //! the sections nobody claimed, and return everything found at once.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, Diags};
@@ -51,6 +52,8 @@ pub struct Ctx<'a> {
     /// environment=` (as supervisord extends its expansions); one table
     /// every section's names share.
     pub env: EnvNames,
+    /// Each agent file's digest, read once however many processes run it.
+    pub digests: RefCell<HashMap<PathBuf, Option<u64>>>,
 }
 
 impl Ctx<'_> {
@@ -63,6 +66,22 @@ impl Ctx<'_> {
     pub fn dir_ok(&self, dir: &Path) -> bool {
         dir.is_dir()
             || (self.embedded && super::paths::normalize(dir, &self.here) == self.here.join("logs"))
+    }
+
+    /// A hash of an agent file's text (`None` if it cannot be read now),
+    /// so that `reread` sees an edit of it; each file is read once per load.
+    pub fn digest_of(&self, path: &Path) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        *self
+            .digests
+            .borrow_mut()
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                let text = crate::engine::config::read_text(path).ok()?;
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                text.hash(&mut h);
+                Some(h.finish())
+            })
     }
 
     /// The names every section may use: `here` (of that section's file),
@@ -109,6 +128,7 @@ pub fn load_all(source: &ConfigSource, host: &Host) -> (Option<Config>, Vec<Diag
         embedded: matches!(source, ConfigSource::Embedded(_)),
         here: sources.here.clone(),
         env: EnvNames::new(&host.env),
+        digests: RefCell::default(),
     };
 
     let daemon = supervisord::read_supervisord(&sources, &ctx, &mut diags);
@@ -152,6 +172,7 @@ pub fn load_ctl_with(source: &ConfigSource, host: &Host) -> Result<CtlSection, V
         embedded: matches!(source, ConfigSource::Embedded(_)),
         here: sources.here.clone(),
         env: EnvNames::new(&host.env),
+        digests: RefCell::default(),
     };
     // [supervisord] environment= feeds %(ENV_X)s; its problems are the daemon's.
     let daemon = supervisord::read_supervisord(&sources, &ctx, &mut Diags::default());

@@ -472,7 +472,7 @@ fn program_processes(
             }
             stderr.target = LogTarget::Disabled;
         }
-        let (kind, command) = if is_agent_section {
+        let (mut kind, command) = if is_agent_section {
             agent_section(&r, &vars, isolation, directory.as_deref(), diags)
         } else {
             let command = match r.text("command", &vars, diags) {
@@ -484,6 +484,9 @@ fn program_processes(
             };
             flume_ng_command(&r, command, isolation, directory.as_deref(), diags)
         };
+        if let ProcessKind::Agent(agent) = &mut kind {
+            agent.conf_digest = ctx.digest_of(&agent.conf_file);
+        }
 
         let environment = merge_environment(&daemon.environment, own_env);
 
@@ -668,7 +671,7 @@ fn agent_kind(
     let child_command = shlex::try_join(words.iter().map(String::as_str)).unwrap_or_default();
     (
         ProcessKind::Agent(AgentSpec {
-            conf_digest: content_digest(&conf_file),
+            conf_digest: None,
             conf_file,
             agent_name,
             isolation,
@@ -677,15 +680,6 @@ fn agent_kind(
         }),
         child_command,
     )
-}
-
-/// A hash of a file's bytes (`None` if it cannot be read now).
-fn content_digest(path: &Path) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let bytes = std::fs::read(path).ok()?;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    Some(h.finish())
 }
 
 /// `<which>_logfile`, `_logfile_maxbytes`, `_logfile_backups`, `_syslog`.

@@ -66,10 +66,33 @@ fn file_error(file: &Path, line: Option<usize>, message: String) -> Diagnostic {
     }
 }
 
+/// The text of an agent file. Only a regular file: a FIFO would block
+/// whoever reads it (the daemon's config load, `sluice check`) until some
+/// writer came, and a device such as /dev/zero never ends. Opened without
+/// blocking, then checked, so a file swapped for a FIFO meanwhile cannot
+/// block either.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO or a device cannot be an agent file)",
+        ));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Read agent `agent` from the file at `path`. On success, the warnings;
 /// on failure, every problem found.
 pub fn read(path: &Path, agent: &str) -> Result<(AgentConfig, Diags), Diags> {
-    let text = std::fs::read_to_string(path).map_err(|e| Diags {
+    let text = read_text(path).map_err(|e| Diags {
         items: vec![file_error(
             path,
             None,

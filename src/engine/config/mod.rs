@@ -68,24 +68,12 @@ fn file_error(file: &Path, line: Option<usize>, message: String) -> Diagnostic {
 
 /// The text of an agent file. Only a regular file: a FIFO would block
 /// whoever reads it (the daemon's config load, `sluice check`) until some
-/// writer came, and a device such as /dev/zero never ends. Opened without
-/// blocking, then checked, so a file swapped for a FIFO meanwhile cannot
-/// block either.
+/// writer came, and a device such as /dev/zero never ends (the file
+/// channel's `open_read`: opened without blocking, then checked).
 pub fn read_text(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file (a FIFO or a device cannot be an agent file)",
-        ));
-    }
     let mut text = String::new();
-    file.read_to_string(&mut text)?;
+    crate::engine::channel::file::log::open_read(path)?.read_to_string(&mut text)?;
     Ok(text)
 }
 

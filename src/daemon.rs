@@ -11,6 +11,7 @@ use crate::logs::DaemonLogHandle;
 use crate::rpc::api::Api;
 use crate::rpc::{self, ServerConfig};
 use crate::supervisor::identity::SwitchUser;
+use crate::supervisor::signals::Signals;
 use crate::supervisor::{Exit, Manager, limits};
 
 /// What `sluice daemon` was asked on its command line.
@@ -93,6 +94,25 @@ pub fn main(opts: Options) -> i32 {
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
     }
+    // The runtime and the signal handlers come before the log: once the
+    // log exists, a signal must find its handler (supervisor/signals.rs).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let mut signals = match runtime.block_on(async { Signals::register() }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Error: cannot install the signal handlers: {e}");
+            return 1;
+        }
+    };
     let s = &config.supervisord;
     let daemon_log = match crate::logs::daemon_log::install(
         s.logfile.as_deref(),
@@ -110,18 +130,8 @@ pub fn main(opts: Options) -> i32 {
     };
     log_config(&config, &warnings);
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
-            return 1;
-        }
-    };
     loop {
-        let exit = runtime.block_on(run_once(&config, &source, &daemon_log));
+        let exit = runtime.block_on(run_once(&config, &source, &daemon_log, &mut signals));
         match exit {
             Ok(Exit::Shutdown) => {
                 crate::descendants::finish();
@@ -202,6 +212,7 @@ async fn run_once(
     config: &Config,
     source: &ConfigSource,
     daemon_log: &DaemonLogHandle,
+    signals: &mut Signals,
 ) -> Result<Exit, String> {
     // SAFETY: umask only changes our own file creation mask.
     unsafe {
@@ -239,7 +250,7 @@ async fn run_once(
     // (status shows nothing started yet) and commands wait for the manager.
     let record = crate::descendants::record_path(&config.supervisord.pidfile);
     let _ = tokio::task::spawn_blocking(move || crate::descendants::guard(&record)).await;
-    let exit = manager.run().await.map_err(|e| e.to_string())?;
+    let exit = manager.run(signals).await;
     let _ = stop_tx.send(());
     let _ = serving.await;
     let _ = std::fs::remove_file(&config.supervisord.pidfile);

@@ -271,3 +271,43 @@ fn what_a_program_left_in_its_group_goes_when_the_daemon_exits() {
     d.wait_exit();
     wait_for("the background job to go with the daemon", || !alive(bg));
 }
+
+#[test]
+fn a_signal_while_a_start_ends_what_a_killed_daemon_left_is_not_fatal() {
+    // The next daemon ends the old copy before it spawns anything, which
+    // takes the old copy's stopwaitsecs (it ignores SIGTERM). Its log says
+    // so at once: a SIGUSR2 (logrotate) or SIGTERM sent then must be taken
+    // as at any time, not end the daemon by the signal's default action.
+    let mut d = Daemon::start(&LOCKED.replace("stopwaitsecs = 3", "stopwaitsecs = 6"));
+    d.wait_state("one", "RUNNING");
+    let first = d.child_pid("one");
+    let group: HashSet<i32> = [first].into();
+    wait_for("the program's start noted", || {
+        std::fs::read_to_string(d.path("starts")).is_ok_and(|s| s.lines().count() == 1)
+    });
+    let watchdog = watchdog_of(d.pid());
+    d.signal(libc::SIGSTOP);
+    kill(watchdog, libc::SIGKILL);
+    d.signal(libc::SIGKILL);
+    d.wait_exit();
+    std::fs::remove_file(d.path("sluice.log")).unwrap();
+
+    d.spawn();
+    wait_for("the new daemon to say it ends the old copy", || {
+        d.log().contains(&format!("left one (pid {first}) running"))
+    });
+    assert!(!members(&group).is_empty(), "the old copy is still there");
+    d.signal(libc::SIGUSR2);
+    d.signal(libc::SIGTERM);
+    let status = d.wait_exit();
+    assert!(
+        status.success(),
+        "the daemon ended with {status:?}:\n{}",
+        d.log()
+    );
+    assert!(members(&group).is_empty(), "the old copy is gone");
+    let log = d.log();
+    assert!(log.contains("received SIGTERM"), "{log}");
+    assert!(!d.path("dup").exists(), "no second copy ran");
+    assert!(!d.path("sluice.pid").exists(), "the pidfile is removed");
+}

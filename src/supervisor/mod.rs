@@ -7,6 +7,7 @@ pub mod inprocess;
 pub mod limits;
 pub mod manager;
 pub mod output;
+pub mod signals;
 pub mod spawn;
 pub mod state;
 pub mod stdin;

@@ -16,13 +16,13 @@ use std::time::{Instant, SystemTime};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::changes::{self, Changes};
 use super::info::{ProcessInfo, unix_time};
 use super::inprocess::{ExitSender, InProcess};
 use super::output::{self, Output};
+use super::signals::Signals;
 use super::spawn;
 use super::state::{Action, Event, ExitStatus, Level, Proc, Rules, State};
 use super::stdin::StdinPipe;
@@ -338,16 +338,9 @@ impl Manager {
         self
     }
 
-    /// Start the autostart processes, then serve until shut down.
-    pub async fn run(mut self) -> std::io::Result<Exit> {
-        // Register for SIGCHLD before the first spawn, so no exit is missed.
-        let mut sigchld = signal(SignalKind::child())?;
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sigquit = signal(SignalKind::quit())?;
-        let mut sighup = signal(SignalKind::hangup())?;
-        let mut sigusr2 = signal(SignalKind::user_defined2())?;
-
+    /// Start the autostart processes, then serve until shut down. `signals`
+    /// were registered before the first spawn, so no exit is missed.
+    pub async fn run(mut self, signals: &mut Signals) -> Exit {
         for idx in 0..self.records.len() {
             if self.records[idx].spec.autostart {
                 self.feed(idx, Event::Start);
@@ -359,7 +352,7 @@ impl Manager {
             if let Some(exit) = self.exit
                 && self.stop_queue.is_empty()
             {
-                return Ok(exit);
+                return exit;
             }
             let deadline = self
                 .records
@@ -378,15 +371,15 @@ impl Manager {
                     Some(req) => self.handle(req),
                     None => self.begin_stop_all(Exit::Shutdown),
                 },
-                _ = sigchld.recv() => self.reap(),
+                _ = signals.child.recv() => self.reap(),
                 Some((key, code)) = self.exits_rx.recv() => self.agent_ended(key, code),
                 Some((key, status)) = self.flushed_rx.recv() => self.flushed(key, status),
                 _ = sleep => self.fire_timers(),
-                _ = sigterm.recv() => self.on_signal("SIGTERM", Exit::Shutdown),
-                _ = sigint.recv() => self.on_signal("SIGINT", Exit::Shutdown),
-                _ = sigquit.recv() => self.on_signal("SIGQUIT", Exit::Shutdown),
-                _ = sighup.recv() => self.on_signal("SIGHUP", Exit::Restart),
-                _ = sigusr2.recv() => {
+                _ = signals.terminate.recv() => self.on_signal("SIGTERM", Exit::Shutdown),
+                _ = signals.interrupt.recv() => self.on_signal("SIGINT", Exit::Shutdown),
+                _ = signals.quit.recv() => self.on_signal("SIGQUIT", Exit::Shutdown),
+                _ = signals.hangup.recv() => self.on_signal("SIGHUP", Exit::Restart),
+                _ = signals.reopen.recv() => {
                     tracing::info!("received SIGUSR2 indicating log reopen request");
                     self.reopen_logs();
                 }

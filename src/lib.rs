@@ -6,6 +6,7 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod descendants;
+pub mod descriptors;
 pub mod engine;
 pub mod logs;
 pub mod rpc;

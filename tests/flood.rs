@@ -28,13 +28,21 @@ fn free_port() -> u16 {
 /// exits at once and is started again, for ever: it needs descriptors all
 /// the time. Its limit of descriptors is 128.
 fn start(port: u16) -> Daemon {
+    start_with_programs(port, "", |_| {})
+}
+
+/// [`start`], with more sections after flappy's (`{dir}` names the temp
+/// dir), and `prepare` run on the temp dir before the daemon starts.
+fn start_with_programs(port: u16, more: &str, prepare: impl FnOnce(&Path)) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path());
     let text = common::base_config_with(dir.path(), "minfds = 64\n")
         + &format!(
             "[inet_http_server]\nport = 127.0.0.1:{port}\nusername = {USER}\npassword = {PASS}\n\n\
              [program:flappy]\ncommand = sh -c 'sleep 0.05; exit 1'\nstartsecs = 0\n\
-             autorestart = true\nstartretries = 2\n"
-        );
+             autorestart = true\nstartretries = 2\n\n"
+        )
+        + &more.replace("{dir}", &dir.path().display().to_string());
     std::fs::write(dir.path().join("sluice.conf"), text).unwrap();
     let mut d = Daemon { dir, child: None };
     d.spawn_with(|cmd| {
@@ -266,5 +274,107 @@ fn accepts_that_fail_back_off_and_are_logged_once() {
             .stdout,
         )
         .starts_with("flappy ")
+    });
+}
+
+/// [`start`] with an in-process agent: a netcat source on `netcat`, a
+/// memory channel and a logger sink, whose output goes to `flow.log`.
+fn start_with_agent(port: u16, netcat: u16) -> Daemon {
+    start_with_programs(
+        port,
+        "[agent:flow]\nconf_file = {dir}/flow.properties\nagent_name = a1\nstartsecs = 0\n\
+         stdout_logfile = {dir}/flow.log\nredirect_stderr = true\n",
+        |dir| {
+            std::fs::write(
+                dir.join("flow.properties"),
+                format!(
+                    "a1.sources = r1\na1.channels = c1\na1.sinks = k1\n\
+                     a1.sources.r1.type = netcat\na1.sources.r1.bind = 127.0.0.1\n\
+                     a1.sources.r1.port = {netcat}\na1.sources.r1.channels = c1\n\
+                     a1.channels.c1.type = memory\n\
+                     a1.sinks.k1.type = logger\na1.sinks.k1.channel = c1\n"
+                ),
+            )
+            .unwrap();
+        },
+    )
+}
+
+/// `sluice ctl status NAME` answered within a minute (a daemon out of
+/// descriptors may never answer: that must fail, not hang the test).
+fn status_within(d: &Daemon, name: &str) -> String {
+    let mut cmd = std::process::Command::new(common::sluice());
+    cmd.args(["ctl", "-c"]).arg(d.conf()).args(["status", name]);
+    let out = common::output_within(cmd, Duration::from_secs(60));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One line sent to the netcat source on `port`: its reply, if any.
+fn send_line(port: u16, line: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(format!("{line}\n").as_bytes()).ok()?;
+    let mut ok = [0u8; 3];
+    s.read_exact(&mut ok).ok()?;
+    Some(String::from_utf8_lossy(&ok).into_owned())
+}
+
+#[test]
+fn a_flood_of_an_in_process_netcat_source_starves_no_program() {
+    // The agent's connections live in the daemon's own descriptor table:
+    // held open by a client that never sends, they must not take the
+    // descriptors that spawning programs and the control server need.
+    let port = free_port();
+    let netcat = free_port();
+    let d = start_with_agent(port, netcat);
+    d.wait_state("flow", "RUNNING");
+    d.wait_state("flappy", "RUNNING");
+    wait_for("the netcat source to answer", || {
+        send_line(netcat, "before").as_deref() == Some("OK\n")
+    });
+    let addr: SocketAddr = format!("127.0.0.1:{netcat}").parse().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..400 {
+        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            held.push(s);
+        }
+    }
+    // Well past what 128 descriptors hold.
+    assert!(held.len() > 200, "only {} connections", held.len());
+    assert!(
+        status_within(&d, "flappy").starts_with("flappy "),
+        "ctl answers during the flood:\n{}",
+        d.log()
+    );
+    // A client that sends its line at once is served during the flood.
+    wait_for("a line to get OK during the flood", || {
+        send_line(netcat, "during").as_deref() == Some("OK\n")
+    });
+    let before = spawns(&d);
+    wait_for("flappy to be started again ten times", || {
+        let state = d.state("flappy");
+        assert_ne!(state, "FATAL", "flappy gave up:\n{}", d.log());
+        spawns(&d) >= before + 10
+    });
+    assert_eq!(d.state("flow"), "RUNNING");
+    let flow = std::fs::read_to_string(d.path("flow.log")).unwrap_or_default();
+    let log = d.log() + &flow;
+    assert!(!log.contains("Too many open files"), "{log}");
+    let complaints = flow.matches("connection").count();
+    assert!(
+        complaints <= 10,
+        "{complaints} lines about the flood:\n{flow}"
+    );
+    drop(held);
+    wait_for("a line to get OK after the flood", || {
+        send_line(netcat, "after").as_deref() == Some("OK\n")
+    });
+    wait_for("the lines in the agent's log", || {
+        let flow = std::fs::read_to_string(d.path("flow.log")).unwrap_or_default();
+        ["before", "during", "after"]
+            .iter()
+            .all(|l| flow.contains(l))
     });
 }

@@ -4,7 +4,6 @@ pub mod answer;
 pub mod auth;
 mod body;
 pub mod client;
-mod conns;
 pub mod listen;
 pub mod server;
 mod tail;

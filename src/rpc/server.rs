@@ -11,7 +11,8 @@
 //! With credentials configured for a transport, every request on it needs
 //! HTTP Basic auth; without it the answer is 401 and nothing else.
 //!
-//! Each listener keeps a bounded number of connections ([`super::conns`]):
+//! Each listener keeps a bounded number of connections
+//! ([`crate::descriptors::conns`]), its share of the daemon's descriptors:
 //! at the cap the longest idle one gives way to a new one, so connections
 //! that never send cannot lock clients out nor take the descriptors that
 //! programs need. A client has [`HEADER_TIMEOUT`] to send a request's
@@ -39,10 +40,12 @@ use tokio::sync::{mpsc, watch};
 
 use super::answer::{AnswerWriter, Start};
 use super::body::Body;
-use super::conns::{self, Conns, Ticket};
 use super::listen::{self, UnixListenSpec};
 use super::{Dispatch, auth, faults, tail, xml};
 use crate::config::{Config, Credentials};
+use crate::descriptors::accept::AcceptBackoff;
+use crate::descriptors::conns::{Conns, Ticket};
+use crate::descriptors::{self, MAX_CONTROL_CAP};
 
 /// The largest XML-RPC request body accepted.
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
@@ -51,12 +54,6 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// How long a client may take to send its request headers (also how long a
 /// kept-alive connection may stay idle).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Failed accepts wait this long at first, twice as long each time after,
-/// up to [`ACCEPT_BACKOFF_MAX`].
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-/// The most often a failing accept is logged.
-const ACCEPT_COMPLAIN_EVERY: Duration = Duration::from_secs(60);
 /// How long a client may take to send an XML-RPC request body; a slower
 /// one gets 408 and the connection is closed.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -86,7 +83,7 @@ impl Default for ServerConfig {
             auth_tcp: None,
             max_body: DEFAULT_MAX_BODY,
             body_timeout: DEFAULT_BODY_TIMEOUT,
-            max_connections: conns::MAX_CAP,
+            max_connections: MAX_CONTROL_CAP,
         }
     }
 }
@@ -109,7 +106,9 @@ impl ServerConfig {
         }
         let processes = cfg.groups.iter().map(|g| g.processes.len()).sum();
         let listeners = usize::from(out.unix.is_some()) + usize::from(out.tcp.is_some());
-        out.max_connections = conns::cap_for(processes, listeners);
+        let budget = descriptors::global();
+        budget.set_processes(processes);
+        out.max_connections = budget.control_cap(listeners);
         out
     }
 }
@@ -297,9 +296,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
-    let mut backoff = ACCEPT_BACKOFF_MIN;
-    let mut failures = 0u64;
-    let mut last_complaint: Option<std::time::Instant> = None;
+    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -310,31 +307,28 @@ async fn accept_loop(
             Err(e) => {
                 // Out of descriptors and the like: free one if a connection
                 // is idle, wait (longer each time), and say so now and then.
-                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                let failed = backoff.failed(&e);
+                if failed.out_of_descriptors {
                     conns.close_one_idle();
                 }
-                failures += 1;
-                let now = std::time::Instant::now();
-                if last_complaint.is_none_or(|t| now.duration_since(t) >= ACCEPT_COMPLAIN_EVERY) {
-                    last_complaint = Some(now);
-                    tracing::warn!(
-                        "control server: accept failed ({failures} times since the last \
-                         such line): {e}"
-                    );
-                    failures = 0;
+                if let Some(line) = failed.complaint {
+                    tracing::warn!("control server: {line}");
                 }
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(failed.wait) => {}
                 }
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 continue;
             }
         };
-        backoff = ACCEPT_BACKOFF_MIN;
-        // At the cap: the longest idle connection gives way, or (all busy)
+        backoff.succeeded();
+        // No room: the longest idle connection gives way, or (all busy)
         // this one is closed at once.
-        let Some(admitted) = conns.admit() else {
+        let admission = conns.admit();
+        if let Some(line) = admission.complaint {
+            tracing::warn!("control server: {line}");
+        }
+        let Some(admitted) = admission.admitted else {
             continue;
         };
         if admitted.gave_way {

@@ -17,6 +17,14 @@
 //! Bytes after the last newline when the client closes are not an event
 //! (Flume drops them too); we log how many there were.
 //!
+//! An in-process agent's connections use the daemon's descriptors: each
+//! borrows one from [`crate::descriptors`], and with none left the longest
+//! idle connection (no delivery in flight) is closed for the new one, so
+//! that a flood of clients that never send cannot take what spawning
+//! programs and the control server need (Flume has no such limit: its
+//! descriptors are its own). Failed accepts back off and are logged once a
+//! minute.
+//!
 //! Fast path: each connection reads big chunks into one buffer, cuts the
 //! lines out of it without copying (an event body is a slice of the read
 //! buffer), and delivers all complete lines of one read as one batch; the
@@ -37,6 +45,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::{Source, SourceContext};
+use crate::descriptors::accept::AcceptBackoff;
+use crate::descriptors::conns::{Busy, Conns, Ticket};
+use crate::descriptors::{self, Budget};
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
 use crate::engine::processor::{Cancelled, Delivery, Refusal};
@@ -69,6 +80,8 @@ pub struct Netcat {
     port: u16,
     settings: Settings,
     listener: Option<TcpListener>,
+    /// Lends each connection its descriptor.
+    budget: &'static Budget,
 }
 
 fn build(props: &Props, diags: &mut Diags) -> Option<Box<dyn Source>> {
@@ -98,7 +111,15 @@ impl Netcat {
                 ack,
             },
             listener: None,
+            budget: descriptors::global(),
         }
+    }
+
+    /// The source with its own budget (tests: a small one).
+    #[cfg(test)]
+    fn with_budget(mut self, budget: &'static Budget) -> Netcat {
+        self.budget = budget;
+        self
     }
 
     /// Where the source listens, once started (tests bind port 0).
@@ -128,6 +149,12 @@ impl Source for Netcat {
             return Err("the source was not started".into());
         };
         let settings = self.settings;
+        let label = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| address(&self.bind, self.port));
+        let conns = Conns::lent(self.budget, label);
+        let mut backoff = AcceptBackoff::default();
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
@@ -135,15 +162,42 @@ impl Source for Netcat {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        connections.spawn(serve(stream, peer, settings, ctx.clone()));
+                        backoff.succeeded();
+                        let admission = conns.admit();
+                        if let Some(line) = admission.complaint {
+                            ctx.log.warn(&ctx.label, &line);
+                        }
+                        // None: every connection is busy; this one is closed.
+                        let Some(admitted) = admission.admitted else {
+                            continue;
+                        };
+                        if admitted.gave_way {
+                            // Let the one that gave way close its socket
+                            // before more are accepted.
+                            tokio::task::yield_now().await;
+                        }
+                        let conn = Conn {
+                            stream,
+                            peer,
+                            ticket: admitted.ticket,
+                            closed: admitted.closed,
+                        };
+                        connections.spawn(serve(conn, settings, ctx.clone()));
                     }
                     Err(e) => {
-                        // Out of descriptors and the like: say so, and do not
-                        // spin on it.
-                        ctx.log.warn(&ctx.label, &format!("accept failed: {e}"));
+                        // Out of descriptors and the like: free one if a
+                        // connection is idle, wait (longer each time), and
+                        // say so now and then.
+                        let failed = backoff.failed(&e);
+                        if failed.out_of_descriptors {
+                            conns.close_one_idle();
+                        }
+                        if let Some(line) = failed.complaint {
+                            ctx.log.warn(&ctx.label, &line);
+                        }
                         tokio::select! {
                             _ = ctx.cancel.cancelled() => break,
-                            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                            _ = tokio::time::sleep(failed.wait) => {}
                         }
                     }
                 },
@@ -166,14 +220,34 @@ const DEPTH: usize = 64;
 type Waiting = Pin<Box<dyn Future<Output = (usize, Delivery, bool)> + Send>>;
 type Beginning = Pin<Box<dyn Future<Output = (usize, Result<Delivery, Cancelled>)> + Send>>;
 
-/// One client connection, until it closes, sends an over-long line, or the
-/// agent stops.
+/// A client connection and its place among the listener's.
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    ticket: Ticket,
+    /// Fires when the connection, idle, gives way to a new one.
+    closed: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// One client connection, until it closes, sends an over-long line, gives
+/// way to a new one, or the agent stops.
 ///
 /// Up to [`DEPTH`] batches are in flight: begun (written to the channels)
 /// in read order, waited for in that order, and acknowledged only once
 /// committed. When one fails, the ones after it are aborted and every one
 /// is put again in order before anything more is read or acknowledged.
-async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx: SourceContext) {
+async fn serve(conn: Conn, settings: Settings, ctx: SourceContext) {
+    let Conn {
+        mut stream,
+        peer,
+        ticket,
+        mut closed,
+    } = conn;
+    // Held while deliveries are in flight: a busy connection never gives way.
+    let mut busy_guard: Option<Busy> = None;
+    // Told to give way while (just) busy: no more reading, and it ends once
+    // what is in flight is acknowledged.
+    let mut giving_way = false;
     let mut chunk = FIRST_CHUNK;
     let mut buf = BytesMut::with_capacity(chunk);
     let mut delivered: u64 = 0;
@@ -195,7 +269,12 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
             }));
         }
         let busy = begun.len() + usize::from(head.is_some()) + usize::from(beginning.is_some());
-        let ended = too_long || eof;
+        if busy == 0 {
+            busy_guard = None;
+        } else if busy_guard.is_none() {
+            busy_guard = Some(ticket.busy());
+        }
+        let ended = too_long || eof || giving_way;
         if ended && busy == 0 {
             break;
         }
@@ -209,6 +288,14 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
         tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => return,
+            _ = &mut closed, if !giving_way => {
+                // Idle, it gave way: nothing to acknowledge, nothing to say
+                // (a flood of these is logged once by the listener).
+                if busy == 0 {
+                    return;
+                }
+                giving_way = true;
+            }
             (count, mut d, ok) = async { match head.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if head.is_some() => {
                 head = None;
                 let mut done = vec![(count, d.refused().to_vec())];
@@ -321,6 +408,15 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, settings: Settings, ctx:
             _ = ctx.cancel.cancelled() => {}
             _ = tokio::time::timeout(DRAIN_AFTER_FAILED, drain) => {}
         }
+        return;
+    }
+    if giving_way {
+        ctx.log.info(
+            &ctx.label,
+            &format!(
+                "client {peer}: connection closed for a newer one (no descriptor left) after {delivered} events"
+            ),
+        );
         return;
     }
     if !buf.is_empty() {
@@ -547,6 +643,46 @@ mod tests {
         for w in writers {
             w.await.expect("writer");
         }
+    }
+
+    #[tokio::test]
+    async fn out_of_descriptors_the_longest_idle_client_gives_way() {
+        // Two descriptors to lend: two clients that never send hold them.
+        let budget: &'static Budget =
+            Box::leak(Box::new(Budget::new(0, Some(descriptors::RESERVED + 2))));
+        let h = harness(100);
+        let mut source = Netcat::new("127.0.0.1".into(), 0, 512, true).with_budget(budget);
+        source.start(&h.ctx).await.expect("start");
+        let addr = source.local_addr().expect("bound");
+        let _task = tokio::spawn(Box::new(source).run(h.ctx.clone()));
+        let mut first = TcpStream::connect(addr).await.expect("connect");
+        let mut second = TcpStream::connect(addr).await.expect("connect");
+        let wait_lent = |n: u64| async move {
+            tokio::time::timeout(super::super::testing::DEADLINE, async {
+                while budget.lent() != n {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            })
+            .await
+            .expect("lent in time");
+        };
+        wait_lent(2).await;
+        // A client that sends at once is served: the first (idle longest)
+        // is closed for it, the second stays.
+        let mut third = TcpStream::connect(addr).await.expect("connect");
+        third.write_all(b"hello\n").await.expect("send");
+        let mut ok = [0u8; 3];
+        third.read_exact(&mut ok).await.expect("ok");
+        assert_eq!(&ok, b"OK\n");
+        assert_eq!(read_all(&mut first).await, "", "the first is closed");
+        assert_eq!(h.take_bodies(1).await, ["hello"]);
+        h.log.wait_for("2 connections open on 127.0.0.1:").await;
+        second.write_all(b"still here\n").await.expect("send");
+        // The second was not closed: it is served too.
+        second.read_exact(&mut ok).await.expect("ok");
+        assert_eq!(&ok, b"OK\n");
+        drop((second, third));
+        wait_lent(0).await;
     }
 
     #[tokio::test]

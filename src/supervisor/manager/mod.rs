@@ -524,6 +524,7 @@ impl Manager {
             self.records.push(Record::new(spec, group.priority));
         }
         self.reorder();
+        crate::descriptors::global().set_processes(self.records.len());
         tracing::info!("added process group {name}");
         for spec in procs {
             if spec.autostart
@@ -552,6 +553,7 @@ impl Manager {
         for &idx in members.iter().rev() {
             self.remove_record(idx);
         }
+        crate::descriptors::global().set_processes(self.records.len());
         tracing::info!("removed process group {name}");
         Ok(())
     }

@@ -3,13 +3,15 @@
 //! 10 s in a debug build). Each test allows two minutes, for a loaded
 //! machine, which the quadratic code this replaced could not meet by far
 //! (10^4 sections took it 6 s, so 10^5 took about 10 minutes). They run
-//! one at a time: each takes half a GiB.
+//! one at a time: each takes half a GiB. A config whose expansions would
+//! take gigabytes is refused with one error, under a 1 GiB address space.
 
 mod common;
 
 use std::fmt::Write;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use common::{output_within, sluice};
@@ -19,15 +21,22 @@ const ALLOWED: Duration = Duration::from_secs(120);
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn check(args: &[&str], cwd: &Path) -> (Option<i32>, String) {
+    let (status, out) = check_with(args, cwd, |_| {});
+    (status.code(), out)
+}
+
+/// `sluice check` with `setup` applied to its command first.
+fn check_with(args: &[&str], cwd: &Path, setup: impl FnOnce(&mut Command)) -> (ExitStatus, String) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let mut cmd = Command::new(sluice());
     cmd.arg("check")
         .args(args)
         .current_dir(cwd)
         .env_remove("SLUICE_CONFIG");
+    setup(&mut cmd);
     let out = output_within(cmd, ALLOWED);
     (
-        out.status.code(),
+        out.status,
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
 }
@@ -152,4 +161,43 @@ fn two_hundred_thousand_agents_of_one_file_check_in_seconds() {
         last_line(&out),
         format!("sluice.conf: OK: {n} processes in {n} groups, 1 file read, 1 warning")
     );
+}
+
+/// 10^4 processes, each with a copy of a 100 kB environment variable:
+/// about 1 GB of expansions (7 GB of RSS and 50 s once), refused at the
+/// 64 MiB a load may expand, with one error, in a 1 GiB address space.
+#[test]
+fn numprocs_times_a_huge_environment_variable_is_one_error_not_gigabytes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = format!(
+        "[supervisord]\nchildlogdir = {}\n\
+         [program:p]\n\
+         command=/bin/sleep 100\n\
+         process_name=%(program_name)s_%(process_num)05d\n\
+         numprocs=10000\n\
+         environment=A=\"%(ENV_BIG)s\"\n",
+        dir.path().display()
+    );
+    std::fs::write(dir.path().join("s.ini"), text).expect("write");
+    let (status, out) = check_with(&["-c", "s.ini"], dir.path(), |cmd| {
+        cmd.env("BIG", "x".repeat(100_000));
+        let limit = 1 << 30;
+        // SAFETY: setrlimit(2) only, in the child before exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, limit, limit)
+                    .map_err(std::io::Error::from)
+            });
+        }
+    });
+    assert_eq!(status.code(), Some(1), "{status:?}: {}", last_line(&out));
+    let errors: Vec<&str> = out.lines().filter(|l| l.contains(": error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", errors.join("\n"));
+    assert!(
+        errors[0].starts_with("s.ini:7: error: [program:p] environment: "),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("64 MiB"), "{}", errors[0]);
+    assert_eq!(last_line(&out), "s.ini: 1 error, 0 warnings");
 }

@@ -5,6 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::budget::Budget;
+
 /// How bad a config problem is: warnings are printed and ignored, errors stop the load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Severity {
@@ -51,12 +53,15 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Every diagnostic met so far, without repeats (a value read once per
-/// process of a `numprocs` program reports its problem once).
+/// process of a `numprocs` program reports its problem once), and the
+/// load's expansion budget: whoever reports a value's problems also counts
+/// what it costs.
 #[derive(Debug, Default)]
 pub struct Diags {
     /// Repeats included: they are dropped once, at the end.
     items: Vec<Diagnostic>,
     errors: bool,
+    budget: Budget,
 }
 
 /// Where a diagnostic points.
@@ -106,6 +111,14 @@ impl Diags {
 
     pub fn has_errors(&self) -> bool {
         self.errors
+    }
+
+    pub(super) fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    pub(super) fn budget_mut(&mut self) -> &mut Budget {
+        &mut self.budget
     }
 
     /// All diagnostics, grouped by file in the order given (files not in

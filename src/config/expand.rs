@@ -99,6 +99,8 @@ pub enum ExpandError {
     Malformed(String),
     /// A width or precision beyond [`MAX_WIDTH`].
     TooWide(String),
+    /// The result would be longer than the limit given (in bytes).
+    TooLong(usize),
 }
 
 impl fmt::Display for ExpandError {
@@ -107,48 +109,87 @@ impl fmt::Display for ExpandError {
             ExpandError::Unknown(name) => write!(f, "unknown name %({name})"),
             ExpandError::Malformed(why) => write!(f, "{why} (write %% for a literal %)"),
             ExpandError::TooWide(why) => write!(f, "{why}"),
+            ExpandError::TooLong(limit) => write!(f, "it expands to more than {limit} bytes"),
         }
     }
 }
 
-/// Expand every `%(name)X` and `%%` in `s`.
-pub fn expand(s: &str, vars: &Vars) -> Result<String, ExpandError> {
+/// Expand every `%(name)X` and `%%` in `s`, into at most `limit` bytes:
+/// past it, [`ExpandError::TooLong`] before anything larger is built.
+pub fn expand(s: &str, vars: &Vars, limit: usize) -> Result<String, ExpandError> {
     if !s.contains('%') {
-        return Ok(s.to_string());
+        return if s.len() > limit {
+            Err(ExpandError::TooLong(limit))
+        } else {
+            Ok(s.to_string())
+        };
     }
-    let chars: Vec<char> = s.chars().collect();
-    let mut out = String::with_capacity(s.len());
+    // Every character of the syntax is ASCII, so bytes can be scanned (a
+    // UTF-8 sequence never holds an ASCII byte) and text copied in runs.
+    let bytes = s.as_bytes();
+    let mut out = Out {
+        text: String::with_capacity(s.len().min(limit)),
+        limit,
+    };
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c != '%' {
-            out.push(c);
-            i += 1;
-            continue;
+    while i < bytes.len() {
+        let run = memchr::memchr(b'%', &bytes[i..]).map_or(bytes.len(), |n| i + n);
+        out.push(&s[i..run])?;
+        if run == bytes.len() {
+            break;
         }
-        i += 1;
-        match chars.get(i) {
+        i = run + 1;
+        match bytes.get(i) {
             None => return Err(malformed("a '%' at the end of the value")),
-            Some('%') => {
-                out.push('%');
+            Some(b'%') => {
+                out.push("%")?;
                 i += 1;
             }
-            Some('(') => {
-                let (spec, next) = parse_spec(&chars, i)?;
+            Some(b'(') => {
+                let (spec, next) = parse_spec(s, i)?;
                 let val = vars
                     .get(&spec.name)
                     .ok_or_else(|| ExpandError::Unknown(spec.name.clone()))?;
-                out.push_str(&spec.render(val)?);
+                spec.render(val, &mut out)?;
                 i = next;
             }
-            Some(other) => {
+            Some(_) => {
+                let other = s[i..].chars().next().unwrap_or('%');
                 return Err(malformed(&format!(
                     "'%{other}' has no name: write %(name){other}"
                 )));
             }
         }
     }
-    Ok(out)
+    Ok(out.text)
+}
+
+/// The expansion so far, refusing to grow past its limit.
+struct Out {
+    text: String,
+    limit: usize,
+}
+
+impl Out {
+    /// Room for `n` more bytes?
+    fn reserve(&self, n: usize) -> Result<(), ExpandError> {
+        if self.text.len().saturating_add(n) > self.limit {
+            return Err(ExpandError::TooLong(self.limit));
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, s: &str) -> Result<(), ExpandError> {
+        self.reserve(s.len())?;
+        self.text.push_str(s);
+        Ok(())
+    }
+
+    fn pad(&mut self, c: char, n: usize) -> Result<(), ExpandError> {
+        self.reserve(n)?;
+        self.text.extend(std::iter::repeat_n(c, n));
+        Ok(())
+    }
 }
 
 fn malformed(why: &str) -> ExpandError {
@@ -164,19 +205,20 @@ struct Spec {
     alt: bool,
     width: usize,
     precision: Option<usize>,
-    conv: char,
+    conv: u8,
 }
 
 /// Parse `(name)flags width .precision conv` starting at the `(`.
-fn parse_spec(chars: &[char], open: usize) -> Result<(Spec, usize), ExpandError> {
+fn parse_spec(s: &str, open: usize) -> Result<(Spec, usize), ExpandError> {
+    let bytes = s.as_bytes();
     // The name runs to the matching `)`, nesting counted as Python does.
     let mut depth = 1;
     let mut i = open + 1;
     let start = i;
-    while i < chars.len() {
-        match chars[i] {
-            '(' => depth += 1,
-            ')' => {
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' => depth += 1,
+            b')' => {
                 depth -= 1;
                 if depth == 0 {
                     break;
@@ -186,10 +228,10 @@ fn parse_spec(chars: &[char], open: usize) -> Result<(Spec, usize), ExpandError>
         }
         i += 1;
     }
-    if i >= chars.len() {
+    if i >= bytes.len() {
         return Err(malformed("'%(' without a closing ')'"));
     }
-    let name: String = chars[start..i].iter().collect();
+    let name = s[start..i].to_string();
     i += 1;
     let mut spec = Spec {
         name,
@@ -200,44 +242,47 @@ fn parse_spec(chars: &[char], open: usize) -> Result<(Spec, usize), ExpandError>
         alt: false,
         width: 0,
         precision: None,
-        conv: 's',
+        conv: b's',
     };
-    while let Some(&c) = chars.get(i) {
+    while let Some(&c) = bytes.get(i) {
         match c {
-            '-' => spec.left = true,
-            '0' => spec.zero = true,
-            '+' => spec.plus = true,
-            ' ' => spec.space = true,
-            '#' => spec.alt = true,
+            b'-' => spec.left = true,
+            b'0' => spec.zero = true,
+            b'+' => spec.plus = true,
+            b' ' => spec.space = true,
+            b'#' => spec.alt = true,
             _ => break,
         }
         i += 1;
     }
-    let (width, next) = digits(chars, i);
+    let (width, next) = digits(bytes, i);
     spec.width = bounded(width, "width", &spec.name)?;
     i = next;
-    if chars.get(i) == Some(&'.') {
-        let (precision, next) = digits(chars, i + 1);
+    if bytes.get(i) == Some(&b'.') {
+        let (precision, next) = digits(bytes, i + 1);
         spec.precision = Some(bounded(precision, "precision", &spec.name)?);
         i = next;
     }
     // Length modifiers are accepted and ignored, as in Python.
-    while matches!(chars.get(i), Some('h' | 'l' | 'L')) {
+    while matches!(bytes.get(i), Some(b'h' | b'l' | b'L')) {
         i += 1;
     }
-    match chars.get(i) {
+    match bytes.get(i) {
         None => Err(malformed(&format!(
             "'%({})' is missing its conversion letter, e.g. %({})s",
             spec.name, spec.name
         ))),
-        Some(&c @ ('s' | 'r' | 'a' | 'd' | 'i' | 'u' | 'x' | 'X' | 'o')) => {
+        Some(&c @ (b's' | b'r' | b'a' | b'd' | b'i' | b'u' | b'x' | b'X' | b'o')) => {
             spec.conv = c;
             Ok((spec, i + 1))
         }
-        Some(&c) => Err(malformed(&format!(
-            "unsupported conversion '{c}' after %({}): use s or d",
-            spec.name
-        ))),
+        Some(_) => {
+            let c = s[i..].chars().next().unwrap_or('?');
+            Err(malformed(&format!(
+                "unsupported conversion '{c}' after %({}): use s or d",
+                spec.name
+            )))
+        }
     }
 }
 
@@ -255,54 +300,67 @@ fn bounded(n: usize, what: &str, name: &str) -> Result<usize, ExpandError> {
     Ok(n)
 }
 
-fn digits(chars: &[char], mut i: usize) -> (usize, usize) {
+fn digits(bytes: &[u8], mut i: usize) -> (usize, usize) {
     let mut n: usize = 0;
-    while let Some(d) = chars.get(i).and_then(|c| c.to_digit(10)) {
-        n = n.saturating_mul(10).saturating_add(d as usize);
+    while let Some(d) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+        n = n.saturating_mul(10).saturating_add(usize::from(d - b'0'));
         i += 1;
     }
     (n, i)
 }
 
 impl Spec {
-    fn render(&self, val: &Val) -> Result<String, ExpandError> {
-        match self.conv {
-            's' | 'a' => Ok(self.pad_text(&text_of(val))),
-            'r' => Ok(self.pad_text(&match val {
-                Val::Str(s) => format!("'{s}'"),
-                Val::Int(n) => n.to_string(),
-            })),
-            _ => {
-                let Val::Int(n) = val else {
-                    return Err(malformed(&format!(
-                        "%({}){} needs a number but {} is text: use %({})s",
-                        self.name, self.conv, self.name, self.name
-                    )));
-                };
-                Ok(self.pad_number(*n))
-            }
+    /// Append this conversion of `val` to `out` (checked against its limit
+    /// before it is built).
+    fn render(&self, val: &Val, out: &mut Out) -> Result<(), ExpandError> {
+        match (self.conv, val) {
+            (b's' | b'a', Val::Str(s)) => self.pad_text(s, "", out),
+            (b'r', Val::Str(s)) => self.pad_text(s, "'", out),
+            (b's' | b'a' | b'r', Val::Int(n)) => self.pad_text(&n.to_string(), "", out),
+            (_, Val::Int(n)) => out.push(&self.pad_number(*n)),
+            (conv, Val::Str(_)) => Err(malformed(&format!(
+                "%({}){} needs a number but {} is text: use %({})s",
+                self.name, conv as char, self.name, self.name
+            ))),
         }
     }
 
-    fn pad_text(&self, s: &str) -> String {
-        let s: String = match self.precision {
-            Some(p) => s.chars().take(p).collect(),
-            None => s.to_string(),
+    /// `s` between `quote`s (one ASCII character, or none), cut to the
+    /// precision in characters and padded to the width: measured first and
+    /// copied into `out` once, never into a string of its own.
+    fn pad_text(&self, s: &str, quote: &str, out: &mut Out) -> Result<(), ExpandError> {
+        let mut left = self.precision.unwrap_or(usize::MAX);
+        let lead = &quote[..quote.len().min(left)];
+        left -= lead.len();
+        let body = match s.char_indices().nth(left) {
+            Some((cut, _)) => &s[..cut],
+            None => s,
         };
-        let len = s.chars().count();
-        if len >= self.width {
-            return s;
+        let body_chars = body.chars().count();
+        left -= body_chars;
+        let trail = &quote[..quote.len().min(left)];
+        let fill = self
+            .width
+            .saturating_sub(lead.len() + body_chars + trail.len());
+        out.reserve(lead.len() + body.len() + trail.len() + fill)?;
+        if !self.left {
+            out.pad(' ', fill)?;
         }
-        let fill = " ".repeat(self.width - len);
-        if self.left { s + &fill } else { fill + &s }
+        for part in [lead, body, trail] {
+            out.push(part)?;
+        }
+        if self.left {
+            out.pad(' ', fill)?;
+        }
+        Ok(())
     }
 
     fn pad_number(&self, n: i64) -> String {
         let abs = n.unsigned_abs();
         let mut body = match self.conv {
-            'x' => format!("{abs:x}"),
-            'X' => format!("{abs:X}"),
-            'o' => format!("{abs:o}"),
+            b'x' => format!("{abs:x}"),
+            b'X' => format!("{abs:X}"),
+            b'o' => format!("{abs:o}"),
             _ => abs.to_string(),
         };
         if let Some(p) = self.precision
@@ -320,9 +378,9 @@ impl Spec {
         }
         if self.alt {
             match self.conv {
-                'x' => prefix.push_str("0x"),
-                'X' => prefix.push_str("0X"),
-                'o' => prefix.push_str("0o"),
+                b'x' => prefix.push_str("0x"),
+                b'X' => prefix.push_str("0X"),
+                b'o' => prefix.push_str("0o"),
                 _ => {}
             }
         }
@@ -341,13 +399,6 @@ impl Spec {
     }
 }
 
-fn text_of(val: &Val) -> String {
-    match val {
-        Val::Str(s) => s.clone(),
-        Val::Int(n) => n.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,7 +414,7 @@ mod tests {
     }
 
     fn ok(s: &str) -> String {
-        expand(s, &vars()).expect("expands")
+        expand(s, &vars(), usize::MAX).expect("expands")
     }
 
     #[test]
@@ -403,19 +454,55 @@ mod tests {
             "%(process_num)4097d",
             "%(here).99999999999999999999999s",
         ] {
-            let err = expand(bad, &vars()).expect_err(bad);
+            let err = expand(bad, &vars(), usize::MAX).expect_err(bad);
             assert!(err.to_string().contains("too large"), "{bad}: {err}");
         }
     }
 
     #[test]
+    fn text_around_names_may_be_any_unicode() {
+        assert_eq!(ok("é→%(program_name)s中"), "é→web中");
+        let mut v = vars();
+        v.set_str("uni", "日本語");
+        let x = |s| expand(s, &v, usize::MAX).expect(s);
+        assert_eq!(x("[%(uni).2s]"), "[日本]");
+        assert_eq!(x("[%(uni)5s]"), "[  日本語]");
+        assert_eq!(x("[%(uni)-4r]"), "['日本語']");
+        assert_eq!(x("[%(uni).2r]"), "['日]");
+        assert_eq!(x("[%(process_num)3r]"), "[  7]");
+    }
+
+    #[test]
+    fn the_limit_stops_the_expansion_before_it_is_built() {
+        let mut v = vars();
+        v.set_str("big", "x".repeat(1000));
+        assert_eq!(expand("%(big)s", &v, 1000).map(|s| s.len()), Ok(1000));
+        for (s, limit) in [
+            ("%(big)s", 999),
+            ("a%(big)s", 1000),
+            ("%(big)s%%", 1000),
+            ("%(process_num)0100d", 99),
+            ("%(here)2000s", 1999),
+            ("plain text", 9),
+        ] {
+            assert_eq!(
+                expand(s, &v, limit),
+                Err(ExpandError::TooLong(limit)),
+                "{s}"
+            );
+        }
+        // Cut by its precision first, so within the limit.
+        assert_eq!(expand("%(big).10s", &v, 10).map(|s| s.len()), Ok(10));
+    }
+
+    #[test]
     fn unknown_name() {
         assert_eq!(
-            expand("%(nope)s", &vars()),
+            expand("%(nope)s", &vars(), usize::MAX),
             Err(ExpandError::Unknown("nope".into()))
         );
         assert_eq!(
-            expand("%(ENV_NOT_SET_ANYWHERE)s", &vars()),
+            expand("%(ENV_NOT_SET_ANYWHERE)s", &vars(), usize::MAX),
             Err(ExpandError::Unknown("ENV_NOT_SET_ANYWHERE".into()))
         );
     }
@@ -424,7 +511,10 @@ mod tests {
     fn malformed() {
         for bad in ["50%", "%s", "%(here)", "%(here", "%(here)q", "%(here)d"] {
             assert!(
-                matches!(expand(bad, &vars()), Err(ExpandError::Malformed(_))),
+                matches!(
+                    expand(bad, &vars(), usize::MAX),
+                    Err(ExpandError::Malformed(_))
+                ),
                 "{bad}"
             );
         }

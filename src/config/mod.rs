@@ -6,7 +6,9 @@
 //! `expand` and `values`/`environment` parsers) -> `supervisord` (daemon,
 //! server and ctl sections) and `program` (programs and groups) -> `load`
 //! (assembles `spec::Config`). `check` renders a report for `sluice check`.
+//! `budget` bounds the bytes one load may expand and copy.
 
+mod budget;
 pub(crate) mod check;
 mod diagnostic;
 mod dialect;

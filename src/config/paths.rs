@@ -1,8 +1,18 @@
 //! Path helpers matching supervisord's: `~` expansion (`expanduser`),
 //! absolute lexical normalisation (`normpath(abspath(...))`), and the
-//! "does this directory exist" checks it makes at config time.
+//! "does this directory exist" checks it makes at config time; and the
+//! length every path must stay under.
 
 use std::path::{Component, Path, PathBuf};
+
+/// Linux's PATH_MAX, with its NUL: a path of this many bytes or more is
+/// refused by every system call (ENAMETOOLONG).
+pub const PATH_MAX: usize = 4096;
+
+/// Is `path` shorter than [`PATH_MAX`]?
+pub fn fits(path: &Path) -> bool {
+    path.as_os_str().len() < PATH_MAX
+}
 
 /// `~` and `~/x` use `$HOME`; `~user/x` that user's home; else unchanged.
 pub fn expand_user(s: &str, home: Option<&str>) -> String {

@@ -276,6 +276,9 @@ fn program_processes(
     diags: &mut Diags,
 ) -> Vec<ProcessSpec> {
     let r = Reader::new(loc);
+    if diags.budget_spent() {
+        return Vec::new();
+    }
     let is_agent_section = loc.section.name.starts_with("agent:");
     let known: Vec<&str> = PROGRAM_KEYS
         .iter()
@@ -433,8 +436,14 @@ fn program_processes(
     }
 
     let mut out = Vec::new();
+    // A value refused in one process is refused in every one: one is
+    // enough to say so, and the rest would spend the budget for nothing.
+    let refused = diags.refusals();
     // In range: numprocs_start + numprocs was checked above.
     for num in numprocs_start..numprocs_start.saturating_add(count) {
+        if diags.budget_spent() || diags.refusals() > refused {
+            break;
+        }
         let mut vars = vars.clone();
         vars.set_int("process_num", num);
         vars.set_int("numprocs", numprocs);
@@ -454,7 +463,8 @@ fn program_processes(
             Some(Err(())) => program.to_string(),
         };
         let directory = match r.text("directory", &vars, diags) {
-            Some(Ok(d)) => Some(PathBuf::from(paths::expand_user(&d, ctx.home()))),
+            Some(Ok(d)) => Some(PathBuf::from(paths::expand_user(&d, ctx.home())))
+                .filter(|d| r.path_fits("directory", d, diags)),
             _ => None,
         };
         let mut stdout = stream(&r, "stdout", &vars, ctx, diags);
@@ -484,13 +494,20 @@ fn program_processes(
             };
             flume_ng_command(&r, command, isolation, directory.as_deref(), diags)
         };
-        if let ProcessKind::Agent(agent) = &mut kind {
+        let command_key = if is_agent_section {
+            "conf_file"
+        } else {
+            "command"
+        };
+        if let ProcessKind::Agent(agent) = &mut kind
+            && r.path_fits(command_key, &agent.conf_file, diags)
+        {
             agent.conf_digest = ctx.digest_of(&agent.conf_file);
         }
 
         let environment = merge_environment(&daemon.environment, own_env);
 
-        out.push(ProcessSpec {
+        let spec = ProcessSpec {
             stdout: place_log(stdout, &name, "stdout", daemon),
             stderr: place_log(stderr, &name, "stderr", daemon),
             name,
@@ -516,7 +533,12 @@ fn program_processes(
             directory,
             umask,
             serverurl: serverurl.clone(),
-        });
+        };
+        auto_logs_fit(&r, &spec, diags);
+        if !charge_copies(&r, &spec, daemon, diags) {
+            break;
+        }
+        out.push(spec);
     }
     // supervisord orders a program's processes by (priority, name).
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -544,6 +566,94 @@ fn merge_environment(
         }
     }
     environment
+}
+
+/// An AUTO log path (made of childlogdir, the process name and the
+/// identifier, each short enough alone) of PATH_MAX bytes or more is an
+/// error at its key.
+fn auto_logs_fit(r: &Reader, p: &ProcessSpec, diags: &mut Diags) {
+    for (log, key) in [(&p.stdout, "stdout_logfile"), (&p.stderr, "stderr_logfile")] {
+        if log.auto
+            && let Some(path) = &log.path
+            && !paths::fits(path)
+        {
+            diags.error(
+                r.at(key),
+                format!(
+                    "the AUTO log file (childlogdir/NAME-{}---IDENTIFIER.log) would be a path \
+                     of {} bytes or more (PATH_MAX): choose a shorter childlogdir, process_name \
+                     or identifier",
+                    &key[..6],
+                    paths::PATH_MAX
+                ),
+            );
+        }
+    }
+}
+
+/// Count what each process copies from values read once for many
+/// processes: the daemon's `environment`, the program's `exitcodes`,
+/// `user` and `serverurl`, its names, and the AUTO log paths (holding
+/// `childlogdir` and `identifier`). A process's own expansions were counted
+/// by `Reader::text`, and what is built from them alone (an agent's
+/// command) is no bigger. False once the load's budget is spent.
+fn charge_copies(
+    r: &Reader,
+    p: &ProcessSpec,
+    daemon: &SupervisordSection,
+    diags: &mut Diags,
+) -> bool {
+    let text = |s: Option<&String>| s.map_or(0, String::len);
+    let auto = |log: &LogSpec| {
+        log.path
+            .as_ref()
+            .filter(|_| log.auto)
+            .map_or(0, |p| p.as_os_str().len())
+    };
+    let copies = [
+        (
+            "environment",
+            daemon
+                .environment
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum(),
+            "[supervisord] environment=, copied into the environment of each process,",
+        ),
+        (
+            "exitcodes",
+            p.exitcodes.len() * std::mem::size_of::<i32>(),
+            "exitcodes, copied into each process,",
+        ),
+        (
+            "user",
+            text(p.user.as_ref()),
+            "user, copied into each process,",
+        ),
+        (
+            "serverurl",
+            text(p.serverurl.as_ref()),
+            "serverurl, copied into each process,",
+        ),
+        (
+            "process_name",
+            p.group.len() + p.program_name.len(),
+            "the program and group name, copied into each process,",
+        ),
+        (
+            "stdout_logfile",
+            auto(&p.stdout),
+            "the AUTO stdout log path of each process",
+        ),
+        (
+            "stderr_logfile",
+            auto(&p.stderr),
+            "the AUTO stderr log path of each process",
+        ),
+    ];
+    copies
+        .into_iter()
+        .all(|(key, bytes, what)| bytes == 0 || diags.charge(r.at(key), bytes, what))
 }
 
 /// A command that can never be split into words is an error; an empty one
@@ -724,19 +834,23 @@ fn stream(r: &Reader, which: &'static str, vars: &Vars, ctx: &Ctx, diags: &mut D
         }
         LogTarget::Path(p) => {
             let p = paths::expand_user(p, ctx.home());
-            if let Some(dir) = paths::parent_dir(Path::new(&p))
-                && !ctx.dir_ok(dir)
-            {
-                diags.error(
-                    r.at(lf_key),
-                    format!(
-                        "the directory {} does not exist (supervisord does not create it; \
-                         create it or choose another path)",
-                        dir.display()
-                    ),
-                );
-            }
-            target = LogTarget::Path(p);
+            target = if r.path_fits(lf_key, Path::new(&p), diags) {
+                if let Some(dir) = paths::parent_dir(Path::new(&p))
+                    && !ctx.dir_ok(dir)
+                {
+                    diags.error(
+                        r.at(lf_key),
+                        format!(
+                            "the directory {} does not exist (supervisord does not create it; \
+                             create it or choose another path)",
+                            dir.display()
+                        ),
+                    );
+                }
+                LogTarget::Path(p)
+            } else {
+                LogTarget::Disabled
+            };
         }
         LogTarget::Auto if maxbytes == 0 => diags.warn(
             r.at(mb_key),

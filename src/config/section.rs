@@ -2,22 +2,74 @@
 //! problem report it with file, line, section and key, then carry on with
 //! the default so that one load finds every error.
 
+use std::path::Path;
+
+use super::budget::VALUE_MAX;
 use super::diagnostic::{Diags, Place};
 use super::dialect::Entry;
 use super::environment;
 use super::expand::{self, ExpandError, Vars};
+use super::paths;
 use super::sources::Located;
 use super::values;
 
 /// The message for a value that could not be expanded.
 pub fn expand_message(e: &ExpandError, value: &str, vars: &Vars) -> String {
+    let value = shown(value);
     match e {
         ExpandError::Unknown(name) => format!(
             "unknown name %({name}) in '{value}'; available names: {}",
             vars.describe()
         ),
-        ExpandError::Malformed(_) | ExpandError::TooWide(_) => {
+        ExpandError::Malformed(_) | ExpandError::TooWide(_) | ExpandError::TooLong(_) => {
             format!("cannot expand '{value}': {e}")
+        }
+    }
+}
+
+/// A value as a message quotes it: whole if short, else its start.
+pub fn shown(value: &str) -> String {
+    const SHOWN: usize = 100;
+    match value.char_indices().nth(SHOWN) {
+        None => value.to_string(),
+        Some((cut, _)) => format!("{}... ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
+/// The error for a value that makes a path of PATH_MAX bytes or more.
+pub fn too_long_path(value: &str) -> String {
+    format!(
+        "'{}' makes a path of {} bytes or more (PATH_MAX), which no file or directory can \
+         have: make it shorter",
+        shown(value),
+        paths::PATH_MAX
+    )
+}
+
+/// Expand `value` (of the key at `at`) within the load's budget: at most
+/// [`VALUE_MAX`] bytes, counted against the load's total. `Err` once
+/// reported, or quietly once the budget is spent (reported then).
+pub fn expand_at(value: &str, vars: &Vars, at: Place<'_>, diags: &mut Diags) -> Result<String, ()> {
+    if diags.budget_spent() {
+        return Err(());
+    }
+    match expand::expand(value, vars, VALUE_MAX) {
+        Ok(v) => {
+            let what = format!("expanding '{}' ({} bytes)", shown(value), v.len());
+            diags.charge(at, v.len(), &what).then_some(v).ok_or(())
+        }
+        Err(ExpandError::TooLong(_)) => {
+            diags.refuse_value(at, &shown(value));
+            Err(())
+        }
+        Err(e) => {
+            // Its message quotes the value: counted too, as a value read
+            // once per process fails once per process.
+            let what = format!("reading '{}' ({} bytes)", shown(value), value.len());
+            if diags.charge(at, value.len(), &what) {
+                diags.error(at, expand_message(&e, value, vars));
+            }
+            Err(())
         }
     }
 }
@@ -78,9 +130,18 @@ impl<'a> Reader<'a> {
             };
             &own
         };
-        Some(expand::expand(&entry.value, vars).map_err(|e| {
-            diags.error(self.at(key), expand_message(&e, &entry.value, vars));
-        }))
+        Some(expand_at(&entry.value, vars, self.at(key), diags))
+    }
+
+    /// Does `path`, made from `key`'s value, fit in PATH_MAX? If not, an
+    /// error at the key: no system call takes such a path, so nothing
+    /// could create, open or enter it.
+    pub fn path_fits(&self, key: &'a str, path: &Path, diags: &mut Diags) -> bool {
+        if paths::fits(path) {
+            return true;
+        }
+        diags.error(self.at(key), too_long_path(self.raw(key).unwrap_or("")));
+        false
     }
 
     /// Expand and parse; absent gives `None`; a bad value is reported and

@@ -18,7 +18,7 @@ use super::ConfigSource;
 use super::diagnostic::{Diags, Place};
 use super::dialect::{self, Entry, Section};
 use super::embedded::{EMBEDDED_CONFIG, EMBEDDED_NAME};
-use super::expand::{self, Vars};
+use super::expand::Vars;
 use super::load::Host;
 use super::paths;
 
@@ -285,12 +285,8 @@ fn read_includes(
     vars.set_str("here", sources.here.to_string_lossy());
     vars.set_str("host_node_name", host.node.clone());
     vars.set_env(host.env.iter());
-    let value = match expand::expand(&entry.value, &vars) {
-        Ok(v) => v,
-        Err(e) => {
-            diags.error(at, super::section::expand_message(&e, &entry.value, &vars));
-            return;
-        }
+    let Ok(value) = super::section::expand_at(&entry.value, &vars, at, diags) else {
+        return;
     };
     let options = glob::MatchOptions {
         case_sensitive: true,

@@ -9,7 +9,7 @@ use super::diagnostic::{Diags, Place};
 use super::expand::Vars;
 use super::load::Ctx;
 use super::paths;
-use super::section::Reader;
+use super::section::{Reader, too_long_path};
 use super::sources::{Located, Sources};
 use super::spec::{
     Credentials, CtlSection, InetHttpServer, LogLevel, SupervisordSection, UnixHttpServer,
@@ -115,7 +115,9 @@ pub fn read_supervisord(sources: &Sources, ctx: &Ctx, diags: &mut Diags) -> Supe
             }
             _ => {
                 let p = normalized(&v, ctx);
-                check_parent(&p, r.at("logfile"), ctx, diags);
+                if r.path_fits("logfile", &p, diags) {
+                    check_parent(&p, r.at("logfile"), ctx, diags);
+                }
                 s.logfile = Some(p);
             }
         }
@@ -139,7 +141,9 @@ pub fn read_supervisord(sources: &Sources, ctx: &Ctx, diags: &mut Diags) -> Supe
     s.loglevel = r.parse("loglevel", &vars, diags, s.loglevel, values::loglevel);
     if let Some(Ok(v)) = r.text("pidfile", &vars, diags) {
         let p = normalized(&v, ctx);
-        check_parent(&p, r.at("pidfile"), ctx, diags);
+        if r.path_fits("pidfile", &p, diags) {
+            check_parent(&p, r.at("pidfile"), ctx, diags);
+        }
         s.pidfile = p;
     }
     s.umask = r.parse("umask", &vars, diags, s.umask, values::octal);
@@ -165,7 +169,7 @@ pub fn read_supervisord(sources: &Sources, ctx: &Ctx, diags: &mut Diags) -> Supe
     if let Some(Ok(v)) = r.text("childlogdir", &vars, diags) {
         s.childlogdir = normalized(&v, ctx);
     }
-    if !ctx.dir_ok(&s.childlogdir) {
+    if r.path_fits("childlogdir", &s.childlogdir, diags) && !ctx.dir_ok(&s.childlogdir) {
         diags.error(
             r.at("childlogdir"),
             format!("the directory {} does not exist", s.childlogdir.display()),
@@ -176,7 +180,9 @@ pub fn read_supervisord(sources: &Sources, ctx: &Ctx, diags: &mut Diags) -> Supe
     });
     s.directory = r.parse_opt("directory", &vars, diags, |v| {
         let p = PathBuf::from(paths::expand_user(v, ctx.home()));
-        if p.is_dir() {
+        if !paths::fits(&p) {
+            Err(too_long_path(r.raw("directory").unwrap_or(v)))
+        } else if p.is_dir() {
             Ok(p)
         } else {
             Err(format!("{v} is not an existing directory"))
@@ -227,7 +233,11 @@ pub fn read_unix_http_server(
     r.warn_unknown(&["file", "chmod", "chown", "username", "password"], diags);
     let vars = ctx.base_vars(&loc.here);
     let file = match r.text("file", &vars, diags) {
-        Some(Ok(v)) => normalized(v.trim(), ctx),
+        Some(Ok(v)) => {
+            let p = normalized(v.trim(), ctx);
+            r.path_fits("file", &p, diags);
+            p
+        }
         Some(Err(())) => PathBuf::new(),
         None => {
             diags.error(
@@ -312,7 +322,11 @@ pub fn read_supervisorctl(
     let vars = ctx.base_vars(&loc.here);
     if let Some(Ok(v)) = r.text("serverurl", &vars, diags) {
         ctl.serverurl = match v.strip_prefix("unix://") {
-            Some(path) => format!("unix://{}", normalized(path, ctx).display()),
+            Some(path) => {
+                let p = normalized(path, ctx);
+                r.path_fits("serverurl", &p, diags);
+                format!("unix://{}", p.display())
+            }
             None => v,
         };
     }
@@ -324,7 +338,9 @@ pub fn read_supervisorctl(
     if let Some(Ok(v)) = r.text("history_file", &vars, diags)
         && !v.is_empty()
     {
-        ctl.history_file = Some(normalized(&v, ctx));
+        let p = normalized(&v, ctx);
+        r.path_fits("history_file", &p, diags);
+        ctl.history_file = Some(p);
     }
     ctl
 }

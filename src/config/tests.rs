@@ -1377,3 +1377,144 @@ fn a_daemon_log_or_pidfile_that_is_a_directory_is_an_error() {
     }
     assert!(render(&d).contains(&here), "{}", render(&d));
 }
+
+/// `load_file` with `BIG` in the environment.
+fn load_with_big(path: &Path, big: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let cwd = path.parent().unwrap_or(Path::new("/"));
+    let mut host = host(cwd);
+    host.env.insert("BIG".to_string(), big.to_string());
+    load_with(&ConfigSource::File(path.to_path_buf()), &host)
+}
+
+fn errs_with_big(path: &Path, big: &str) -> Vec<Diagnostic> {
+    match load_with_big(path, big) {
+        Ok(l) => panic!("expected errors, loaded {} groups", l.config.groups.len()),
+        Err(d) => d,
+    }
+}
+
+#[test]
+fn a_value_expanding_to_more_than_a_mebibyte_is_an_error() {
+    let mib = 1 << 20;
+    let (_dir, path) = conf(
+        "[supervisord]\n\
+         childlogdir = %(here)s\n\
+         [program:p]\n\
+         command = /bin/echo %(ENV_BIG)s\n",
+    );
+    // Just under: loads.
+    let under = "x".repeat(mib - "/bin/echo ".len());
+    if let Err(d) = load_with_big(&path, &under) {
+        panic!("{}", render(&d));
+    }
+    let d = errs_with_big(&path, &"x".repeat(mib));
+    assert_eq!(errors_only(&d).len(), 1, "{}", render(&d));
+    assert!(has_error(&d, 4, Some("command"), "1 MiB"), "{}", render(&d));
+    // A value written out that long, with nothing to expand, too.
+    let (_dir, path) = conf(&format!(
+        "[supervisord]\nchildlogdir = %(here)s\n[program:p]\ncommand = /bin/echo {}\n",
+        "y".repeat(mib)
+    ));
+    let d = errs(&path);
+    assert!(has_error(&d, 4, Some("command"), "1 MiB"), "{}", render(&d));
+    assert!(render(&d).len() < 1000, "the value is not quoted whole");
+}
+
+#[test]
+fn the_expansions_and_copies_of_a_load_are_at_most_64_mib() {
+    let big = "x".repeat(900_000);
+    // 100 processes, each with its own expansion of 900 kB: 90 MB.
+    let (_dir, path) = conf(
+        "[supervisord]\n\
+         childlogdir = %(here)s\n\
+         [program:p]\n\
+         command = /bin/true\n\
+         process_name = p%(process_num)d\n\
+         numprocs = 100\n\
+         environment = A=\"%(ENV_BIG)s\"\n",
+    );
+    let d = errs_with_big(&path, &big);
+    assert_eq!(errors_only(&d).len(), 1, "{}", render(&d));
+    assert!(
+        has_error(&d, 7, Some("environment"), "64 MiB"),
+        "{}",
+        render(&d)
+    );
+    // The daemon's environment, expanded once, copied into each process.
+    let (_dir, path) = conf(
+        "[supervisord]\n\
+         childlogdir = %(here)s\n\
+         environment = A=\"%(ENV_BIG)s\"\n\
+         [program:q]\n\
+         command = /bin/true\n\
+         process_name = q%(process_num)d\n\
+         numprocs = 100\n",
+    );
+    let d = errs_with_big(&path, &big);
+    assert_eq!(errors_only(&d).len(), 1, "{}", render(&d));
+    assert!(
+        has_error(&d, 4, Some("environment"), "64 MiB"),
+        "{}",
+        render(&d)
+    );
+    // exitcodes, read once, copied into each process (2 MiB each).
+    let (_dir, path) = conf(&format!(
+        "[supervisord]\n\
+         childlogdir = %(here)s\n\
+         [program:r]\n\
+         command = /bin/true\n\
+         process_name = r%(process_num)d\n\
+         numprocs = 100\n\
+         exitcodes = 0{}\n",
+        ",0".repeat(250_000)
+    ));
+    let d = errs(&path);
+    assert_eq!(errors_only(&d).len(), 1, "{}", render(&d));
+    assert!(
+        has_error(&d, 7, Some("exitcodes"), "64 MiB"),
+        "{}",
+        render(&d)
+    );
+}
+
+#[test]
+fn a_path_of_path_max_bytes_or_more_is_an_error() {
+    let long = |n: usize| format!("/tmp/{}", "d".repeat(n - "/tmp/".len()));
+    let (_dir, path) = conf(&format!(
+        "[supervisord]\n\
+         childlogdir = %(here)s\n\
+         pidfile = {}\n\
+         [program:p]\n\
+         command = /bin/true\n\
+         directory = {}\n\
+         stdout_logfile = {}/x.log\n\
+         [program:q]\n\
+         command = /bin/true\n\
+         directory = {}\n",
+        long(4096),
+        long(4096),
+        long(5000),
+        long(4095),
+    ));
+    let d = errs(&path);
+    for (line, key) in [(3, "pidfile"), (6, "directory"), (7, "stdout_logfile")] {
+        assert!(has_error(&d, line, Some(key), "PATH_MAX"), "{}", render(&d));
+    }
+    assert_eq!(errors_only(&d).len(), 3, "{}", render(&d));
+    // An AUTO log path, of values each short enough alone.
+    let (_dir, path) = conf(&format!(
+        "[supervisord]\n\
+         childlogdir = %(here)s\n\
+         identifier = {}\n\
+         [program:p]\n\
+         command = /bin/true\n\
+         process_name = p%(process_num)d\n\
+         numprocs = 3\n",
+        "i".repeat(4070)
+    ));
+    let d = errs(&path);
+    for key in ["stdout_logfile", "stderr_logfile"] {
+        assert!(has_error(&d, 4, Some(key), "PATH_MAX"), "{}", render(&d));
+    }
+    assert_eq!(errors_only(&d).len(), 2, "{}", render(&d));
+}

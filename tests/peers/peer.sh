@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The real systems sluice is tested against, fetched from Maven Central into
+# a cache outside the repository (nothing downloaded is committed).
+#
+#   tests/peers/peer.sh fetch flume        fetch (once) and print what is there
+#   tests/peers/peer.sh classpath flume    the Java classpath, fetching first
+#   tests/peers/peer.sh run flume FILE NAME [LOG]
+#                                          run agent NAME of FILE in the
+#                                          foreground (exec: the caller owns
+#                                          the pid), output to LOG or stdout
+#
+# The cache: ${SLUICE_PEERS_CACHE:-~/.cache/sluice-peers}/<peer>-<version>,
+# holding cp.txt (the classpath) once the fetch is complete.
+# Flume 1.11.0 runs on Java 17 as it is (netcat, memory, logger tried: no
+# --add-opens needed); a small heap (-Xmx) keeps it fit for 2 cores.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+cache="${SLUICE_PEERS_CACHE:-$HOME/.cache/sluice-peers}"
+
+version_of() {
+  case "$1" in
+    flume) echo 1.11.0 ;;
+    *) echo "peer.sh: unknown peer '$1' (known: flume)" >&2; exit 2 ;;
+  esac
+}
+
+fetch() {
+  local peer=$1 version dir
+  version=$(version_of "$peer")
+  dir="$cache/$peer-$version"
+  if [ ! -s "$dir/cp.txt" ]; then
+    command -v mvn >/dev/null || { echo "peer.sh: mvn is not installed" >&2; exit 3; }
+    mkdir -p "$dir"
+    local started=$SECONDS
+    # The classpath file appears only when every jar resolved.
+    mvn -q -B -f "$here/$peer/pom.xml" dependency:build-classpath \
+      -Dmdep.outputFile="$dir/cp.txt.part" >"$dir/fetch.log" 2>&1 || {
+      echo "peer.sh: fetching $peer $version failed; see $dir/fetch.log" >&2
+      tail -20 "$dir/fetch.log" >&2
+      exit 3
+    }
+    mv "$dir/cp.txt.part" "$dir/cp.txt"
+    echo "peer.sh: fetched $peer $version in $((SECONDS - started)) s" >&2
+  fi
+  echo "$dir"
+}
+
+cmd=${1:-}
+case "$cmd" in
+  fetch)
+    dir=$(fetch "${2:?peer}")
+    echo "$2 $(version_of "$2"): $(tr ':' '\n' <"$dir/cp.txt" | wc -l) jars, classpath in $dir/cp.txt"
+    ;;
+  classpath)
+    dir=$(fetch "${2:?peer}")
+    cat "$dir/cp.txt"
+    ;;
+  run)
+    peer=${2:?peer} file=${3:?agent file} name=${4:?agent name} log=${5:-}
+    [ "$peer" = flume ] || { echo "peer.sh: run knows flume only" >&2; exit 2; }
+    dir=$(fetch flume)
+    command -v java >/dev/null || { echo "peer.sh: java is not installed" >&2; exit 3; }
+    [ -n "$log" ] && exec >"$log" 2>&1
+    exec java -Xmx${FLUME_HEAP:-128m} \
+      -Dlog4j.configurationFile="$here/flume/log4j2.xml" \
+      -cp "$(cat "$dir/cp.txt")" org.apache.flume.node.Application \
+      -f "$file" -n "$name" --no-reload-conf
+    ;;
+  *)
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

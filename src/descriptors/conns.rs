@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::accept::AcceptBackoff;
 use super::{Budget, Share};
 
 /// The most often a listener's log hears that it is full.
@@ -39,6 +40,8 @@ struct State {
     next: u64,
     open: BTreeMap<u64, Slot>,
     last_complaint: Option<Instant>,
+    /// The listener's failed accepts.
+    backoff: AcceptBackoff,
 }
 
 struct Slot {
@@ -102,6 +105,7 @@ impl Conns {
                 next: 0,
                 open: BTreeMap::new(),
                 last_complaint: None,
+                backoff: AcceptBackoff::default(),
             }),
         })
     }
@@ -111,18 +115,28 @@ impl Conns {
     }
 
     /// Open connections.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().open.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// An accept failed: how long to wait before the next, and a line for
+    /// the listener's log now and then. Out of descriptors, the longest
+    /// idle connection is closed to free one.
+    pub fn accept_failed(&self, e: &std::io::Error) -> (Duration, Option<String>) {
+        let mut st = self.lock();
+        let failed = st.backoff.failed(e);
+        if failed.out_of_descriptors {
+            close_longest_idle(&mut st);
+        }
+        (failed.wait, failed.complaint)
     }
 
-    /// A place for a new connection, if one is free or an idle connection
-    /// gives way.
+    /// A place for a newly accepted connection, if one is free or an idle
+    /// connection gives way.
     pub fn admit(self: &Arc<Self>) -> Admission {
         let mut st = self.lock();
+        st.backoff.succeeded();
         let mut gave_way = false;
         let mut share = None;
         let full = match self.room {
@@ -195,9 +209,9 @@ impl Conns {
         }
     }
 
-    /// Close the longest idle connection (to free a descriptor when accept
-    /// fails for want of one); false if none is idle.
-    pub fn close_one_idle(&self) -> bool {
+    /// Close the longest idle connection; false if none is idle.
+    #[cfg(test)]
+    fn close_one_idle(&self) -> bool {
         close_longest_idle(&mut self.lock()).is_some()
     }
 }

@@ -43,7 +43,6 @@ use super::body::Body;
 use super::listen::{self, UnixListenSpec};
 use super::{Dispatch, auth, faults, tail, xml};
 use crate::config::{Config, Credentials};
-use crate::descriptors::accept::AcceptBackoff;
 use crate::descriptors::conns::{Conns, Ticket};
 use crate::descriptors::{self, MAX_CONTROL_CAP};
 
@@ -296,7 +295,6 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
-    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -307,21 +305,17 @@ async fn accept_loop(
             Err(e) => {
                 // Out of descriptors and the like: free one if a connection
                 // is idle, wait (longer each time), and say so now and then.
-                let failed = backoff.failed(&e);
-                if failed.out_of_descriptors {
-                    conns.close_one_idle();
-                }
-                if let Some(line) = failed.complaint {
+                let (wait, complaint) = conns.accept_failed(&e);
+                if let Some(line) = complaint {
                     tracing::warn!("control server: {line}");
                 }
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => return,
-                    _ = tokio::time::sleep(failed.wait) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
                 continue;
             }
         };
-        backoff.succeeded();
         // No room: the longest idle connection gives way, or (all busy)
         // this one is closed at once.
         let admission = conns.admit();

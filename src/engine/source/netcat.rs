@@ -45,7 +45,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::{Source, SourceContext};
-use crate::descriptors::accept::AcceptBackoff;
 use crate::descriptors::conns::{Busy, Conns, Ticket};
 use crate::descriptors::{self, Budget};
 use crate::engine::config::{Diags, Props};
@@ -154,7 +153,6 @@ impl Source for Netcat {
             .map(|a| a.to_string())
             .unwrap_or_else(|_| address(&self.bind, self.port));
         let conns = Conns::lent(self.budget, label);
-        let mut backoff = AcceptBackoff::default();
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
@@ -162,7 +160,6 @@ impl Source for Netcat {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        backoff.succeeded();
                         let admission = conns.admit();
                         if let Some(line) = admission.complaint {
                             ctx.log.warn(&ctx.label, &line);
@@ -188,16 +185,13 @@ impl Source for Netcat {
                         // Out of descriptors and the like: free one if a
                         // connection is idle, wait (longer each time), and
                         // say so now and then.
-                        let failed = backoff.failed(&e);
-                        if failed.out_of_descriptors {
-                            conns.close_one_idle();
-                        }
-                        if let Some(line) = failed.complaint {
+                        let (wait, complaint) = conns.accept_failed(&e);
+                        if let Some(line) = complaint {
                             ctx.log.warn(&ctx.label, &line);
                         }
                         tokio::select! {
                             _ = ctx.cancel.cancelled() => break,
-                            _ = tokio::time::sleep(failed.wait) => {}
+                            _ = tokio::time::sleep(wait) => {}
                         }
                     }
                 },

@@ -99,7 +99,7 @@ fn an_event_larger_than_byte_capacity_is_refused_at_once() {
     assert_eq!(replies[0], "OK", "{replies:?}");
     assert!(
         replies[1].starts_with("FAILED: channel c1 can never hold this event: 500 bytes")
-            && replies[1].contains("byteCapacity (100 bytes"),
+            && replies[1].contains("byteCapacity (1 slot of 100 bytes"),
         "{replies:?}"
     );
     assert_eq!(replies[2], "OK", "{replies:?}");

@@ -491,7 +491,9 @@ mod tests {
         harness_with(Settings {
             capacity: 100,
             transaction_capacity: 100,
-            byte_capacity: Some(bytes),
+            byte_capacity: Some(crate::engine::channel::byte_capacity::ByteCapacity::new(
+                bytes, 1,
+            )),
             keep_alive: std::time::Duration::from_millis(20),
         })
     }

@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod compare;
+pub mod flume;
 pub mod stock;
 pub mod tmpfs;
 

@@ -10,7 +10,8 @@
 #                                          the pid), output to LOG or stdout
 #
 # The cache: ${SLUICE_PEERS_CACHE:-~/.cache/sluice-peers}/<peer>-<version>,
-# holding cp.txt (the classpath) once the fetch is complete.
+# the jars in lib/ and cp.txt (the classpath), written last: a fetch that
+# did not finish is done again.
 # Flume 1.11.0 runs on Java 17 as it is (netcat, memory, logger tried: no
 # --add-opens needed); a small heap (-Xmx) keeps it fit for 2 cores.
 set -euo pipefail
@@ -32,13 +33,15 @@ fetch() {
     command -v mvn >/dev/null || { echo "peer.sh: mvn is not installed" >&2; exit 3; }
     mkdir -p "$dir"
     local started=$SECONDS
-    # The classpath file appears only when every jar resolved.
-    mvn -q -B -f "$here/$peer/pom.xml" dependency:build-classpath \
-      -Dmdep.outputFile="$dir/cp.txt.part" >"$dir/fetch.log" 2>&1 || {
+    rm -rf "$dir/lib"
+    mvn -q -B -f "$here/$peer/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$dir/lib" -DincludeScope=runtime >"$dir/fetch.log" 2>&1 || {
       echo "peer.sh: fetching $peer $version failed; see $dir/fetch.log" >&2
       tail -20 "$dir/fetch.log" >&2
       exit 3
     }
+    # The classpath file appears only when every jar is there.
+    ls "$dir"/lib/*.jar | paste -sd: >"$dir/cp.txt.part"
     mv "$dir/cp.txt.part" "$dir/cp.txt"
     echo "peer.sh: fetched $peer $version in $((SECONDS - started)) s" >&2
   fi

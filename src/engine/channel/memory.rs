@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use super::byte_capacity::{self, ByteCapacity, MEMORY_SLOT};
 use super::{Channel, ChannelError, Take, TakeTransaction};
-use crate::engine::config::props::Range;
 use crate::engine::config::{Diags, Props};
 use crate::engine::event::Event;
 use crate::engine::registry::ChannelType;
@@ -37,10 +37,10 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(3);
 pub struct Settings {
     pub capacity: usize,
     pub transaction_capacity: usize,
-    /// Body bytes allowed in the channel (after the buffer percentage).
-    /// Flume defaults to 80% of the JVM heap; sluice has no heap, so unset
-    /// means no byte limit (capacity still bounds the channel).
-    pub byte_capacity: Option<u64>,
+    /// Body bytes allowed in the channel, in Flume's slots. Flume
+    /// defaults to 80% of the JVM heap; sluice has no heap, so unset means
+    /// no byte limit (capacity still bounds the channel).
+    pub byte_capacity: Option<ByteCapacity>,
     pub keep_alive: Duration,
 }
 
@@ -53,22 +53,6 @@ impl Default for Settings {
             keep_alive: DEFAULT_KEEP_ALIVE,
         }
     }
-}
-
-/// `byteCapacity` less its `byteCapacityBufferPercentage` (Flume keeps
-/// that share for the events' headers); `None` without a byteCapacity.
-pub(super) fn byte_capacity(props: &Props, diags: &mut Diags) -> Option<u64> {
-    let percent = props.number(
-        diags,
-        "byteCapacityBufferPercentage",
-        20,
-        Range::new(0, 100),
-    );
-    props
-        .get("byteCapacity")
-        .filter(|v| !v.is_empty())
-        .map(|_| props.bytes(diags, "byteCapacity", 0, 0))
-        .map(|b| b.saturating_mul(100 - percent.min(100)) / 100)
 }
 
 impl Settings {
@@ -89,7 +73,7 @@ impl Settings {
                 format!("{transaction_capacity} is higher than the capacity ({capacity})"),
             );
         }
-        let byte_capacity = byte_capacity(props, diags);
+        let byte_capacity = ByteCapacity::from_props(props, diags, MEMORY_SLOT);
         let keep_alive = props.secs(diags, "keep-alive", DEFAULT_KEEP_ALIVE.as_secs(), 0);
         Settings {
             capacity,
@@ -100,55 +84,13 @@ impl Settings {
     }
 }
 
-/// Flume counts an event's body; an empty body still takes a byte.
-pub(super) fn weight(e: &Event) -> u64 {
-    e.size().max(1) as u64
-}
-
-/// The events of `events` larger than `byte_capacity` (see
-/// `Channel::refuse`): no put can ever take them.
-pub(super) fn refuse_larger(
-    name: &str,
-    byte_capacity: Option<u64>,
-    events: &[Event],
-    out: &mut Vec<(usize, String)>,
-) {
-    let Some(cap) = byte_capacity else { return };
-    for (i, e) in events.iter().enumerate() {
-        let w = weight(e);
-        if w > cap {
-            out.push((
-                i,
-                format!(
-                    "channel {name} can never hold this event: {w} bytes, more than its byteCapacity ({cap} bytes after byteCapacityBufferPercentage)"
-                ),
-            ));
-        }
-    }
-}
-
-/// A transaction of `bytes` that can never fit in `byte_capacity`.
-pub(super) fn never_fits(
-    name: &str,
-    byte_capacity: Option<u64>,
-    n: usize,
-    bytes: u64,
-) -> Option<ChannelError> {
-    let cap = byte_capacity?;
-    (bytes > cap).then(|| {
-        ChannelError::NeverFits(format!(
-            "channel {name}: a put of {n} events weighs {bytes} bytes, more than its byteCapacity ({cap} bytes)"
-        ))
-    })
-}
-
 #[derive(Default)]
 struct State {
     queue: VecDeque<Event>,
-    queued_bytes: u64,
+    queued_slots: u64,
     /// Taken, not yet committed.
     inflight: usize,
-    inflight_bytes: u64,
+    inflight_slots: u64,
 }
 
 struct Inner {
@@ -207,8 +149,10 @@ impl Channel for MemoryChannel {
         if events.is_empty() {
             return Ok(());
         }
-        let bytes: u64 = events.iter().map(weight).sum();
-        if let Some(e) = never_fits(&inner.name, s.byte_capacity, events.len(), bytes) {
+        let slots = byte_capacity::weigh(s.byte_capacity, events);
+        if let Some(e) =
+            byte_capacity::never_fits(&inner.name, s.byte_capacity, events.len(), slots)
+        {
             return Err(e);
         }
         let deadline = tokio::time::Instant::now() + s.keep_alive;
@@ -220,12 +164,14 @@ impl Channel for MemoryChannel {
                 let mut st = inner.lock();
                 let count = st.queue.len() + st.inflight;
                 let room = count + events.len() <= s.capacity;
-                let byte_room = s
-                    .byte_capacity
-                    .is_none_or(|cap| st.queued_bytes + st.inflight_bytes + bytes <= cap);
+                let byte_room = byte_capacity::fits(
+                    s.byte_capacity,
+                    st.queued_slots + st.inflight_slots,
+                    slots,
+                );
                 if room && byte_room {
                     st.queue.extend(events.drain(..));
-                    st.queued_bytes += bytes;
+                    st.queued_slots += slots;
                     drop(st);
                     inner.data.notify_waiters();
                     return Ok(());
@@ -261,14 +207,14 @@ impl Channel for MemoryChannel {
                 if !st.queue.is_empty() {
                     let n = max.min(st.queue.len());
                     let events: Vec<Event> = st.queue.drain(..n).collect();
-                    let bytes: u64 = events.iter().map(weight).sum();
-                    st.queued_bytes -= bytes;
+                    let slots = byte_capacity::weigh(inner.settings.byte_capacity, &events);
+                    st.queued_slots -= slots;
                     st.inflight += n;
-                    st.inflight_bytes += bytes;
+                    st.inflight_slots += slots;
                     let tx = MemoryTake {
                         inner: inner.clone(),
                         count: n,
-                        bytes,
+                        slots,
                     };
                     return Ok(Take::new(events, Box::new(tx)));
                 }
@@ -282,7 +228,7 @@ impl Channel for MemoryChannel {
     }
 
     fn refuse(&self, events: &[Event], out: &mut Vec<(usize, String)>) {
-        refuse_larger(
+        byte_capacity::refuse_larger(
             &self.inner.name,
             self.inner.settings.byte_capacity,
             events,
@@ -303,7 +249,7 @@ impl Channel for MemoryChannel {
 struct MemoryTake {
     inner: Arc<Inner>,
     count: usize,
-    bytes: u64,
+    slots: u64,
 }
 
 #[async_trait]
@@ -312,7 +258,7 @@ impl TakeTransaction for MemoryTake {
         {
             let mut st = self.inner.lock();
             st.inflight -= self.count;
-            st.inflight_bytes -= self.bytes;
+            st.inflight_slots -= self.slots;
         }
         self.inner.space.notify_waiters();
         Ok(())
@@ -322,8 +268,8 @@ impl TakeTransaction for MemoryTake {
         {
             let mut st = self.inner.lock();
             st.inflight -= self.count;
-            st.inflight_bytes -= self.bytes;
-            st.queued_bytes += self.bytes;
+            st.inflight_slots -= self.slots;
+            st.queued_slots += self.slots;
             for e in events.into_iter().rev() {
                 st.queue.push_front(e);
             }
@@ -418,7 +364,7 @@ mod tests {
             Settings {
                 capacity: 100,
                 transaction_capacity: 100,
-                byte_capacity: Some(5),
+                byte_capacity: Some(ByteCapacity::new(5, 1)),
                 keep_alive: Duration::from_millis(10),
             },
         );

@@ -16,6 +16,7 @@
 //! Adding a channel type: one file here implementing [`Channel`], plus its
 //! entry in `engine::registry`.
 
+pub mod byte_capacity;
 pub mod file;
 pub mod memory;
 pub mod spillable;

@@ -68,11 +68,11 @@ pub struct Settings {
     pub overflow_capacity: usize,
     pub overflow_timeout: Duration,
     pub transaction_capacity: usize,
-    /// Body bytes allowed in memory (after the buffer percentage); unset:
-    /// no byte limit (Flume's default is a share of the JVM heap).
-    pub byte_capacity: Option<u64>,
-    /// Flume's estimate of an event's size; accepted and checked, the byte
-    /// limit counts real body sizes.
+    /// Body bytes allowed in memory, in slots of `avgEventSize` bytes, as
+    /// Flume counts them; unset: no byte limit (Flume's default is a share
+    /// of the JVM heap).
+    pub byte_capacity: Option<ByteCapacity>,
+    /// Flume's estimate of an event's size: the byte limit's slot.
     pub avg_event_size: u64,
     /// The overflow's settings (its capacity is overflow_capacity).
     pub overflow: file::Settings,
@@ -134,8 +134,8 @@ impl Settings {
                 ),
             );
         }
-        let byte_capacity = super::memory::byte_capacity(props, diags);
         let avg_event_size = props.bytes(diags, "avgEventSize", DEFAULT_AVG_EVENT_SIZE, 1);
+        let byte_capacity = ByteCapacity::from_props(props, diags, avg_event_size);
         // The overflow reads the file channel's own properties (directories,
         // file sizes, checkpoints); its capacity and keep-alive are ours.
         let mut overflow = file::Settings::from_props(name, props, diags);
@@ -157,7 +157,7 @@ impl Settings {
     }
 }
 
-use super::memory::weight;
+use super::byte_capacity::{self, ByteCapacity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -170,10 +170,10 @@ struct State {
     /// Runs of events, oldest first: where each run is, and how many.
     order: VecDeque<(Place, usize)>,
     memory: VecDeque<Event>,
-    memory_bytes: u64,
+    memory_slots: u64,
     /// Taken from memory, not yet committed (still occupy memory).
     memory_inflight: usize,
-    memory_inflight_bytes: u64,
+    memory_inflight_slots: u64,
     /// Events in the overflow not yet taken (counted in `order`).
     overflow_queued: usize,
     /// Taken from the overflow, not yet committed.
@@ -264,7 +264,7 @@ impl SpillableChannel {
         if s.memory_capacity == 0 {
             return Ok(false);
         }
-        let bytes: u64 = events.iter().map(weight).sum();
+        let slots = byte_capacity::weigh(s.byte_capacity, events);
         let deadline = tokio::time::Instant::now() + s.overflow_timeout;
         loop {
             let notified = inner.space.notified();
@@ -276,13 +276,15 @@ impl SpillableChannel {
                     return Ok(false);
                 }
                 let room = st.memory.len() + st.memory_inflight + events.len() <= s.memory_capacity;
-                let byte_room = s
-                    .byte_capacity
-                    .is_none_or(|cap| st.memory_bytes + st.memory_inflight_bytes + bytes <= cap);
+                let byte_room = byte_capacity::fits(
+                    s.byte_capacity,
+                    st.memory_slots + st.memory_inflight_slots,
+                    slots,
+                );
                 if room && byte_room {
                     st.push_back(Place::Memory, events.len());
                     st.memory.extend(events.drain(..));
-                    st.memory_bytes += bytes;
+                    st.memory_slots += slots;
                     drop(st);
                     inner.data.notify_waiters();
                     return Ok(true);
@@ -411,9 +413,9 @@ impl Channel for SpillableChannel {
         }
         // Without an overflow, byteCapacity is the most it can ever hold.
         if self.inner.overflow.is_none() {
-            let bytes = events.iter().map(weight).sum();
             let cap = self.inner.settings.byte_capacity;
-            if let Some(e) = super::memory::never_fits(&self.inner.name, cap, events.len(), bytes) {
+            let slots = byte_capacity::weigh(cap, events);
+            if let Some(e) = byte_capacity::never_fits(&self.inner.name, cap, events.len(), slots) {
                 return Err(e);
             }
         }
@@ -434,7 +436,7 @@ impl Channel for SpillableChannel {
         match &inner.overflow {
             Some(overflow) => overflow.refuse(events, out),
             None => {
-                super::memory::refuse_larger(&inner.name, inner.settings.byte_capacity, events, out)
+                byte_capacity::refuse_larger(&inner.name, inner.settings.byte_capacity, events, out)
             }
         }
     }
@@ -452,10 +454,10 @@ impl Channel for SpillableChannel {
                     Some((Place::Memory, k)) => {
                         let n = max.min(k).min(st.memory.len());
                         let events: Vec<Event> = st.memory.drain(..n).collect();
-                        let bytes: u64 = events.iter().map(weight).sum();
-                        st.memory_bytes -= bytes;
+                        let slots = byte_capacity::weigh(inner.settings.byte_capacity, &events);
+                        st.memory_slots -= slots;
                         st.memory_inflight += n;
-                        st.memory_inflight_bytes += bytes;
+                        st.memory_inflight_slots += slots;
                         if n >= k {
                             st.order.pop_front();
                         } else if let Some(front) = st.order.front_mut() {
@@ -464,7 +466,7 @@ impl Channel for SpillableChannel {
                         let tx = MemoryTake {
                             inner: inner.clone(),
                             count: n,
-                            bytes,
+                            slots,
                         };
                         return Ok(Take::new(events, Box::new(tx)));
                     }
@@ -610,7 +612,7 @@ impl Drop for Undo<'_> {
 struct MemoryTake {
     inner: Arc<Inner>,
     count: usize,
-    bytes: u64,
+    slots: u64,
 }
 
 #[async_trait]
@@ -619,7 +621,7 @@ impl TakeTransaction for MemoryTake {
         {
             let mut st = lock(&self.inner.state);
             st.memory_inflight -= self.count;
-            st.memory_inflight_bytes -= self.bytes;
+            st.memory_inflight_slots -= self.slots;
         }
         self.inner.space.notify_waiters();
         Ok(())
@@ -629,8 +631,8 @@ impl TakeTransaction for MemoryTake {
         {
             let mut st = lock(&self.inner.state);
             st.memory_inflight -= self.count;
-            st.memory_inflight_bytes -= self.bytes;
-            st.memory_bytes += self.bytes;
+            st.memory_inflight_slots -= self.slots;
+            st.memory_slots += self.slots;
             let n = events.len();
             for e in events.into_iter().rev() {
                 st.memory.push_front(e);

@@ -2,8 +2,8 @@
 //! line a client sends (up to `\n`, which is not part of the body; a `\r`
 //! before it is kept, as Flume keeps it) becomes one event.
 //!
-//! - `max-line-length` (512): the most bytes a line may have, its newline
-//!   included. A longer line gets Flume's answer, `FAILED: Event exceeds the
+//! - `max-line-length` (512): the most characters (UTF-8) a line may have,
+//!   its newline included. A longer line gets Flume's answer, `FAILED: Event exceeds the
 //!   maximum length (N chars, including newline)`, and the connection is
 //!   closed (the lines before it are delivered and acknowledged).
 //! - `ack-every-event` (true): answer `OK` for every event once the
@@ -204,6 +204,13 @@ impl Source for Netcat {
     }
 }
 
+/// The characters of UTF-8 text, as Flume counts `max-line-length` (it
+/// decodes the line first); a byte that is not UTF-8 counts as one. Only
+/// a line longer in bytes than the limit is counted.
+fn chars(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()
+}
+
 /// Deliveries one connection keeps in flight: while one waits for its
 /// commit (a file channel's fdatasync), the next reads are written, and
 /// share the next fdatasync (group commit). An fdatasync of a busy disk
@@ -345,7 +352,7 @@ async fn serve(conn: Conn, settings: Settings, ctx: SourceContext) {
                 // Sized like the last read's: no regrowth while cutting.
                 let mut batch: Vec<Event> = Vec::with_capacity(last_batch);
                 while let Some(i) = memchr::memchr(b'\n', &buf) {
-                    if i + 1 > settings.max_line {
+                    if i + 1 > settings.max_line && chars(&buf[..=i]) > settings.max_line {
                         too_long = true;
                         break;
                     }
@@ -354,7 +361,7 @@ async fn serve(conn: Conn, settings: Settings, ctx: SourceContext) {
                     batch.push(Event::new(line.freeze()));
                 }
                 // No newline yet and already too long to end in time.
-                if buf.len() >= settings.max_line {
+                if buf.len() >= settings.max_line && chars(&buf) >= settings.max_line {
                     too_long = true;
                 }
                 eof = n == 0;
@@ -527,7 +534,9 @@ mod tests {
         let h = super::super::testing::harness_with(crate::engine::channel::memory::Settings {
             capacity: 100,
             transaction_capacity: 100,
-            byte_capacity: Some(20),
+            byte_capacity: Some(crate::engine::channel::byte_capacity::ByteCapacity::new(
+                20, 1,
+            )),
             keep_alive: std::time::Duration::from_secs(3),
         });
         for ack in [true, false] {
@@ -550,7 +559,7 @@ mod tests {
             let failed = if ack { &lines[1] } else { &lines[0] };
             assert!(
                 failed.starts_with("FAILED: channel c1 can never hold this event: 37 bytes")
-                    && failed.contains("byteCapacity (20 bytes"),
+                    && failed.contains("byteCapacity (20 slots"),
                 "{lines:?}"
             );
             if ack {

@@ -156,7 +156,7 @@ async fn capacity_errors() {
 async fn byte_capacity_limits_memory_and_spills() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), 100, 100);
-    s.byte_capacity = Some(4);
+    s.byte_capacity = Some(ByteCapacity::new(4, 1));
     let (c, _) = open_with(s).await;
     c.put(&mut evs(&["abc"])).await.unwrap();
     c.put(&mut evs(&["de"])).await.unwrap();
@@ -249,7 +249,8 @@ a1.channels.c1.dataDirs = /tmp/x/d1, /tmp/x/d2
     assert_eq!(s.overflow_capacity, 500);
     assert_eq!(s.overflow_timeout, Duration::from_secs(7));
     assert_eq!(s.transaction_capacity, 50);
-    assert_eq!(s.byte_capacity, Some(800));
+    // 1000 bytes less 20%, in slots of avgEventSize (500), as Flume counts.
+    assert_eq!(s.byte_capacity, Some(ByteCapacity::new(1, 500)));
     assert_eq!(s.overflow.capacity, 500);
     assert_eq!(s.overflow.transaction_capacity, 50);
     assert_eq!(s.overflow.checkpoint_dir, Path::new("/tmp/x/cp"));
@@ -458,7 +459,7 @@ async fn events_it_can_never_hold_are_named_before_a_put() {
     // With an overflow: what a data file cannot hold (memory spills).
     let mut s = settings(dir.path(), 5, 100);
     s.overflow.max_file_size = 4096;
-    s.byte_capacity = Some(100);
+    s.byte_capacity = Some(ByteCapacity::new(100, 1));
     let (c, _) = open_with(s).await;
     let mut out = Vec::new();
     c.refuse(&[ev("a"), big.clone(), ev(&"y".repeat(200))], &mut out);
@@ -470,7 +471,7 @@ async fn events_it_can_never_hold_are_named_before_a_put() {
     c.stop().await;
     // Memory only: what byteCapacity cannot, also a whole transaction.
     let mut s = settings(dir.path(), 5, 0);
-    s.byte_capacity = Some(10);
+    s.byte_capacity = Some(ByteCapacity::new(10, 1));
     let c = SpillableChannel::new("c1", s);
     let mut out = Vec::new();
     c.refuse(&[ev("a"), big], &mut out);

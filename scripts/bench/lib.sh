@@ -1,4 +1,6 @@
-# What the line benchmarks (engine.sh, file_channel*.sh) share. Sourced.
+# shellcheck shell=bash
+# What the benchmarks (engine.sh, file_channel*.sh, flume.sh, supervisor.sh)
+# share. Sourced.
 
 # make_input FILE LINES WIDTH: numbered lines, each exactly WIDTH bytes with
 # its newline, synced (their writeback must not compete with the run).
@@ -13,6 +15,23 @@ with open(path, "w") as f:
         f.write(s + pad[: width - 1 - len(s)] + "\n")
 PY
   sync "$1"
+}
+
+# supervisor_venv: .venv (the venv scripts/test.sh makes) with supervisord
+# 4.3.0 from PyPI, made when it is not there yet; exits when it holds another
+# version.
+supervisor_venv() {
+  if [ ! -x .venv/bin/supervisord ] || [ ! -x .venv/bin/supervisorctl ]; then
+    echo "making .venv with supervisor 4.3.0 (PyPI)..." >&2
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet 'supervisor==4.3.0'
+  fi
+  local version
+  version=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("supervisor"))')
+  if [ "$version" != "4.3.0" ]; then
+    echo "error: .venv has supervisor $version, the benchmark wants 4.3.0" >&2
+    exit 1
+  fi
 }
 
 # A free TCP port on 127.0.0.1.

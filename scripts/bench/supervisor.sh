@@ -17,16 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if [ ! -x .venv/bin/supervisord ] || [ ! -x .venv/bin/supervisorctl ]; then
-  echo "making .venv with supervisor 4.3.0 (PyPI)..." >&2
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet 'supervisor==4.3.0'
-fi
-version=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("supervisor"))')
-if [ "$version" != "4.3.0" ]; then
-  echo "error: .venv has supervisor $version, the benchmark wants 4.3.0" >&2
-  exit 1
-fi
+. scripts/bench/lib.sh
+supervisor_venv
 
 echo "building sluice (release)..." >&2
 cargo build --release --quiet

@@ -7,7 +7,11 @@
 #   tests/peers/peer.sh run flume FILE NAME [LOG]
 #                                          run agent NAME of FILE in the
 #                                          foreground (exec: the caller owns
-#                                          the pid), output to LOG or stdout
+#                                          the pid), output to LOG or stdout;
+#                                          FLUME_HEAP sets -Xmx (128m),
+#                                          FLUME_JAVA_OPTS adds JVM options
+#                                          (split on blanks), e.g.
+#                                          -Dflume.monitoring.type=http
 #
 # The cache: ${SLUICE_PEERS_CACHE:-~/.cache/sluice-peers}/<peer>-<version>,
 # the jars in lib/ and cp.txt (the classpath), written last: a fetch that
@@ -64,13 +68,14 @@ case "$cmd" in
     dir=$(fetch flume)
     command -v java >/dev/null || { echo "peer.sh: java is not installed" >&2; exit 3; }
     [ -n "$log" ] && exec >"$log" 2>&1
-    exec java -Xmx${FLUME_HEAP:-128m} \
+    # shellcheck disable=SC2086 # FLUME_JAVA_OPTS is a list of options
+    exec java -Xmx${FLUME_HEAP:-128m} ${FLUME_JAVA_OPTS:-} \
       -Dlog4j.configurationFile="$here/flume/log4j2.xml" \
       -cp "$(cat "$dir/cp.txt")" org.apache.flume.node.Application \
       -f "$file" -n "$name" --no-reload-conf
     ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

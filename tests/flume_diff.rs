@@ -1183,45 +1183,18 @@ fn run_case(name: &str) {
 // On purpose: an invalid component
 // ---------------------------------------------------------------------------
 
-/// Flume drops an invalid component (and what depends on it) and runs the
-/// rest; sluice refuses to start the agent and names file, line and
-/// property of every problem, so nothing silently stops flowing.
+/// Flume drops a channel it cannot configure (and the source that uses
+/// it) and runs the rest; sluice refuses to start the agent and names file,
+/// line and property, so nothing silently stops flowing.
 #[test]
-fn intended_an_invalid_component_stops_the_agent_instead_of_being_dropped() {
+fn intended_an_invalid_channel_stops_the_agent_instead_of_being_dropped() {
     if flume::available().is_none() {
         return;
     }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flume-diff-invalid");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = fresh_dir("flume-diff-invalid-channel");
     let ports = free_ports(2);
     let file = dir.join("agent.conf");
-    std::fs::write(
-        &file,
-        format!(
-            "a1.sources = good bad\n\
-             a1.channels = c1 c2\n\
-             a1.sinks = k1 k2\n\
-             a1.sources.good.type = netcat\n\
-             a1.sources.good.bind = 127.0.0.1\n\
-             a1.sources.good.port = {}\n\
-             a1.sources.good.channels = c1\n\
-             a1.channels.c1.type = memory\n\
-             a1.sinks.k1.type = logger\n\
-             a1.sinks.k1.channel = c1\n\
-             a1.sources.bad.type = netcat\n\
-             a1.sources.bad.bind = 127.0.0.1\n\
-             a1.sources.bad.port = {}\n\
-             a1.sources.bad.channels = c2\n\
-             a1.channels.c2.type = memory\n\
-             a1.channels.c2.capacity = 10\n\
-             a1.channels.c2.transactionCapacity = 100\n\
-             a1.sinks.k2.type = nosuchsink\n\
-             a1.sinks.k2.channel = c2\n",
-            ports[0], ports[1]
-        ),
-    )
-    .expect("agent file");
+    std::fs::write(&file, two_pipelines(ports[0], ports[1], "logger")).expect("agent file");
     // Flume: the good pipeline runs.
     let log = dir.join("flume.log");
     let mut jvm = flume::start_agent(&file, "a1", &log);
@@ -1245,20 +1218,107 @@ fn intended_an_invalid_component_stops_the_agent_instead_of_being_dropped() {
     assert_eq!(reply.trim_end(), "OK");
     let _ = jvm.kill();
     let _ = jvm.wait();
-    // sluice: no start, every problem named.
-    let mut cmd = Command::new(common::sluice());
-    cmd.args(["agent", "-f"]).arg(&file).args(["-n", "a1"]);
-    let out = common::output_within(cmd, OUTPUT_DEADLINE);
-    let err =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let at = |line: usize| format!("{}:{line}: error", file.display());
+    let flume_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
-        err.contains(&at(17)) && err.contains("transactionCapacity"),
+        flume_log.contains("Channel c2 has been removed"),
+        "Flume drops the channel: {flume_log}"
+    );
+    // sluice: no start, the problem named.
+    let err = sluice_refuses(&file);
+    assert!(
+        err.contains(&format!("{}:17: error", file.display()))
+            && err.contains("transactionCapacity"),
         "the channel's problem, with file and line: {err}"
     );
+}
+
+/// An unknown sink type: Flume 1.11 logs a fatal error and exits with
+/// status 0 (a supervisor sees a clean exit); sluice exits with 1 and
+/// names file, line and type.
+#[test]
+fn intended_an_unknown_type_is_a_failed_start() {
+    if flume::available().is_none() {
+        return;
+    }
+    let dir = fresh_dir("flume-diff-unknown-type");
+    let ports = free_ports(2);
+    let file = dir.join("agent.conf");
+    let conf = two_pipelines(ports[0], ports[1], "nosuchsink").replace(
+        "a1.channels.c2.transactionCapacity = 100\n",
+        "a1.channels.c2.transactionCapacity = 10\n",
+    );
+    std::fs::write(&file, conf).expect("agent file");
+    let log = dir.join("flume.log");
+    let mut jvm = flume::start_agent(&file, "a1", &log);
+    let mut status = None;
+    let start = Instant::now();
+    while status.is_none() {
+        assert!(
+            start.elapsed() < OUTPUT_DEADLINE,
+            "Flume did not exit: {}",
+            tail(&log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        status = jvm.try_wait().expect("try_wait");
+    }
+    let flume_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
-        err.contains(&at(18)) && err.contains("nosuchsink"),
+        flume_log.contains("Unable to load sink type: nosuchsink"),
+        "{flume_log}"
+    );
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "Flume's exit status"
+    );
+    let err = sluice_refuses(&file);
+    assert!(
+        err.contains(&format!("{}:18: error", file.display())) && err.contains("nosuchsink"),
         "the sink's problem, with file and line: {err}"
     );
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+/// A valid pipeline on `good`, and one on `bad` whose channel's
+/// transactionCapacity is over its capacity (line 17), drained by a sink
+/// of type `sink` (line 18).
+fn two_pipelines(good: u16, bad: u16, sink: &str) -> String {
+    format!(
+        "a1.sources = good bad\n\
+         a1.channels = c1 c2\n\
+         a1.sinks = k1 k2\n\
+         a1.sources.good.type = netcat\n\
+         a1.sources.good.bind = 127.0.0.1\n\
+         a1.sources.good.port = {good}\n\
+         a1.sources.good.channels = c1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = logger\n\
+         a1.sinks.k1.channel = c1\n\
+         a1.sources.bad.type = netcat\n\
+         a1.sources.bad.bind = 127.0.0.1\n\
+         a1.sources.bad.port = {bad}\n\
+         a1.sources.bad.channels = c2\n\
+         a1.channels.c2.type = memory\n\
+         a1.channels.c2.capacity = 10\n\
+         a1.channels.c2.transactionCapacity = 100\n\
+         a1.sinks.k2.type = {sink}\n\
+         a1.sinks.k2.channel = c2\n"
+    )
+}
+
+/// `sluice agent` on `file` exits with 1; what it said.
+fn sluice_refuses(file: &Path) -> String {
+    let mut cmd = Command::new(common::sluice());
+    cmd.args(["agent", "-f"]).arg(file).args(["-n", "a1"]);
+    let out = common::output_within(cmd, OUTPUT_DEADLINE);
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    said
 }

@@ -16,8 +16,10 @@
 # The cache: ${SLUICE_PEERS_CACHE:-~/.cache/sluice-peers}/<peer>-<version>,
 # the jars in lib/ and cp.txt (the classpath), written last: a fetch that
 # did not finish is done again.
-# Flume 1.11.0 runs on Java 17 as it is (netcat, memory, logger tried: no
-# --add-opens needed); a small heap (-Xmx) keeps it fit for 2 cores.
+# Flume 1.11.0 runs on Java 17 as it is: no --add-opens is needed for any
+# component tests/flume_diff.rs runs (netcat, netcatudp, exec, seq; memory,
+# file, spillablememory; logger, file_roll; the interceptors and selectors).
+# A small heap (-Xmx) keeps it fit for 2 cores.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${SLUICE_PEERS_CACHE:-$HOME/.cache/sluice-peers}"
@@ -75,7 +77,7 @@ case "$cmd" in
       -f "$file" -n "$name" --no-reload-conf
     ;;
   *)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -1267,6 +1267,7 @@ fn intended_an_unknown_type_is_a_failed_start() {
         std::thread::sleep(Duration::from_millis(50));
         status = jvm.try_wait().expect("try_wait");
     }
+    let _ = jvm.wait(); // reaped already: for the lint
     let flume_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         flume_log.contains("Unable to load sink type: nosuchsink"),

@@ -89,13 +89,12 @@ a1.channels.c1.type = memory
 a1.channels.c1.capacity = 100000
 a1.channels.c1.transactionCapacity = 1000
 a1.sinks.k1.channel = c1
-a1.sinks.k1.batchSize = 1000
 CONF
   } > "$D/agent.conf"
   if [ "$sink" = file_roll ]; then
-    printf 'a1.sinks.k1.type = file_roll\na1.sinks.k1.sink.directory = %s\na1.sinks.k1.sink.rollInterval = 0\n' "$D/out" >> "$D/agent.conf"
+    printf 'a1.sinks.k1.type = file_roll\na1.sinks.k1.sink.directory = %s\na1.sinks.k1.sink.rollInterval = 0\na1.sinks.k1.sink.batchSize = 1000\n' "$D/out" >> "$D/agent.conf"
   else
-    printf 'a1.sinks.k1.type = null\n' >> "$D/agent.conf"
+    printf 'a1.sinks.k1.type = null\na1.sinks.k1.batchSize = 1000\n' >> "$D/agent.conf"
   fi
   "$SLUICE" agent -f "$D/agent.conf" -n a1 >"$D/log" 2>&1 & PIDS+=($!)
   local agent=$!

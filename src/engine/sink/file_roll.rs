@@ -8,7 +8,8 @@
 //! `sink.pathManager.prefix`, `sink.pathManager.extension`,
 //! `sink.serializer` (`TEXT`: the body; `HEADER_AND_TEXT`: `{k=v, ...} `
 //! then the body), `sink.serializer.appendNewline` (true),
-//! `sink.batchSize` (100; `batchSize` is accepted too).
+//! `sink.batchSize` (100; `batchSize`, which Flume does not read, is honoured
+//! with a warning).
 //!
 //! Like Flume, the first file is opened at start and every roll opens the
 //! next one at once, so an idle sink leaves one (maybe empty) file per
@@ -218,11 +219,21 @@ impl FileRoll {
             }
         }
         let roll = props.secs(diags, "sink.rollInterval", 30, 0);
-        // Flume reads `sink.batchSize`; sluice's README once said `batchSize`.
+        // Flume reads `sink.batchSize` only; sluice's README once said
+        // `batchSize`, which is still honoured, with a warning that Flume
+        // would not (the same file must mean the same thing under both).
         let batch = if props.get("sink.batchSize").is_some() {
             props.count(diags, "sink.batchSize", 100, 1)
         } else {
-            props.count(diags, "batchSize", 100, 1)
+            let b = props.count(diags, "batchSize", 100, 1);
+            if props.get("batchSize").is_some() {
+                props.warn(
+                    diags,
+                    Some("batchSize"),
+                    "Flume's file_roll reads sink.batchSize only (it would use 100); honoured here, write sink.batchSize",
+                );
+            }
+            b
         };
 
         let naming_name = props
@@ -663,7 +674,8 @@ mod tests {
         assert_eq!(
             w,
             vec![
-                "a.conf:2: warning: [a1.sinks.k1] sink.directory: /nonexistent/d: No such file or directory (os error 2); the sink will retry until it is usable"
+                "a.conf:2: warning: [a1.sinks.k1] sink.directory: /nonexistent/d: No such file or directory (os error 2); the sink will retry until it is usable",
+                "a.conf:3: warning: [a1.sinks.k1] batchSize: Flume's file_roll reads sink.batchSize only (it would use 100); honoured here, write sink.batchSize"
             ]
         );
         assert_eq!(s.expect("built").batch, 9);

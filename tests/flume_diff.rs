@@ -232,6 +232,30 @@ fn states(case: Case) -> Case {
         .rolls(&["o1", "o2", "o3"])
 }
 
+/// A netcat source `{c}r` with the given `selector` lines (without the
+/// source prefix) over channels `{c}c1` and `{c}c2`, each drained by a
+/// file_roll sink into `{dir}/o1` and `{dir}/o2`.
+fn replicated(selector: &str) -> String {
+    let mut out = String::from(
+        "a1.sources = {c}r\na1.channels = {c}c1 {c}c2\na1.sinks = {c}k1 {c}k2\n\
+         a1.sources.{c}r.type = netcat\na1.sources.{c}r.bind = 127.0.0.1\n\
+         a1.sources.{c}r.port = {port}\na1.sources.{c}r.channels = {c}c1 {c}c2\n",
+    );
+    for line in selector.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        out += &format!("a1.sources.{{c}}r.{line}\n");
+    }
+    for n in 1..=2 {
+        out += &format!(
+            "a1.channels.{{c}}c{n}.type = memory\n\
+             a1.sinks.{{c}}k{n}.type = file_roll\n\
+             a1.sinks.{{c}}k{n}.sink.directory = {{dir}}/o{n}\n\
+             a1.sinks.{{c}}k{n}.sink.rollInterval = 0\n\
+             a1.sinks.{{c}}k{n}.channel = {{c}}c{n}\n"
+        );
+    }
+    out
+}
+
 /// A source without a sink: its channel fills (capacity 2).
 fn no_sink(source: &str, channel: &str) -> String {
     let mut out = String::from("a1.sources = {c}r\na1.channels = {c}c\n");
@@ -415,24 +439,10 @@ cases! {
         .intended(FULL, waits_when_full);
 
     // --- selectors --------------------------------------------------------
-    replicating_two_channels => Case::new(
-        "a1.sources = {c}r\na1.channels = {c}c1 {c}c2\na1.sinks = {c}k1 {c}k2\n\
-         a1.sources.{c}r.type = netcat\na1.sources.{c}r.bind = 127.0.0.1\na1.sources.{c}r.port = {port}\n\
-         a1.sources.{c}r.channels = {c}c1 {c}c2\na1.sources.{c}r.selector.type = replicating\n\
-         a1.channels.{c}c1.type = memory\na1.channels.{c}c2.type = memory\n\
-         a1.sinks.{c}k1.type = file_roll\na1.sinks.{c}k1.sink.directory = {dir}/o1\na1.sinks.{c}k1.sink.rollInterval = 0\na1.sinks.{c}k1.channel = {c}c1\n\
-         a1.sinks.{c}k2.type = file_roll\na1.sinks.{c}k2.sink.directory = {dir}/o2\na1.sinks.{c}k2.sink.rollInterval = 0\na1.sinks.{c}k2.channel = {c}c2\n",
-        Done::Lines(6))
+    replicating_two_channels => Case::new(replicated("selector.type = replicating"), Done::Lines(6))
         .tcp("port", b"copy 1\ncopy 2\ncopy 3\n", 3)
         .rolls(&["o1", "o2"]);
-    replicating_is_the_default_selector => Case::new(
-        "a1.sources = {c}r\na1.channels = {c}c1 {c}c2\na1.sinks = {c}k1 {c}k2\n\
-         a1.sources.{c}r.type = netcat\na1.sources.{c}r.bind = 127.0.0.1\na1.sources.{c}r.port = {port}\n\
-         a1.sources.{c}r.channels = {c}c1 {c}c2\n\
-         a1.channels.{c}c1.type = memory\na1.channels.{c}c2.type = memory\n\
-         a1.sinks.{c}k1.type = file_roll\na1.sinks.{c}k1.sink.directory = {dir}/o1\na1.sinks.{c}k1.sink.rollInterval = 0\na1.sinks.{c}k1.channel = {c}c1\n\
-         a1.sinks.{c}k2.type = file_roll\na1.sinks.{c}k2.sink.directory = {dir}/o2\na1.sinks.{c}k2.sink.rollInterval = 0\na1.sinks.{c}k2.channel = {c}c2\n",
-        Done::Lines(4))
+    replicating_is_the_default_selector => Case::new(replicated(""), Done::Lines(4))
         .tcp("port", b"both 1\nboth 2\n", 2)
         .rolls(&["o1", "o2"]);
     replicating_optional_full_channel_is_ignored => Case::new(
@@ -909,17 +919,8 @@ fn feed(rt: &Runtime, name: &str, case: &Case) -> Vec<String> {
                 s.set_read_timeout(Some(case.reply_wait)).expect("timeout");
                 let mut r = BufReader::new(s);
                 for _ in 0..*want {
-                    let mut line = String::new();
-                    match r.read_line(&mut line) {
-                        Ok(0) => {
-                            replies.push("<closed>".into());
-                            break;
-                        }
-                        Ok(_) => replies.push(line.trim_end_matches(['\r', '\n']).to_string()),
-                        Err(e) => {
-                            replies.push(format!("<no reply: {}>", e.kind()));
-                            break;
-                        }
+                    if !read_reply(&mut r, &mut replies) {
+                        break;
                     }
                 }
             }
@@ -930,17 +931,8 @@ fn feed(rt: &Runtime, name: &str, case: &Case) -> Vec<String> {
                 let mut r = BufReader::new(s.try_clone().expect("clone"));
                 for l in *lines {
                     s.write_all(l).expect("send");
-                    let mut line = String::new();
-                    match r.read_line(&mut line) {
-                        Ok(0) => {
-                            replies.push("<closed>".into());
-                            break;
-                        }
-                        Ok(_) => replies.push(line.trim_end_matches(['\r', '\n']).to_string()),
-                        Err(e) => {
-                            replies.push(format!("<no reply: {}>", e.kind()));
-                            break;
-                        }
+                    if !read_reply(&mut r, &mut replies) {
+                        break;
                     }
                 }
             }
@@ -961,6 +953,21 @@ fn feed(rt: &Runtime, name: &str, case: &Case) -> Vec<String> {
         }
     }
     replies
+}
+
+/// One reply line into `replies`, or what stood in its place (`<closed>`,
+/// `<no reply: ...>`); false when no more will come.
+fn read_reply(r: &mut impl BufRead, replies: &mut Vec<String>) -> bool {
+    let mut line = String::new();
+    match r.read_line(&mut line) {
+        Ok(0) => replies.push("<closed>".into()),
+        Ok(_) => {
+            replies.push(line.trim_end_matches(['\r', '\n']).to_string());
+            return true;
+        }
+        Err(e) => replies.push(format!("<no reply: {}>", e.kind())),
+    }
+    false
 }
 
 /// The logger-sink events of `case` in a log: `{ headers:{...} body: ... }`

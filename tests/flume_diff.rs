@@ -32,7 +32,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::flume;
+use common::{flume, peers};
 
 /// How long a runtime may take to show a case's output (a JVM on a loaded
 /// machine, a memory channel's 3 s keep-alive on a full channel).
@@ -783,7 +783,7 @@ fn start_suite() -> Option<Suite> {
                     .stderr(Stdio::from(
                         std::fs::File::create(dir.join("agent.stderr")).expect("stderr"),
                     ));
-                flume::spawn_for_the_binary(cmd).expect("start sluice agent")
+                peers::spawn_for_the_binary(cmd).expect("start sluice agent")
             }
             _ => {
                 let conf = dir.join("sluice.conf");
@@ -807,7 +807,7 @@ fn start_suite() -> Option<Suite> {
                     .stderr(Stdio::from(
                         std::fs::File::create(dir.join("daemon.stderr")).expect("stderr"),
                     ));
-                flume::spawn_for_the_binary(cmd).expect("start sluice daemon")
+                peers::spawn_for_the_binary(cmd).expect("start sluice daemon")
             }
         };
         runtimes.push(Runtime {

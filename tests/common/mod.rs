@@ -7,6 +7,8 @@
 
 pub mod compare;
 pub mod flume;
+pub mod kafka;
+pub mod peers;
 pub mod stock;
 pub mod tmpfs;
 

@@ -6,7 +6,7 @@
 //! note saying why, unless `SLUICE_PEERS_REQUIRED=1` (see `peers`).
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -44,17 +44,14 @@ pub fn broker() -> Option<&'static Broker> {
                 .tempdir()
                 .expect("temp dir")
                 .keep();
+            let port = free_port();
             let broker = Broker {
-                port: free_port(),
+                bootstrap: format!("127.0.0.1:{port}"),
+                port,
                 controller_port: free_port(),
                 log: dir.join("broker.log"),
-                bootstrap: String::new(),
                 dir,
                 child: Mutex::new(None),
-            };
-            let broker = Broker {
-                bootstrap: format!("127.0.0.1:{}", broker.port),
-                ..broker
             };
             broker.start();
             Some(broker)
@@ -133,10 +130,6 @@ impl Broker {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(60)..].join("\n")
-    }
-
-    pub fn log_path(&self) -> &Path {
-        &self.log
     }
 
     /// Run kcat against this broker with `args`, `input` on its stdin.

@@ -37,7 +37,6 @@ pub fn available(what: &str, cache_dir: &str, peer: &str, tools: &[&str]) -> Opt
             .map(|s| s.success())
             .unwrap_or(false)
     };
-    let missing_tool = tools.iter().find(|t| !runs(t, "-V"));
     let why = if !runs("java", "-version") {
         Some(format!(
             "java is not installed (the {what} peer needs Java 17)"
@@ -49,7 +48,10 @@ pub fn available(what: &str, cache_dir: &str, peer: &str, tools: &[&str]) -> Opt
             cp.display()
         ))
     } else {
-        missing_tool.map(|tool| format!("{tool} is not installed (apt-get install {tool})"))
+        tools
+            .iter()
+            .find(|t| !runs(t, "-V"))
+            .map(|tool| format!("{tool} is not installed (apt-get install {tool})"))
     };
     match why {
         None => Some(()),
